@@ -1,0 +1,66 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first of python3.13, python3.12, python3 that is at least 3.12 (a .python-version file selects
+# pyenv's 3.12 inside this folder).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	echo $$p; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+FRONTEND := build/frontend
+PYTEST_ARGS ?=
+
+.PHONY: help install frontend run test lint check bench docker-config clean
+
+help:
+	@echo "make run    - set up everything and serve the portal on http://127.0.0.1:$${PORT:-8000}"
+	@echo "make test   - run the whole test suite"
+	@echo "make lint   - ruff, migrations check and the production deploy check"
+	@echo "make bench  - benchmarks, reported as ratios measured in the same run"
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 or newer is needed (python3.12 or python3.13 on PATH)." >&2; exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+$(FRONTEND)/.built: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm (Node.js 20 or newer) is needed to build the NHS.UK frontend assets." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(FRONTEND)
+	mkdir -p $(FRONTEND)/static/nhsuk $(FRONTEND)/root $(FRONTEND)/static/vendor
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js $(FRONTEND)/static/nhsuk/
+	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets $(FRONTEND)/static/nhsuk/assets
+	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets $(FRONTEND)/root/assets
+	cp node_modules/axe-core/axe.min.js $(FRONTEND)/axe.min.js
+	touch $@
+
+frontend: $(FRONTEND)/.built
+
+run: install frontend
+	$(PY) -m nir_portal.embedded run
+
+test: install frontend
+	$(PY) -m nir_portal.embedded exec -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m nir_portal.embedded exec -- $(PY) manage.py makemigrations --check --dry-run
+	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
+		ALLOWED_HOSTS=nir-portal.example.nhs.uk DATABASE_URL=$${DATABASE_URL:-postgres://localhost/unused} \
+		$(PY) manage.py check --deploy --fail-level WARNING
+
+bench: install frontend
+	$(PY) -m nir_portal.embedded exec -- $(PY) -m benchmarks
+
+docker-config:
+	docker-compose -f docker/compose.yaml config --quiet
+
+clean:
+	rm -rf $(VENV) $(FRONTEND) node_modules staticfiles

@@ -1,0 +1,73 @@
+"""Template helpers for rendering any form field the NHS.UK way, including allauth's forms."""
+
+from django import forms, template
+from django.forms.widgets import Input
+
+register = template.Library()
+
+WIDGET_CLASSES = [
+    (forms.Textarea, "nhsuk-textarea"),
+    (forms.Select, "nhsuk-select"),
+    (forms.FileInput, "nhsuk-file-upload"),
+    (forms.CheckboxInput, "nhsuk-checkboxes__input"),
+    (Input, "nhsuk-input"),
+]
+ERROR_SUFFIX = {
+    "nhsuk-input": "nhsuk-input--error",
+    "nhsuk-textarea": "nhsuk-textarea--error",
+    "nhsuk-select": "nhsuk-select--error",
+    "nhsuk-file-upload": "nhsuk-file-upload--error",
+}
+
+
+@register.simple_tag
+def nhs_widget(field):
+    """Render a bound field's widget with NHS.UK classes, hint and error references."""
+    widget = field.field.widget
+    attrs = {}
+    if not isinstance(widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
+        css = next((c for t, c in WIDGET_CLASSES if isinstance(widget, t)), "")
+        classes = [c for c in [widget.attrs.get("class", ""), css] if c]
+        if field.errors and css in ERROR_SUFFIX:
+            classes.append(ERROR_SUFFIX[css])
+        attrs["class"] = " ".join(classes)
+    describedby = []
+    if field.help_text:
+        describedby.append(f"{field.auto_id}_helptext")
+    if field.errors:
+        describedby.append(f"{field.auto_id}_error")
+        attrs["aria-invalid"] = "true"
+    if describedby:
+        attrs["aria-describedby"] = " ".join(describedby)
+    return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def status_tag_class(value: str) -> str:
+    """The NHS.UK tag colour for a status value; the tag always carries the status text too."""
+    colours = {
+        "accepted": "green",
+        "complete": "green",
+        "current": "green",
+        "live": "green",
+        "closed": "green",
+        "submitted": "blue",
+        "in_review": "blue",
+        "queued": "blue",
+        "rendering": "blue",
+        "signing": "blue",
+        "changes_requested": "orange",
+        "open": "orange",
+        "transferred": "yellow",
+        "expiring": "yellow",
+        "superseded": "red",
+        "expired": "red",
+        "failed": "red",
+        "suspended": "red",
+        "draft": "grey",
+        "not_started": "grey",
+        "none": "grey",
+        "decommissioned": "grey",
+    }
+    colour = colours.get(str(value), "")
+    return f"nhsuk-tag--{colour}" if colour else ""

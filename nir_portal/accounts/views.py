@@ -1,0 +1,196 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.generic import FormView, ListView, TemplateView, View
+
+from nir_portal.accounts import permissions, selectors, services
+from nir_portal.accounts.forms import (
+    ActiveOrganisationForm,
+    CSOProfileForm,
+    InviteForm,
+    OrganisationCreateForm,
+    RoleChangeForm,
+)
+from nir_portal.accounts.models import CSOProfile, Membership
+from nir_portal.forms import add_service_errors
+from nir_portal.permissions import get_visible_or_404
+
+
+class OrganisationListView(ListView):
+    template_name = "accounts/organisation_list.html"
+    context_object_name = "organisations"
+    paginate_by = 100
+
+    def get_queryset(self):
+        return selectors.organisations_visible_to(self.request.user).order_by("name")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_create"] = permissions.can_create_organisation(self.request.user)
+        return context
+
+
+class OrganisationCreateView(FormView):
+    template_name = "accounts/organisation_form.html"
+    form_class = OrganisationCreateForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if not permissions.can_create_organisation(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            organisation = services.organisation_create(actor=self.request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{organisation.name} has been added.")
+        return redirect("accounts:organisation-detail", pk=organisation.pk)
+
+
+class OrganisationDetailView(TemplateView):
+    """An organisation's members; leads see the controls to manage them."""
+
+    template_name = "accounts/organisation_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        organisation = get_visible_or_404(
+            self.request, selectors.organisations_visible_to(self.request.user), pk=kwargs["pk"]
+        )
+        context["organisation"] = organisation
+        context["memberships"] = selectors.memberships_of_organisation(organisation=organisation)
+        context["can_manage"] = permissions.can_manage_members(self.request.user, organisation)
+        return context
+
+
+class _ManagedOrganisationMixin:
+    def get_organisation(self):
+        return get_visible_or_404(
+            self.request, selectors.organisations_managed_by(self.request.user), pk=self.kwargs["pk"]
+        )
+
+
+class MemberInviteView(_ManagedOrganisationMixin, FormView):
+    template_name = "accounts/member_invite.html"
+    form_class = InviteForm
+
+    def get_form_kwargs(self):
+        self.organisation = self.get_organisation()
+        return {**super().get_form_kwargs(), "organisation": self.organisation}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "organisation": self.organisation}
+
+    def form_valid(self, form):
+        try:
+            membership = services.user_invite(
+                actor=self.request.user, organisation=self.organisation, **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{membership.user.email} has been invited as {membership.get_role_display()}.")
+        return redirect("accounts:organisation-detail", pk=self.organisation.pk)
+
+
+def _visible_membership(request, pk: int) -> Membership:
+    visible = Membership.objects.filter(
+        organisation__in=selectors.organisations_managed_by(request.user)
+    ).select_related("organisation", "user")
+    return get_visible_or_404(request, visible, pk=pk)
+
+
+class MembershipRoleChangeView(FormView):
+    template_name = "accounts/membership_role.html"
+    form_class = RoleChangeForm
+
+    def get_form_kwargs(self):
+        self.membership = _visible_membership(self.request, self.kwargs["pk"])
+        return {
+            **super().get_form_kwargs(),
+            "organisation": self.membership.organisation,
+            "initial": {"role": self.membership.role},
+        }
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "membership": self.membership}
+
+    def form_valid(self, form):
+        try:
+            services.membership_change_role(
+                actor=self.request.user, membership=self.membership, role=form.cleaned_data["role"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "The role has been changed.")
+        return redirect("accounts:organisation-detail", pk=self.membership.organisation_id)
+
+
+class MembershipRemoveView(TemplateView):
+    template_name = "accounts/membership_remove.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["membership"] = _visible_membership(self.request, kwargs["pk"])
+        return context
+
+    def post(self, request, pk):
+        membership = _visible_membership(request, pk)
+        try:
+            services.membership_revoke(actor=request.user, membership=membership)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("accounts:organisation-detail", pk=membership.organisation_id)
+        messages.success(request, f"{membership.user.email} no longer has that role in {membership.organisation.name}.")
+        return redirect("accounts:organisation-detail", pk=membership.organisation_id)
+
+
+class ActiveOrganisationView(View):
+    def post(self, request):
+        form = ActiveOrganisationForm(request.POST)
+        if form.is_valid():
+            try:
+                organisation = services.active_organisation_set(
+                    request=request, organisation_id=form.cleaned_data["organisation"]
+                )
+                messages.success(request, f"You are now acting for {organisation.name}.")
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+        target = form.data.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = "home"
+        return redirect(target)
+
+
+class CSOProfileView(FormView):
+    """A CSO records their own professional registration."""
+
+    template_name = "accounts/cso_profile.html"
+    form_class = CSOProfileForm
+
+    def get_initial(self):
+        profile = CSOProfile.objects.filter(user=self.request.user).first()
+        if profile is None:
+            return {}
+        return {
+            "professional_body": profile.professional_body,
+            "registration_number": profile.registration_number,
+            "registration_checked_on": profile.registration_checked_on,
+            "clinical_risk_training_on": profile.clinical_risk_training_on,
+        }
+
+    def form_valid(self, form):
+        try:
+            services.cso_profile_save(actor=self.request.user, user=self.request.user, **form.cleaned_data)
+        except PermissionDenied:
+            raise
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Your registration details have been saved.")
+        return redirect("home")

@@ -1,0 +1,35 @@
+"""The request facts (IP, user agent, request id) that every audit event records."""
+
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip_address: str | None = None
+    user_agent: str = ""
+    request_id: str = ""
+
+
+_current: ContextVar[RequestContext] = ContextVar("audit_request_context", default=RequestContext())
+
+
+def current() -> RequestContext:
+    return _current.get()
+
+
+def from_request(request) -> RequestContext:
+    return RequestContext(
+        ip_address=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
+        request_id=request.headers.get("X-Request-ID", "")[:36] or str(uuid.uuid4()),
+    )
+
+
+def bind(context: RequestContext):
+    return _current.set(context)
+
+
+def reset(token) -> None:
+    _current.reset(token)

@@ -1,0 +1,28 @@
+"""Cross-cutting permission helpers used by every app's views."""
+
+from django.db.models import Model, QuerySet
+from django.http import Http404
+
+from nir_portal.audit.models import AuditEvent
+from nir_portal.audit.services import audit_event_record
+
+
+def get_visible_or_404(request, visible: QuerySet, **lookup) -> Model:
+    """Fetch one object from a queryset already narrowed to what the person may see.
+
+    Missing and forbidden answer alike (404); a forbidden attempt is audited as a denial.
+    """
+    try:
+        return visible.get(**lookup)
+    except visible.model.DoesNotExist:
+        hidden = visible.model._default_manager.filter(**lookup).first()
+        if hidden is not None:
+            audit_event_record(
+                action="access.denied",
+                actor=request.user,
+                organisation=getattr(request, "active_organisation", None),
+                target=hidden,
+                outcome=AuditEvent.Outcome.DENIED,
+                changes={"path": request.path, "method": request.method},
+            )
+        raise Http404("No such page, or you do not have access to it.") from None

@@ -1,0 +1,19 @@
+from allauth.account.decorators import secure_admin_login
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from nir_portal import health, views
+
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "NIR onboarding portal administration"
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("accessibility/", views.AccessibilityStatementView.as_view(), name="accessibility-statement"),
+    path("accounts/", include("allauth.urls")),
+    path("organisations/", include("nir_portal.accounts.urls")),
+    path("deployments/", include("onboarding.urls")),
+    path(settings.ADMIN_URL, admin.site.urls),
+]

@@ -1,0 +1,167 @@
+"""Writes for products, versions and deployments."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from nir_portal.accounts import permissions as account_permissions
+from nir_portal.accounts.models import Organisation, Role
+from nir_portal.audit.services import audit_event_record
+from onboarding import permissions
+from onboarding.models import Deployment, DeploymentSite, DeploymentStageChange, Product, ProductVersion
+
+STAGE_ORDER = [
+    Deployment.Stage.SETUP,
+    Deployment.Stage.GOVERNANCE,
+    Deployment.Stage.TECHNICAL,
+    Deployment.Stage.SAFETY_SIGN_OFF,
+    Deployment.Stage.GO_LIVE_AUTHORISED,
+    Deployment.Stage.LIVE,
+]
+
+
+def _is_supplier_lead(user, supplier: Organisation) -> bool:
+    return account_permissions.is_national_admin(user) or Role.SUPPLIER_ASSURANCE_LEAD in account_permissions.roles_in(
+        user, supplier
+    )
+
+
+@transaction.atomic
+def product_create(*, actor, supplier: Organisation, name: str, description: str = "") -> Product:
+    if not supplier.is_supplier:
+        raise ValidationError({"supplier": "Products belong to suppliers."}, code="not_supplier")
+    if not _is_supplier_lead(actor, supplier):
+        raise PermissionDenied("Only the supplier's assurance lead can add products.")
+    product = Product(supplier=supplier, name=name.strip(), description=description)
+    product.full_clean()
+    product.save()
+    audit_event_record(
+        action="product.create", actor=actor, organisation=supplier, target=product, changes={"name": product.name}
+    )
+    return product
+
+
+@transaction.atomic
+def product_version_create(
+    *,
+    actor,
+    product: Product,
+    version: str,
+    previous_version: ProductVersion | None = None,
+    dcb0129_reference: str = "",
+    released_on=None,
+) -> ProductVersion:
+    if not _is_supplier_lead(actor, product.supplier):
+        raise PermissionDenied("Only the supplier's assurance lead can add product versions.")
+    if previous_version is not None and previous_version.product_id != product.pk:
+        raise ValidationError(
+            {"previous_version": "The earlier version must be of the same product."}, code="other_product"
+        )
+    product_version = ProductVersion(
+        product=product,
+        version=version.strip(),
+        previous_version=previous_version,
+        dcb0129_reference=dcb0129_reference,
+        released_on=released_on,
+    )
+    product_version.full_clean()
+    product_version.save()
+    audit_event_record(
+        action="product_version.create",
+        actor=actor,
+        organisation=product.supplier,
+        target=product_version,
+        changes={"version": product_version.version},
+    )
+    return product_version
+
+
+@transaction.atomic
+def deployment_create(
+    *,
+    actor,
+    organisation: Organisation,
+    product_version: ProductVersion,
+    name: str,
+    sites: list[str] | None = None,
+    clinical_setting: str = "",
+) -> Deployment:
+    """Open a deployment for a deploying organisation. Its lead or the national admin may do so."""
+    if not organisation.is_deploying:
+        raise ValidationError({"organisation": "Only trusts and imaging networks deploy NIR."}, code="not_deploying")
+    allowed = account_permissions.is_national_admin(actor) or Role.DEPLOYMENT_LEAD in account_permissions.roles_in(
+        actor, organisation
+    )
+    if not allowed:
+        raise PermissionDenied("Only the organisation's deployment lead can open a deployment.")
+    if product_version.status == ProductVersion.Status.WITHDRAWN:
+        raise ValidationError({"product_version": "That product version has been withdrawn."}, code="withdrawn")
+    deployment = Deployment(
+        organisation=organisation,
+        product_version=product_version,
+        name=name.strip(),
+        clinical_setting=clinical_setting,
+        created_by=actor,
+    )
+    deployment.full_clean()
+    deployment.save()
+    for site_name in sites or []:
+        site = DeploymentSite(deployment=deployment, name=site_name.strip())
+        site.full_clean()
+        site.save()
+    DeploymentStageChange.objects.create(
+        deployment=deployment, from_stage="", to_stage=deployment.stage, changed_by=actor, reason="Opened"
+    )
+    permissions.deployment_grant_permissions(deployment)
+    audit_event_record(
+        action="deployment.create",
+        actor=actor,
+        organisation=organisation,
+        target=deployment,
+        changes={"product_version": str(product_version), "sites": sites or []},
+    )
+    return deployment
+
+
+@transaction.atomic
+def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, reason: str = "") -> Deployment:
+    """Move a deployment to another stage. Forward moves go one stage at a time; suspension and
+    decommissioning need a reason. Stage-specific preconditions are checked by the apps that own
+    them before they call this."""
+    # Row lock: two leads moving the same deployment at once must not both record a change.
+    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    if not permissions.can(actor, permissions.MANAGE, deployment):
+        raise PermissionDenied("Only the deployment lead can change the deployment's stage.")
+    if to_stage not in Deployment.Stage.values:
+        raise ValidationError({"to_stage": "Choose a stage."}, code="invalid_stage")
+    if to_stage == deployment.stage:
+        raise ValidationError({"to_stage": "The deployment is already at that stage."}, code="same_stage")
+    if to_stage in (Deployment.Stage.SUSPENDED, Deployment.Stage.DECOMMISSIONED):
+        if not reason.strip():
+            raise ValidationError(
+                {"reason": "Give the reason for suspending or decommissioning."}, code="reason_required"
+            )
+    elif deployment.stage in STAGE_ORDER and to_stage in STAGE_ORDER:
+        step = STAGE_ORDER.index(to_stage) - STAGE_ORDER.index(deployment.stage)
+        if step > 1:
+            raise ValidationError({"to_stage": "A deployment moves forward one stage at a time."}, code="skip_stage")
+        if to_stage in (Deployment.Stage.GO_LIVE_AUTHORISED, Deployment.Stage.LIVE):
+            raise ValidationError(
+                {"to_stage": "Go-live follows the CSO's sign-off and the executive's authorisation."},
+                code="needs_authorisation",
+            )
+    from_stage = deployment.stage
+    deployment.stage = to_stage
+    deployment.stage_changed_at = timezone.now()
+    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    DeploymentStageChange.objects.create(
+        deployment=deployment, from_stage=from_stage, to_stage=to_stage, changed_by=actor, reason=reason
+    )
+    audit_event_record(
+        action="deployment.stage_change",
+        actor=actor,
+        organisation=deployment.organisation,
+        target=deployment,
+        changes={"stage": [from_stage, to_stage], "reason": reason},
+    )
+    return deployment

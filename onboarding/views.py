@@ -1,0 +1,92 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.views.generic import DetailView, FormView, ListView
+
+from nir_portal.accounts import permissions as account_permissions
+from nir_portal.accounts.models import Organisation, Role
+from nir_portal.forms import add_service_errors
+from nir_portal.permissions import get_visible_or_404
+from onboarding import permissions, selectors, services
+from onboarding.forms import DeploymentCreateForm, StageChangeForm
+
+
+class DeploymentListView(ListView):
+    template_name = "onboarding/deployment_list.html"
+    context_object_name = "deployments"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return selectors.deployments_visible_to(self.request.user)
+
+
+class DeploymentDetailView(DetailView):
+    template_name = "onboarding/deployment_detail.html"
+    context_object_name = "deployment"
+
+    def get_object(self, queryset=None):
+        return get_visible_or_404(
+            self.request,
+            selectors.deployment_detail(user=self.request.user, pk=self.kwargs["pk"]),
+            pk=self.kwargs["pk"],
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_manage"] = permissions.can(self.request.user, permissions.MANAGE, self.object)
+        return context
+
+
+def _organisations_opening_deployments(user):
+    if account_permissions.is_national_admin(user):
+        return Organisation.objects.filter(kind__in=[Organisation.Kind.TRUST, Organisation.Kind.IMAGING_NETWORK])
+    return Organisation.objects.filter(
+        memberships__user=user, memberships__role=Role.DEPLOYMENT_LEAD, is_active=True
+    ).distinct()
+
+
+class DeploymentCreateView(FormView):
+    template_name = "onboarding/deployment_form.html"
+    form_class = DeploymentCreateForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.organisations = _organisations_opening_deployments(request.user)
+        if not self.organisations.exists():
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "organisations": self.organisations}
+
+    def form_valid(self, form):
+        try:
+            deployment = services.deployment_create(actor=self.request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Deployment {deployment.name} has been opened.")
+        return redirect(deployment)
+
+
+class DeploymentStageChangeView(FormView):
+    template_name = "onboarding/deployment_stage.html"
+    form_class = StageChangeForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.deployment = get_visible_or_404(request, selectors.deployments_visible_to(request.user), pk=kwargs["pk"])
+        if not permissions.can(request.user, permissions.MANAGE, self.deployment):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "deployment": self.deployment}
+
+    def form_valid(self, form):
+        try:
+            services.deployment_stage_change(actor=self.request.user, deployment=self.deployment, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "The deployment's stage has been changed.")
+        return redirect(self.deployment)

@@ -1,0 +1,1 @@
+"""Hazard library, hazard logs, risk matrix, sign-off, incidents and CSCR bundles (see docs/data-model.md)."""
