@@ -33,7 +33,7 @@ def _start_embedded_postgres(pgdata: Path):
 
 
 def _database_url(socket_dir, database: str) -> str:
-    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{database}"
+    return f"postgresql://postgres@/{database}?host={quote(str(socket_dir), safe='/')}"
 
 
 def _ensure_database(server, database: str) -> None:
@@ -45,6 +45,9 @@ def _ensure_database(server, database: str) -> None:
 def database_environment(env: dict[str, str]) -> tuple[dict[str, str], object | None]:
     """Return an environment with DATABASE_URL set, starting the embedded server if needed."""
     env = dict(env)
+    # Importing this package (its Celery app) set the default; let each command choose its own.
+    if env.get("DJANGO_SETTINGS_MODULE") == "nir_portal.settings":
+        del env["DJANGO_SETTINGS_MODULE"]
     if env.get("DATABASE_URL"):
         return env, None
     server, socket_dir = _start_embedded_postgres(DATA_DIR / "postgres")

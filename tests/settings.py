@@ -6,5 +6,5 @@ os.environ["NIR_TESTING"] = "true"
 
 from nir_portal.settings import *  # noqa: F403
 
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
