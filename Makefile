@@ -20,11 +20,11 @@ help:
 	@echo "make lint   - ruff, migrations check and the production deploy check"
 	@echo "make bench  - benchmarks, reported as ratios measured in the same run"
 
-$(VENV)/.installed: requirements.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 or newer is needed (python3.12 or python3.13 on PATH)." >&2; exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,7 +34,9 @@ $(FRONTEND)/.built: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	rm -rf $(FRONTEND)
 	mkdir -p $(FRONTEND)/static/nhsuk $(FRONTEND)/root $(FRONTEND)/static/vendor
-	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js $(FRONTEND)/static/nhsuk/
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css.map \
+		node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js.map \
+		$(FRONTEND)/static/nhsuk/
 	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets $(FRONTEND)/static/nhsuk/assets
 	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets $(FRONTEND)/root/assets
 	cp node_modules/axe-core/axe.min.js $(FRONTEND)/axe.min.js

@@ -71,6 +71,9 @@ def _exec(command: list[str]) -> int:
 def _run() -> int:
     env, _server = database_environment(dict(os.environ))
     env.setdefault("DEBUG", "true")
+    broker_dir = Path(env.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(DATA_DIR / "broker")))
+    for folder in ("queue", "processed", "control"):
+        (broker_dir / folder).mkdir(parents=True, exist_ok=True)
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     for step in (["migrate", "--no-input"], ["createcachetable"], ["seed_demo"]):
         subprocess.run(manage + step, env=env, check=True)

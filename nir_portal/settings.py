@@ -7,6 +7,7 @@ production-safe: DEBUG is off, and a production start without SECRET_KEY is refu
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "django.forms",
     "allauth",
     "allauth.account",
@@ -241,8 +243,35 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o640
 
+# Evidence files are private: stored outside the static root and served only through a view.
+EVIDENCE_MAX_FILE_BYTES = env.int("EVIDENCE_MAX_FILE_MB", default=250) * 1024 * 1024
+EVIDENCE_ZIP_MAX_ENTRIES = env.int("EVIDENCE_ZIP_MAX_ENTRIES", default=1000)
+EVIDENCE_ZIP_MAX_UNCOMPRESSED_BYTES = env.int("EVIDENCE_ZIP_MAX_UNCOMPRESSED_BYTES", default=1024**3)
+EVIDENCE_S3_BUCKET = env.str("EVIDENCE_S3_BUCKET", default="")
+if EVIDENCE_S3_BUCKET:
+    # Credentials come from boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role).
+    STORAGES["evidence"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EVIDENCE_S3_BUCKET,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["evidence"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT / "evidence", "directory_permissions_mode": 0o750},
+    }
+CLAMAV_URL = env.str("CLAMAV_URL", default="tcp://127.0.0.1:3310")  # or unix:///run/clamav/clamd.ctl
+CLAMAV_TIMEOUT = env.float("CLAMAV_TIMEOUT", default=120.0)
+
 # --- Mail ---------------------------------------------------------------------------------------
-_email = env.email("EMAIL_URL", default="consolemail://")
+# Production falls back to Django's own default (a local relay), never the console: console mail
+# would write password-set links into the logs.
+_email = env.email("EMAIL_URL", default="consolemail://" if DEBUG or TESTING else "smtp://localhost:25")
 _smtp_options = {
     "host": _email.get("EMAIL_HOST"),
     "port": _email.get("EMAIL_PORT"),
@@ -277,6 +306,7 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None
@@ -290,7 +320,12 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_MAX_MEMORY_PER_CHILD_KB", d
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE", default=str(BASE_DIR / ".data" / "celerybeat-schedule"))
-CELERY_BEAT_SCHEDULE: dict = {}
+# nir_portal is not an installed app, so autodiscovery does not find its tasks module.
+CELERY_IMPORTS = ["nir_portal.tasks"]
+CELERY_BEAT_SCHEDULE: dict = {
+    # Daily, at an hour that exists exactly once on both clock-change days.
+    "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+}
 
 # --- Internationalisation -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

@@ -14,6 +14,6 @@ urlpatterns = [
     path("accessibility/", views.AccessibilityStatementView.as_view(), name="accessibility-statement"),
     path("accounts/", include("allauth.urls")),
     path("organisations/", include("nir_portal.accounts.urls")),
-    path("deployments/", include("onboarding.urls")),
+    path("", include("onboarding.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -3,6 +3,7 @@ from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
 from nir_portal.accounts import permissions
+from onboarding.models import ProductVersion
 from onboarding.selectors import deployments_visible_to
 
 
@@ -17,6 +18,11 @@ class HomeView(TemplateView):
         context["deployments"] = deployments_visible_to(self.request.user)[:50]
         context["is_national"] = permissions.is_national(self.request.user)
         context["organisation_kind"] = organisation.kind if organisation else ""
+        context["product_versions"] = (
+            ProductVersion.objects.filter(product__supplier=organisation).select_related("product")
+            if organisation is not None and organisation.is_supplier
+            else []
+        )
         return context
 
 

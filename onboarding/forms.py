@@ -1,7 +1,8 @@
 from django import forms
 
 from nir_portal.accounts.models import Organisation
-from onboarding.models import Deployment, ProductVersion
+from onboarding.models import Deployment, Framework, ProductVersion, Requirement, Review
+from onboarding.models.evidence import STATEMENT_MAX_LENGTH
 
 
 class DeploymentCreateForm(forms.Form):
@@ -39,3 +40,114 @@ class StageChangeForm(forms.Form):
     reason = forms.CharField(
         label="Reason", max_length=500, required=False, help_text="Required when suspending or decommissioning."
     )
+
+
+# --- evidence ------------------------------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field; each is inspected by onboarding.uploads before it is stored."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class EvidenceRevisionFields(forms.Form):
+    statement = forms.CharField(
+        label="Statement",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=STATEMENT_MAX_LENGTH,
+        required=False,
+        help_text=f"Explain how this evidence meets the requirement. Up to {STATEMENT_MAX_LENGTH:,} characters.",
+    )
+    effective_date = forms.DateField(
+        label="Effective date",
+        help_text="The date the evidence became true, for example 2026-11-01. Expiry is worked out from it.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    files = MultipleFileField(
+        label="Files (optional)",
+        required=False,
+        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each smaller than 250 MB.",
+    )
+    action = forms.ChoiceField(choices=[("submit", "Submit for review"), ("draft", "Save as draft")],
+                               required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not (cleaned.get("statement") or "").strip() and not cleaned.get("files") and "statement" not in self.errors:
+            self.add_error("statement", "Enter a statement, attach a file, or both.")
+        return cleaned
+
+
+class EvidenceCreateForm(EvidenceRevisionFields):
+    title = forms.CharField(label="Title", max_length=200)
+    requirement_codes = forms.MultipleChoiceField(
+        label="Requirements this evidence meets",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Select every requirement this one item of evidence satisfies.",
+    )
+
+    field_order = ["title", "requirement_codes", "statement", "effective_date", "files"]
+
+    def __init__(self, *args, requirements, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only requirements the acting organisation may provide are offered.
+        self.fields["requirement_codes"].choices = [(r.code, f"{r.code} {r.title}") for r in requirements]
+
+
+class EvidenceReviseForm(EvidenceRevisionFields):
+    based_on_revision = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(label="Your decision", choices=Review.Decision.choices, widget=forms.RadioSelect)
+    comment = forms.CharField(
+        label="Comment", widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=STATEMENT_MAX_LENGTH,
+        help_text="Required when requesting changes: say what needs to change.",
+    )
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(label="Add a comment", widget=forms.Textarea(attrs={"rows": 3}),
+                           max_length=STATEMENT_MAX_LENGTH)
+
+
+class CarryForwardForm(forms.Form):
+    changed_codes = forms.MultipleChoiceField(
+        label="Requirements whose evidence changed in this version",
+        widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="Evidence for these is not carried forward; you will upload it again.",
+    )
+
+    def __init__(self, *args, codes, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["changed_codes"].choices = [(c, c) for c in codes]
+
+
+class RequirementEditForm(forms.ModelForm):
+    class Meta:
+        model = Requirement
+        fields = ["title", "guidance", "provided_by", "reviewed_by", "mandatory", "expiry_rule", "expiry_months",
+                  "stage"]
+        widgets = {"guidance": forms.Textarea(attrs={"rows": 5}), "provided_by": forms.RadioSelect,
+                   "reviewed_by": forms.RadioSelect, "expiry_rule": forms.RadioSelect}
+
+
+class FrameworkChangeForm(forms.Form):
+    framework = forms.ModelChoiceField(label="Framework version", queryset=Framework.objects.none(),
+                                       widget=forms.RadioSelect)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["framework"].queryset = Framework.objects.filter(status=Framework.Status.PUBLISHED)

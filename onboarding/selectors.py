@@ -1,8 +1,13 @@
-from django.db.models import Count, QuerySet
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from nir_portal.accounts import permissions as account_permissions
+from nir_portal.accounts.models import Role
 from onboarding import permissions
-from onboarding.models import Deployment
+from onboarding.models import Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement
 
 
 def deployments_visible_to(user) -> QuerySet[Deployment]:
@@ -12,10 +17,202 @@ def deployments_visible_to(user) -> QuerySet[Deployment]:
         queryset = Deployment.objects.all()
     else:
         queryset = permissions.deployments_with_permission(user, permissions.VIEW)
-    return queryset.select_related("organisation", "product_version__product__supplier").annotate(
-        site_count=Count("sites", distinct=True)
+    # Explicit order: Meta.ordering is dropped from GROUP BY queries, which the Count makes this.
+    return (
+        queryset.select_related("organisation", "product_version__product__supplier")
+        .annotate(site_count=Count("sites", distinct=True))
+        .order_by(*Deployment._meta.ordering)
     )
 
 
 def deployment_detail(*, user, pk: int) -> QuerySet[Deployment]:
     return deployments_visible_to(user).filter(pk=pk).prefetch_related("sites", "stage_changes__changed_by")
+
+
+# --- evidence ------------------------------------------------------------------------------------
+
+STATUS_RANK = {
+    EvidenceLink.Status.ACCEPTED: 5,
+    EvidenceLink.Status.SUBMITTED: 4,
+    EvidenceLink.Status.CHANGES_REQUESTED: 3,
+    EvidenceLink.Status.EXPIRED: 2,
+    EvidenceLink.Status.DRAFT: 1,
+}
+EXPIRING_WITHIN_DAYS = 30
+PARTLY_ACCEPTED = "partly_accepted"
+EXTRA_STATUS_LABELS = {"not_started": "Not started", PARTLY_ACCEPTED: "Accepted from one party; waiting for the other"}
+
+
+def _member_organisation_ids(user) -> set[int]:
+    return {m.organisation_id for m in account_permissions.memberships_of(user)}
+
+
+def evidence_links_visible_to(user) -> QuerySet[EvidenceLink]:
+    """Links on deployments the person can see. Drafts only to the owning organisation; a
+    supplier sees only its own evidence, never a trust's."""
+    own = _member_organisation_ids(user)
+    deployments = deployments_visible_to(user).values("pk")
+    queryset = EvidenceLink.objects.filter(deployment__in=deployments)
+    if account_permissions.is_national(user):
+        visible = Q(evidence__owner__in=own) | ~Q(status=EvidenceLink.Status.DRAFT)
+    else:
+        visible = Q(evidence__owner__in=own) | (
+            ~Q(status=EvidenceLink.Status.DRAFT) & Q(deployment__organisation__in=own)
+        )
+    return queryset.filter(visible).select_related(
+        "evidence__owner", "deployment__organisation", "revision"
+    )
+
+
+def evidence_visible_to(user) -> QuerySet[Evidence]:
+    own = _member_organisation_ids(user)
+    return Evidence.objects.filter(
+        Q(owner__in=own) | Q(pk__in=evidence_links_visible_to(user).values("evidence"))
+    ).select_related("owner", "deployment__organisation", "product_version__product")
+
+
+def evidence_files_visible_to(user) -> QuerySet[EvidenceFile]:
+    return EvidenceFile.objects.filter(revision__evidence__in=evidence_visible_to(user).values("pk")).select_related(
+        "revision__evidence"
+    )
+
+
+@dataclass
+class RequirementStatus:
+    requirement: Requirement
+    status: str
+    links: list
+    overdue: bool
+    expiring: bool
+
+    @property
+    def status_label(self) -> str:
+        return EXTRA_STATUS_LABELS.get(self.status) or EvidenceLink.Status(self.status).label
+
+
+@dataclass
+class AreaStatus:
+    area: object
+    requirements: list[RequirementStatus]
+
+    @property
+    def mandatory_total(self) -> int:
+        return sum(1 for r in self.requirements if r.requirement.mandatory)
+
+    @property
+    def mandatory_accepted(self) -> int:
+        return sum(1 for r in self.requirements if r.requirement.mandatory and r.status == EvidenceLink.Status.ACCEPTED)
+
+
+@dataclass
+class Checklist:
+    deployment: Deployment
+    areas: list[AreaStatus]
+
+    @property
+    def mandatory_total(self) -> int:
+        return sum(a.mandatory_total for a in self.areas)
+
+    @property
+    def mandatory_accepted(self) -> int:
+        return sum(a.mandatory_accepted for a in self.areas)
+
+    def _all(self):
+        return [r for a in self.areas for r in a.requirements]
+
+    @property
+    def overdue(self) -> list[RequirementStatus]:
+        return [r for r in self._all() if r.overdue]
+
+    @property
+    def expiring(self) -> list[RequirementStatus]:
+        return [r for r in self._all() if r.expiring]
+
+    @property
+    def waiting_for_review(self) -> list[RequirementStatus]:
+        return [r for r in self._all() if r.status == EvidenceLink.Status.SUBMITTED]
+
+    def unaccepted_mandatory_for_stage(self, stage: str) -> list[Requirement]:
+        return [r.requirement for r in self._all()
+                if r.requirement.stage == stage and r.requirement.mandatory and r.status != EvidenceLink.Status.ACCEPTED]
+
+
+def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checklist:
+    """Each area's requirements with the best status of their evidence. The counts are the same
+    for everyone who can see the deployment; links to evidence are only those the person may open.
+    A requirement provided by both parties is accepted only when each party's evidence is.
+    Three queries whatever the number of requirements and revisions."""
+    from onboarding.services.deployments import STAGE_ORDER
+
+    today = today or timezone.localdate()
+    framework = deployment.framework
+    if framework is None:
+        return Checklist(deployment=deployment, areas=[])
+    own = _member_organisation_ids(user)
+    sees_all = account_permissions.is_national(user) or deployment.organisation_id in own
+    requirements = list(Requirement.objects.filter(framework=framework).select_related("area"))
+    links = list(
+        EvidenceLink.objects.filter(deployment=deployment)
+        .filter(~Q(status=EvidenceLink.Status.DRAFT) | Q(evidence__owner__in=own))
+        .select_related("evidence__owner", "revision")
+    )
+    by_code: dict[str, list] = defaultdict(list)
+    for link in links:
+        for code in link.evidence.requirement_codes:
+            by_code[code].append(link)
+    stage_index = STAGE_ORDER.index(deployment.stage) if deployment.stage in STAGE_ORDER else len(STAGE_ORDER)
+    areas: dict[int, AreaStatus] = {}
+    for requirement in requirements:
+        found = sorted(by_code.get(requirement.code, []), key=lambda link: -STATUS_RANK[link.status])
+        accepted = [link for link in found if link.status == EvidenceLink.Status.ACCEPTED]
+        status = found[0].status if found else "not_started"
+        if requirement.provided_by == Requirement.ProvidedBy.BOTH and status == EvidenceLink.Status.ACCEPTED:
+            parties = {link.evidence.owner.is_supplier for link in accepted}
+            if len(parties) < 2:
+                status = PARTLY_ACCEPTED
+                accepted = []
+        expiring = any(
+            link.revision and link.revision.expiry_date
+            and (link.revision.expiry_date - today).days <= EXPIRING_WITHIN_DAYS for link in accepted
+        )
+        requirement_stage = STAGE_ORDER.index(requirement.stage)
+        overdue = requirement.mandatory and not accepted and requirement_stage < stage_index
+        visible = [link for link in found if sees_all or link.evidence.owner_id in own]
+        area = areas.setdefault(requirement.area_id, AreaStatus(area=requirement.area, requirements=[]))
+        area.requirements.append(RequirementStatus(requirement, status, visible, overdue, expiring))
+    ordered = sorted(areas.values(), key=lambda a: (a.area.order, a.area.code))
+    return Checklist(deployment=deployment, areas=ordered)
+
+
+def review_queue_for(user) -> QuerySet[EvidenceLink]:
+    """What waits for this person's review, oldest first. Never their own organisation's evidence."""
+    memberships = account_permissions.memberships_of(user)
+    own = {m.organisation_id for m in memberships}
+    condition = Q(pk__in=[])
+    if account_permissions.is_national(user) and any(
+        m.role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN) for m in memberships
+    ):
+        condition |= Q(review_by=EvidenceLink.ReviewBy.NATIONAL)
+    cso_orgs = {m.organisation_id for m in memberships if m.role == Role.CSO}
+    lead_orgs = {m.organisation_id for m in memberships if m.role in (Role.DEPLOYMENT_LEAD, Role.CSO)}
+    if cso_orgs:
+        condition |= Q(review_by=EvidenceLink.ReviewBy.DEPLOYING_CSO, deployment__organisation__in=cso_orgs)
+    if lead_orgs:
+        condition |= Q(review_by=EvidenceLink.ReviewBy.DEPLOYING_LEAD, deployment__organisation__in=lead_orgs)
+    return (
+        EvidenceLink.objects.filter(condition, status=EvidenceLink.Status.SUBMITTED)
+        .exclude(evidence__owner__in=own)
+        .select_related("evidence__owner", "deployment__organisation", "revision")
+        .order_by("submitted_at", "pk")
+    )
+
+
+def product_version_evidence(*, user, product_version) -> QuerySet[Evidence]:
+    """The supplier's page: its evidence for a version, each with every deployment's status."""
+    return (
+        evidence_visible_to(user)
+        .filter(product_version=product_version)
+        .prefetch_related(Prefetch("links", queryset=EvidenceLink.objects.select_related("deployment__organisation")))
+        .annotate(revision_count=Count("revisions", distinct=True))
+        .order_by("title")
+    )

@@ -1,5 +1,11 @@
+import time
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core import context
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -7,6 +13,25 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        # Enrolling a first authenticator straight after signing in needs no second proof; asking
+        # for one is a dead end (403) for a CIS2 user, who has no password or authenticator to give.
+        if app == "allauth.mfa" and _signed_in_recently_without_mfa(context.request):
+            return False
+        return super().is_reauthentication_required(app=app, **kwargs)
+
+
+def _signed_in_recently_without_mfa(request) -> bool:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    if Authenticator.objects.filter(
+        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists():
+        return False
+    window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+    return any(time.time() - record.get("at", 0) <= window for record in get_authentication_records(request, user))
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

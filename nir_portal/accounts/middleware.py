@@ -6,8 +6,16 @@ from django.urls import reverse
 
 from nir_portal.accounts import permissions
 
-# Paths a signed-in person without MFA may still reach: enrolment itself, sign-out, and assets.
-MFA_ENROLMENT_OPEN_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/static/", "/assets/", "/healthz")
+# Paths a signed-in person without MFA may still reach: enrolment itself, the password check
+# allauth demands before adding an authenticator (without it enrolment loops), sign-out, and assets.
+MFA_ENROLMENT_OPEN_PREFIXES = (
+    "/accounts/2fa/",
+    "/accounts/reauthenticate/",
+    "/accounts/logout/",
+    "/static/",
+    "/assets/",
+    "/healthz",
+)
 
 
 class MFARequiredMiddleware:

@@ -4,14 +4,15 @@ import time
 from functools import wraps
 from urllib.parse import urlencode
 
-from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
+from allauth.account.internal.flows.login import get_authentication_records
 from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 
 
 def last_mfa_at(request) -> float | None:
-    records = request.session.get(AUTHENTICATION_METHODS_SESSION_KEY) or []
+    # allauth's reader ignores records left in the session by a different user.
+    records = get_authentication_records(request, request.user)
     times = [r.get("at", 0) for r in records if r.get("method") == "mfa"]
     return max(times) if times else None
 

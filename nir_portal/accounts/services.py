@@ -4,6 +4,7 @@ validates, writes, and audits in one transaction."""
 from datetime import date
 
 from allauth.account.forms import default_token_generator
+from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,10 +23,9 @@ User = get_user_model()
 
 def _check_role_fits(organisation: Organisation, role: str) -> None:
     if role not in ROLES_BY_KIND[organisation.kind]:
-        raise ValidationError(
-            {"role": f"{Role(role).label} is not a role in a {organisation.get_kind_display().lower()}."},
-            code="role_not_for_kind",
-        )
+        # The code sits on the field's error: a dict-form ValidationError drops its own code.
+        message = f"{Role(role).label} is not a role in {organisation.name} ({organisation.get_kind_display()})."
+        raise ValidationError({"role": ValidationError(message, code="role_not_for_kind")})
 
 
 @transaction.atomic
@@ -50,6 +50,11 @@ def _membership_add(*, user, organisation: Organisation, role: str, invited_by=N
     membership = Membership(user=user, organisation=organisation, role=role, invited_by=invited_by)
     membership.full_clean()
     membership.save()
+    # The inviting organisation vouches for the address; CIS2 matches people by it, and allauth
+    # would otherwise treat the account as unclaimed and drop its password at a CIS2 sign-in.
+    EmailAddress.objects.get_or_create(
+        user=user, email__iexact=user.email, defaults={"email": user.email, "verified": True, "primary": True}
+    )
     user.groups.add(permissions.role_group(organisation, role))
     permissions.forget_memberships(user)
     return membership
@@ -78,10 +83,8 @@ def user_invite(*, actor, organisation: Organisation, email: str, full_name: str
         user.full_clean()
         user.save()
     if Membership.objects.filter(user=user, organisation=organisation, role=role).exists():
-        raise ValidationError(
-            {"email": f"{email} already has the role {Role(role).label} in {organisation.name}."},
-            code="already_member",
-        )
+        message = f"{email} already has the role {Role(role).label} in {organisation.name}."
+        raise ValidationError({"email": ValidationError(message, code="already_member")})
     membership = _membership_add(user=user, organisation=organisation, role=role, invited_by=actor)
     audit_event_record(
         action="membership.invite",
@@ -123,11 +126,15 @@ def membership_grant(*, actor, organisation: Organisation, user, role: str) -> M
 def _check_not_last_lead(membership: Membership) -> None:
     if membership.role not in LEAD_ROLES:
         return
-    others = (
-        Membership.objects.filter(organisation=membership.organisation, role=membership.role)
-        .exclude(pk=membership.pk)
-        .exists()
+    # Lock every lead of the organisation, in id order, so two leads removing each other at
+    # the same moment cannot both pass this check.
+    leads = list(
+        Membership.objects.select_for_update()
+        .filter(organisation=membership.organisation, role=membership.role)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
+    others = [pk for pk in leads if pk != membership.pk]
     if not others:
         raise ValidationError(
             f"{membership.user} is the only {membership.get_role_display().lower()} of "
@@ -146,7 +153,9 @@ def membership_change_role(*, actor, membership: Membership, role: str) -> Membe
     _check_role_fits(membership.organisation, role)
     _check_not_last_lead(membership)
     if Membership.objects.filter(user=membership.user, organisation=membership.organisation, role=role).exists():
-        raise ValidationError({"role": "This person already holds that role here."}, code="already_member")
+        raise ValidationError(
+            {"role": ValidationError("This person already holds that role here.", code="already_member")}
+        )
     old_role = membership.role
     membership.user.groups.remove(permissions.role_group(membership.organisation, old_role))
     membership.role = role

@@ -1,5 +1,7 @@
 """Demo organisations, people, products and deployments. Idempotent; refuses to run with DEBUG off."""
 
+import json
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -8,7 +10,10 @@ from django.db import transaction
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from onboarding import services
+from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
 from onboarding.models import Deployment, Product, ProductVersion
+from onboarding.services.framework import framework_load
+from safety.services import safety_reference_data_load
 
 DEMO_PASSWORD = "Demo-Portal-2026!"  # noqa: S105  (documented demo credential, DEBUG only)
 
@@ -65,6 +70,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def _seed(self) -> None:
         User = get_user_model()
+        framework_load(actor=None, data=json.loads(FRAMEWORK_FILE.read_text(encoding="utf-8")), publish=True)
+        safety_reference_data_load()
         organisations = {}
         for ods_code, name, kind, region in ORGANISATIONS:
             organisations[ods_code], _ = Organisation.objects.get_or_create(

@@ -20,6 +20,11 @@ STAGE_ORDER = [
 ]
 
 
+def _refused(field: str, message: str, code: str) -> ValidationError:
+    # A ValidationError built from a dict drops its `code`; nesting keeps the code stable.
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 def _is_supplier_lead(user, supplier: Organisation) -> bool:
     return account_permissions.is_national_admin(user) or Role.SUPPLIER_ASSURANCE_LEAD in account_permissions.roles_in(
         user, supplier
@@ -29,7 +34,7 @@ def _is_supplier_lead(user, supplier: Organisation) -> bool:
 @transaction.atomic
 def product_create(*, actor, supplier: Organisation, name: str, description: str = "") -> Product:
     if not supplier.is_supplier:
-        raise ValidationError({"supplier": "Products belong to suppliers."}, code="not_supplier")
+        raise _refused("supplier", "Products belong to suppliers.", "not_supplier")
     if not _is_supplier_lead(actor, supplier):
         raise PermissionDenied("Only the supplier's assurance lead can add products.")
     product = Product(supplier=supplier, name=name.strip(), description=description)
@@ -54,9 +59,7 @@ def product_version_create(
     if not _is_supplier_lead(actor, product.supplier):
         raise PermissionDenied("Only the supplier's assurance lead can add product versions.")
     if previous_version is not None and previous_version.product_id != product.pk:
-        raise ValidationError(
-            {"previous_version": "The earlier version must be of the same product."}, code="other_product"
-        )
+        raise _refused("previous_version", "The earlier version must be of the same product.", "other_product")
     product_version = ProductVersion(
         product=product,
         version=version.strip(),
@@ -88,20 +91,25 @@ def deployment_create(
 ) -> Deployment:
     """Open a deployment for a deploying organisation. Its lead or the national admin may do so."""
     if not organisation.is_deploying:
-        raise ValidationError({"organisation": "Only trusts and imaging networks deploy NIR."}, code="not_deploying")
+        raise _refused("organisation", "Only trusts and imaging networks deploy NIR.", "not_deploying")
     allowed = account_permissions.is_national_admin(actor) or Role.DEPLOYMENT_LEAD in account_permissions.roles_in(
         actor, organisation
     )
     if not allowed:
         raise PermissionDenied("Only the organisation's deployment lead can open a deployment.")
     if product_version.status == ProductVersion.Status.WITHDRAWN:
-        raise ValidationError({"product_version": "That product version has been withdrawn."}, code="withdrawn")
+        raise _refused("product_version", "That product version has been withdrawn.", "withdrawn")
+    from onboarding.services.evidence import evidence_links_for_new_deployment
+    from onboarding.services.framework import framework_current
+    from safety.services import hazard_log_create
+
     deployment = Deployment(
         organisation=organisation,
         product_version=product_version,
         name=name.strip(),
         clinical_setting=clinical_setting,
         created_by=actor,
+        framework=framework_current(),
     )
     deployment.full_clean()
     deployment.save()
@@ -113,14 +121,42 @@ def deployment_create(
         deployment=deployment, from_stage="", to_stage=deployment.stage, changed_by=actor, reason="Opened"
     )
     permissions.deployment_grant_permissions(deployment)
+    shared = evidence_links_for_new_deployment(deployment=deployment)
+    hazards = hazard_log_create(deployment=deployment)
     audit_event_record(
         action="deployment.create",
         actor=actor,
         organisation=organisation,
         target=deployment,
-        changes={"product_version": str(product_version), "sites": sites or []},
+        changes={"product_version": str(product_version), "sites": sites or [], "shared_evidence": shared, "hazards": hazards},
     )
     return deployment
+
+
+def _check_stage_complete(actor, deployment: Deployment) -> None:
+    """A stage is complete only when every mandatory requirement of that stage is accepted."""
+    from onboarding.selectors import deployment_checklist
+
+    checklist = deployment_checklist(user=actor, deployment=deployment)
+    missing = checklist.unaccepted_mandatory_for_stage(deployment.stage)
+    if missing:
+        raise _refused(
+            "to_stage",
+            f"{deployment.get_stage_display()} is not complete: "
+            f"{len(missing)} mandatory requirement(s) not accepted yet ({', '.join(r.code for r in missing)}).",
+            "stage_incomplete",
+        )
+
+
+def _stage_before(deployment: Deployment) -> str:
+    """The stage the deployment left to enter its current one."""
+    last_entry = (
+        DeploymentStageChange.objects.filter(deployment=deployment, to_stage=deployment.stage)
+        .order_by("-changed_at", "-id")
+        .values_list("from_stage", flat=True)
+        .first()
+    )
+    return last_entry or ""
 
 
 @transaction.atomic
@@ -133,22 +169,33 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
     if not permissions.can(actor, permissions.MANAGE, deployment):
         raise PermissionDenied("Only the deployment lead can change the deployment's stage.")
     if to_stage not in Deployment.Stage.values:
-        raise ValidationError({"to_stage": "Choose a stage."}, code="invalid_stage")
+        raise _refused("to_stage", "Choose a stage.", "invalid_stage")
     if to_stage == deployment.stage:
-        raise ValidationError({"to_stage": "The deployment is already at that stage."}, code="same_stage")
+        raise _refused("to_stage", "The deployment is already at that stage.", "same_stage")
     if to_stage in (Deployment.Stage.SUSPENDED, Deployment.Stage.DECOMMISSIONED):
         if not reason.strip():
-            raise ValidationError(
-                {"reason": "Give the reason for suspending or decommissioning."}, code="reason_required"
-            )
+            raise _refused("reason", "Give the reason for suspending or decommissioning.", "reason_required")
     elif deployment.stage in STAGE_ORDER and to_stage in STAGE_ORDER:
         step = STAGE_ORDER.index(to_stage) - STAGE_ORDER.index(deployment.stage)
         if step > 1:
-            raise ValidationError({"to_stage": "A deployment moves forward one stage at a time."}, code="skip_stage")
+            raise _refused("to_stage", "A deployment moves forward one stage at a time.", "skip_stage")
         if to_stage in (Deployment.Stage.GO_LIVE_AUTHORISED, Deployment.Stage.LIVE):
-            raise ValidationError(
-                {"to_stage": "Go-live follows the CSO's sign-off and the executive's authorisation."},
-                code="needs_authorisation",
+            raise _refused(
+                "to_stage",
+                "Go-live follows the CSO's sign-off and the executive's authorisation.",
+                "needs_authorisation",
+            )
+        if step == 1:
+            _check_stage_complete(actor, deployment)
+    elif to_stage in STAGE_ORDER:
+        # Leaving a suspension (or decommissioning) must not skip stages or bypass go-live
+        # authorisation: the deployment returns to where it was, or to an earlier stage.
+        resume_stage = _stage_before(deployment)
+        if resume_stage not in STAGE_ORDER or STAGE_ORDER.index(to_stage) > STAGE_ORDER.index(resume_stage):
+            raise _refused(
+                "to_stage",
+                "The deployment can return only to the stage it was at before, or an earlier one.",
+                "past_previous_stage",
             )
     from_stage = deployment.stage
     deployment.stage = to_stage

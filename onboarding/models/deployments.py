@@ -75,6 +75,10 @@ class Deployment(models.Model):
     stage = models.CharField(max_length=30, choices=Stage.choices, default=Stage.SETUP)
     stage_changed_at = models.DateTimeField(default=timezone.now)
     clinical_setting = models.TextField(blank=True)
+    framework = models.ForeignKey(
+        "onboarding.Framework", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments",
+        help_text="The onboarding framework version this deployment is assessed against.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,0 +1,367 @@
+"""Screens for evidence: the checklist, uploading and revising, review, comments, downloads and
+the supplier's product-version page."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import storages
+from django.db.models import Q
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.generic import FormView, ListView, TemplateView, View
+
+from nir_portal.accounts import permissions as account_permissions
+from nir_portal.audit.services import audit_event_record
+from nir_portal.forms import add_service_errors
+from nir_portal.permissions import get_visible_or_404
+from onboarding import selectors
+from onboarding.forms import CarryForwardForm, CommentForm, EvidenceCreateForm, EvidenceReviseForm, ReviewForm
+from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion, Requirement
+from onboarding.services import evidence as evidence_services
+from onboarding.services.framework import framework_current
+
+
+class StreamingUploadMixin:
+    """Installs the hashing, size-limited upload handler before the request body is read; the
+    CSRF check then runs on the parsed form as usual."""
+
+    @method_decorator(csrf_exempt)
+    def dispatch(self, request, *args, **kwargs):
+        from onboarding import uploads
+
+        request.upload_handlers = [uploads.HashingUploadHandler(request)]
+        return csrf_protect(super().dispatch)(request, *args, **kwargs)
+
+    def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
+        """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
+        from onboarding import uploads
+
+        for error in getattr(self.request, "upload_errors", []):
+            form.add_error("files", error)
+        if form.errors:
+            return None
+        inspected = []
+        for uploaded in form.cleaned_data.get("files") or []:
+            try:
+                inspected.append((uploaded, uploads.inspect_upload(uploaded)))
+            except ValidationError as error:
+                form.add_error("files", f"{uploaded.name}: {' '.join(error.messages)}")
+        if form.errors:
+            return None
+        return [
+            evidence_services.StoredUpload(
+                original_name=info.safe_name,
+                storage_name=uploads.store_upload(uploaded, info),
+                sha256=info.sha256,
+                size=info.size,
+                detected_type=info.detected_type,
+            )
+            for uploaded, info in inspected
+        ]
+
+
+def _providable(requirements, organisation) -> list[Requirement]:
+    wanted = Requirement.ProvidedBy.SUPPLIER if organisation.is_supplier else Requirement.ProvidedBy.DEPLOYING
+    return [r for r in requirements if r.provided_by in (wanted, Requirement.ProvidedBy.BOTH)]
+
+
+class DeploymentChecklistView(TemplateView):
+    """A deployment's onboarding checklist: the NHS task-list pattern, area by area."""
+
+    template_name = "onboarding/checklist.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        deployment = get_visible_or_404(
+            self.request, selectors.deployments_visible_to(self.request.user), pk=kwargs["pk"]
+        )
+        context["deployment"] = deployment
+        context["checklist"] = selectors.deployment_checklist(user=self.request.user, deployment=deployment)
+        organisation = self.request.active_organisation
+        context["can_contribute"] = organisation is not None and organisation.pk in (
+            deployment.organisation_id,
+            deployment.product_version.product.supplier_id,
+        )
+        return context
+
+
+class EvidenceCreateView(StreamingUploadMixin, FormView):
+    """Upload evidence for one deployment, or for a product version (supplier evidence that
+    serves every deployment of the version)."""
+
+    template_name = "onboarding/evidence_form.html"
+    form_class = EvidenceCreateForm
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.deployment = self.product_version = None
+
+    def _scope(self):
+        organisation = self.request.active_organisation
+        if organisation is None:
+            raise Http404
+        if "deployment_pk" in self.kwargs:
+            parties = Q(organisation=organisation) | Q(product_version__product__supplier=organisation)
+            self.deployment = get_visible_or_404(
+                self.request,
+                selectors.deployments_visible_to(self.request.user).filter(parties),
+                pk=self.kwargs["deployment_pk"],
+            )
+            framework = self.deployment.framework
+        else:
+            self.product_version = get_visible_or_404(
+                self.request,
+                ProductVersion.objects.filter(product__supplier=organisation).select_related("product"),
+                pk=self.kwargs["version_pk"],
+            )
+            framework = framework_current()
+        if framework is None:
+            raise Http404("No onboarding framework is published yet.")
+        self.requirements = _providable(framework.requirements.select_related("area"), organisation)
+
+    def get_form_kwargs(self):
+        self._scope()
+        kwargs = super().get_form_kwargs()
+        kwargs["requirements"] = self.requirements
+        wanted = self.request.GET.get("requirement")
+        kwargs["initial"] = {"effective_date": timezone.localdate(), "requirement_codes": [wanted] if wanted else []}
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "deployment": self.deployment,
+                "product_version": self.product_version}
+
+    def form_valid(self, form):
+        files = self.stored_uploads(form)
+        if files is None:
+            return self.form_invalid(form)
+        data = form.cleaned_data
+        try:
+            evidence = evidence_services.evidence_create(
+                actor=self.request.user, owner=self.request.active_organisation, title=data["title"],
+                requirement_codes=data["requirement_codes"], statement=data["statement"],
+                effective_date=data["effective_date"], files=files, deployment=self.deployment,
+                product_version=self.product_version, submit=self.request.POST.get("action") != "draft",
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        except PermissionDenied:
+            raise Http404 from None
+        messages.success(self.request, f"{evidence.title} has been saved.")
+        return redirect(evidence)
+
+
+class EvidenceDetailView(TemplateView):
+    template_name = "onboarding/evidence_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        evidence = get_visible_or_404(self.request, selectors.evidence_visible_to(self.request.user), pk=kwargs["pk"])
+        context["evidence"] = evidence
+        context["revisions"] = evidence.revisions.prefetch_related("files").select_related("uploaded_by")
+        context["links"] = selectors.evidence_links_visible_to(self.request.user).filter(evidence=evidence)
+        context["is_owner"] = bool(account_permissions.roles_in(self.request.user, evidence.owner_id))
+        context["has_drafts"] = any(link.status == EvidenceLink.Status.DRAFT for link in context["links"])
+        return context
+
+
+class EvidenceReviseView(StreamingUploadMixin, FormView):
+    template_name = "onboarding/evidence_revise.html"
+    form_class = EvidenceReviseForm
+
+    def get_form_kwargs(self):
+        owned = selectors.evidence_visible_to(self.request.user).filter(
+            owner__in=[m.organisation_id for m in account_permissions.memberships_of(self.request.user)]
+        )
+        self.evidence = get_visible_or_404(self.request, owned, pk=self.kwargs["pk"])
+        self.latest = self.evidence.revisions.order_by("-number").first()
+        kwargs = super().get_form_kwargs()
+        kwargs["initial"] = {"based_on_revision": self.latest.number, "statement": self.latest.statement,
+                             "effective_date": timezone.localdate()}
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "evidence": self.evidence, "latest": self.latest}
+
+    def form_valid(self, form):
+        files = self.stored_uploads(form)
+        if files is None:
+            return self.form_invalid(form)
+        data = form.cleaned_data
+        try:
+            revision = evidence_services.evidence_revise(
+                actor=self.request.user, evidence=self.evidence, statement=data["statement"],
+                effective_date=data["effective_date"], files=files, based_on_revision=data["based_on_revision"],
+                submit=self.request.POST.get("action") != "draft",
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        except PermissionDenied:
+            raise Http404 from None
+        messages.success(self.request, f"Revision {revision.number} has been saved.")
+        return redirect(self.evidence)
+
+
+class EvidenceSubmitView(View):
+    def post(self, request, pk):
+        evidence = get_visible_or_404(request, selectors.evidence_visible_to(request.user), pk=pk)
+        try:
+            evidence_services.evidence_submit(actor=request.user, evidence=evidence)
+            messages.success(request, "The evidence has been submitted for review.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        except PermissionDenied:
+            raise Http404 from None
+        return redirect(evidence)
+
+
+def _visible_link(request, pk: int) -> EvidenceLink:
+    return get_visible_or_404(request, selectors.evidence_links_visible_to(request.user), pk=pk)
+
+
+class EvidenceReviewView(FormView):
+    """One evidence item as a deployment sees it: revision, files, decisions and the thread."""
+
+    template_name = "onboarding/evidence_review.html"
+    form_class = ReviewForm
+
+    def get_form_kwargs(self):
+        self.link = _visible_link(self.request, self.kwargs["pk"])
+        self.can_review = (
+            evidence_services.can_review(self.request.user, self.link)
+            and self.link.status == EvidenceLink.Status.SUBMITTED
+        )
+        return {**super().get_form_kwargs(), "initial": {"expected_version": self.link.version}}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        link = self.link
+        context.update(
+            link=link,
+            evidence=link.evidence,
+            revision=link.revision,
+            files=list(link.revision.files.all()) if link.revision else [],
+            reviews=link.reviews.select_related("reviewer", "revision"),
+            comments=link.comments.select_related("author", "organisation"),
+            comment_form=CommentForm(),
+            can_review=self.can_review,
+            requirements=Requirement.objects.filter(
+                framework=link.deployment.framework, code__in=link.evidence.requirement_codes
+            ),
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = self.get_form()
+        if not self.can_review:
+            raise Http404
+        return self.form_valid(form) if form.is_valid() else self.form_invalid(form)
+
+    def form_valid(self, form):
+        try:
+            evidence_services.evidence_review(actor=self.request.user, link=self.link, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        except PermissionDenied:
+            raise Http404 from None
+        messages.success(self.request, "Your decision has been recorded.")
+        return redirect("onboarding:review-queue")
+
+
+class EvidenceCommentView(View):
+    def post(self, request, pk):
+        link = _visible_link(request, pk)
+        form = CommentForm(request.POST)
+        if form.is_valid():
+            try:
+                evidence_services.evidence_comment_add(actor=request.user, link=link, text=form.cleaned_data["text"])
+                messages.success(request, "Your comment has been added.")
+            except PermissionDenied:
+                raise Http404 from None
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+        else:
+            messages.error(request, "Enter a comment of up to 2,000 characters.")
+        return redirect("onboarding:evidence-review", pk=link.pk)
+
+
+class EvidenceFileDownloadView(View):
+    """Files leave only through here: permission-checked, released only after a clean scan,
+    sent as an attachment, and every download is audited."""
+
+    def get(self, request, pk):
+        file = get_visible_or_404(request, selectors.evidence_files_visible_to(request.user), pk=pk)
+        if file.scan_status != EvidenceFile.ScanStatus.CLEAN:
+            messages.error(request, f"{file.original_name} is quarantined: {file.get_scan_status_display().lower()}.")
+            return redirect(file.revision.evidence)
+        audit_event_record(
+            action="evidence_file.download", actor=request.user, organisation=request.active_organisation,
+            target=file, changes={"sha256": file.sha256},
+        )
+        response = FileResponse(storages["evidence"].open(file.storage_name, "rb"), as_attachment=True,
+                                filename=file.original_name, content_type="application/octet-stream")
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class ReviewQueueView(ListView):
+    template_name = "onboarding/review_queue.html"
+    context_object_name = "links"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return selectors.review_queue_for(self.request.user)
+
+
+class ProductVersionEvidenceView(TemplateView):
+    """The supplier's page: evidence for one product version and where it stands per deployment."""
+
+    template_name = "onboarding/product_version_evidence.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        organisation_ids = [m.organisation_id for m in account_permissions.memberships_of(self.request.user)]
+        versions = ProductVersion.objects.filter(product__supplier__in=organisation_ids).select_related(
+            "product__supplier", "previous_version"
+        )
+        version = get_visible_or_404(self.request, versions, pk=kwargs["pk"])
+        context["product_version"] = version
+        context["evidence_list"] = selectors.product_version_evidence(user=self.request.user, product_version=version)
+        context["deployment_count"] = version.deployments.count()
+        return context
+
+
+class EvidenceCarryForwardView(FormView):
+    template_name = "onboarding/carry_forward.html"
+    form_class = CarryForwardForm
+
+    def get_form_kwargs(self):
+        organisation_ids = [m.organisation_id for m in account_permissions.memberships_of(self.request.user)]
+        versions = ProductVersion.objects.filter(
+            product__supplier__in=organisation_ids, previous_version__isnull=False
+        ).select_related("previous_version", "product")
+        self.version = get_visible_or_404(self.request, versions, pk=self.kwargs["pk"])
+        codes = sorted({code for codes in self.version.previous_version.evidence.values_list(
+            "requirement_codes", flat=True) for code in codes})
+        return {**super().get_form_kwargs(), "codes": codes}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "product_version": self.version}
+
+    def form_valid(self, form):
+        try:
+            carried = evidence_services.evidence_carry_forward(
+                actor=self.request.user, to_version=self.version, changed_codes=form.cleaned_data["changed_codes"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        except PermissionDenied:
+            raise Http404 from None
+        messages.success(self.request, f"{len(carried)} evidence item(s) carried forward to {self.version}.")
+        return redirect("onboarding:product-version-evidence", pk=self.version.pk)

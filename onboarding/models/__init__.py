@@ -1,0 +1,37 @@
+from onboarding.models.deployments import (
+    Deployment,
+    DeploymentGroupObjectPermission,
+    DeploymentSite,
+    DeploymentStageChange,
+    DeploymentUserObjectPermission,
+    Product,
+    ProductVersion,
+)
+from onboarding.models.evidence import (
+    Evidence,
+    EvidenceComment,
+    EvidenceFile,
+    EvidenceLink,
+    EvidenceRevision,
+    Review,
+)
+from onboarding.models.framework import Area, Framework, Requirement
+
+__all__ = [
+    "Area",
+    "Deployment",
+    "DeploymentGroupObjectPermission",
+    "DeploymentSite",
+    "DeploymentStageChange",
+    "DeploymentUserObjectPermission",
+    "Evidence",
+    "EvidenceComment",
+    "EvidenceFile",
+    "EvidenceLink",
+    "EvidenceRevision",
+    "Framework",
+    "Product",
+    "ProductVersion",
+    "Requirement",
+    "Review",
+]

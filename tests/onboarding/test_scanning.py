@@ -1,0 +1,201 @@
+"""Malware scanning against a real clamd (onboarding.scanning). The clamd comes from CLAMAV_URL
+when that answers, else tests/clamd/start-clamd starts one with the local EICAR signature."""
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+
+from onboarding import scanning
+from onboarding.scanning import scan_storage_file, scan_stream
+from tests.conftest import require
+
+START_CLAMD = Path(__file__).resolve().parents[1] / "clamd" / "start-clamd"
+# The EICAR test file, joined here so that no file in the repository holds it whole.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return scanning.clamd_client(url, timeout=2).ping() == "PONG"
+    except Exception:  # noqa: BLE001  any failure means "not usable"
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def clamd_urls(tmp_path_factory) -> list[str]:
+    """URLs of a clamd that answers PING: CLAMAV_URL from the environment, or one started here."""
+    from_env = os.environ.get("CLAMAV_URL", "")
+    if from_env and _answers(from_env):
+        yield [from_env]
+        return
+    clamd = os.environ.get("CLAMD") or shutil.which("clamd") or "/usr/sbin/clamd"
+    require(Path(clamd).is_file(), "clamd is not installed (apt-get install -y clamav-daemon)")
+    directory = tmp_path_factory.mktemp("clamd")
+    port = _free_port()
+    started = subprocess.run(
+        [sys.executable, str(START_CLAMD), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "CLAMD_PORT": str(port)},
+    )
+    require(started.returncode == 0, f"tests/clamd/start-clamd failed: {started.stderr.strip()}")
+    try:
+        yield [started.stdout.strip(), f"tcp://127.0.0.1:{port}"]
+    finally:
+        pid_file = directory / "clamd.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+
+@pytest.fixture
+def clamd_url(clamd_urls, settings) -> str:
+    settings.CLAMAV_URL = clamd_urls[0]
+    return clamd_urls[0]
+
+
+@pytest.fixture
+def evidence_storage(settings, tmp_path) -> Path:
+    location = tmp_path / "evidence-store"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "evidence": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location}},
+    }
+    return location
+
+
+# --- with a real clamd --------------------------------------------------------------------------
+
+
+@pytest.mark.clamd
+def test_the_eicar_test_file_is_infected(clamd_urls, settings):
+    for url in clamd_urls:  # the Unix socket and, when started here, TCP
+        settings.CLAMAV_URL = url
+
+        result = scan_stream(io.BytesIO(EICAR))
+
+        assert result.status == "infected", url
+        assert "EICAR" in result.detail
+
+
+@pytest.mark.clamd
+def test_eicar_inside_a_larger_file_across_a_chunk_boundary_is_found(clamd_url):
+    data = b"evidence " * 50_000
+    at = scanning.STREAM_CHUNK_BYTES - 20
+    stream = io.BytesIO(data[:at] + EICAR + data[at:])
+
+    assert scan_stream(stream).status == "infected"
+
+
+@pytest.mark.clamd
+def test_an_ordinary_file_is_clean(clamd_url):
+    assert scan_stream(io.BytesIO(b"%PDF-1.7\nA clean report.\n" * 10_000)) == scanning.ScanResult("clean", "")
+
+
+@pytest.mark.clamd
+def test_a_stored_file_is_scanned_from_evidence_storage(clamd_url, evidence_storage):
+    infected = storages["evidence"].save("evidence/00/00/infected.txt", ContentFile(b"note\n" + EICAR))
+    clean = storages["evidence"].save("evidence/00/00/clean.txt", ContentFile(b"note\n"))
+
+    assert scan_storage_file(infected).status == "infected"
+    assert scan_storage_file(clean).status == "clean"
+
+
+@pytest.mark.clamd
+def test_a_stored_file_that_is_missing_is_an_error_not_clean(clamd_url, evidence_storage):
+    result = scan_storage_file("evidence/ff/ff/missing.pdf")
+
+    assert result.status == "error"
+    assert "Could not open" in result.detail
+
+
+# --- when the scanner cannot give an answer -------------------------------------------------------
+
+
+def test_a_scanner_that_is_down_gives_error_never_clean(settings):
+    settings.CLAMAV_URL = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+
+    result = scan_stream(io.BytesIO(b"anything"))
+
+    assert result.status == "error"
+    assert "ConnectionRefused" in result.detail or "Connection refused" in result.detail
+
+
+def test_a_missing_unix_socket_gives_error(settings, tmp_path):
+    settings.CLAMAV_URL = f"unix://{tmp_path}/no-such.sock"
+
+    assert scan_stream(io.BytesIO(b"anything")).status == "error"
+
+
+def test_a_scanner_that_never_answers_times_out_as_error(settings):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts connections in the kernel, never replies
+        settings.CLAMAV_URL = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        settings.CLAMAV_TIMEOUT = 0.5
+
+        result = scan_stream(io.BytesIO(b"anything"))
+
+    assert result.status == "error"
+
+
+def test_a_malformed_scanner_url_is_an_error(settings):
+    settings.CLAMAV_URL = "clamd.example"
+
+    result = scan_stream(io.BytesIO(b"anything"))
+
+    assert result.status == "error"
+    assert "CLAMAV_URL" in result.detail
+
+
+class FakeClamd:
+    """Stands in for the clamd socket (a boundary) to give answers a real clamd rarely gives."""
+
+    def __init__(self, answer=None, error: Exception | None = None) -> None:
+        self.answer, self.error = answer, error
+
+    def instream(self, stream):
+        while stream.read(8192):
+            pass
+        if self.error:
+            raise self.error
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("fake", "detail"),
+    [
+        (FakeClamd({"stream": ("FOUND", "Heuristics.Limits.Exceeded.MaxFileSize")}), "Not fully scanned"),
+        (FakeClamd({"stream": ("ERROR", "Can't allocate memory")}), "Unexpected scanner answer"),
+        (FakeClamd({}), "Unexpected scanner answer"),
+        (FakeClamd({"stream": (None, None)}), "Unexpected scanner answer"),
+        (FakeClamd(error=ConnectionResetError(104, "reset")), "ConnectionResetError"),
+        (FakeClamd(error=BrokenPipeError(32, "Broken pipe")), "BrokenPipeError"),
+    ],
+)
+def test_anything_but_an_explicit_ok_is_an_error(monkeypatch, fake, detail):
+    monkeypatch.setattr(scanning, "clamd_client", lambda *args, **kwargs: fake)
+
+    result = scan_stream(io.BytesIO(b"x" * 10_000))
+
+    assert result.status == "error"
+    assert detail in result.detail
+    assert len(result.detail) <= 255

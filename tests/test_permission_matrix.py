@@ -1,0 +1,600 @@
+"""The permission matrix, generated from the URLconf.
+
+Every URL pattern is found by walking the resolver. A URL that takes an object id must have an
+entry in OBJECT_URLS saying which object it is opened with and who owns it; then a person of every
+role, from an organisation that neither owns nor supplies the object, gets 404 (unless the entry
+names the role as allowed), and an anonymous visitor is sent to sign in. Every URL without an id
+sends anonymous visitors to sign in unless it is on an explicit public list. Adding a URL that the
+matrix does not cover fails the suite.
+"""
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from allauth.account.internal.flows.login import record_authentication
+from allauth.mfa.models import Authenticator
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
+from django.urls.converters import IntConverter
+from django.urls.resolvers import RegexPattern
+
+from nir_portal.accounts.models import ROLES_BY_KIND, Membership, Organisation, Role
+from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion
+from onboarding.services import evidence as evidence_services
+from onboarding.services import framework as framework_services
+from onboarding.services.framework import framework_current, framework_load
+from tests import factories
+
+FRAMEWORK_FILE = Path(__file__).resolve().parent.parent / "onboarding" / "data" / "framework.json"
+
+SIGN_IN_PATH = "/accounts/login/"
+ADMIN_SIGN_IN_PATH = "/admin/login/"
+
+
+# --- Walking the URLconf --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str | None  # namespaced, e.g. "onboarding:deployment-detail"
+    route: str
+    pattern: URLPattern
+    origin: str  # "portal", "allauth" or "admin"
+    # Arguments captured along the whole include chain, with their converters (None for regex groups).
+    kwargs: tuple[tuple[str, object], ...]
+
+    @property
+    def kwarg_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.kwargs)
+
+    @property
+    def id_kwargs(self) -> tuple[str, ...]:
+        return tuple(
+            name
+            for name, converter in self.kwargs
+            if name not in NOT_OBJECT_IDS
+            and (isinstance(converter, IntConverter) or name in ("pk", "id") or name.endswith(("_id", "_pk")))
+        )
+
+    @property
+    def takes_id(self) -> bool:
+        return bool(self.id_kwargs)
+
+    @property
+    def accepts_get(self) -> bool:
+        view_class = getattr(self.pattern.callback, "view_class", None)
+        if view_class is None:
+            return True
+        return "get" in view_class.http_method_names and hasattr(view_class, "get")
+
+    @property
+    def accepts_post(self) -> bool:
+        view_class = getattr(self.pattern.callback, "view_class", None)
+        if view_class is None:
+            return True  # a function view: assume it does, and check it like one that does
+        return "post" in view_class.http_method_names and hasattr(view_class, "post")
+
+
+def _captured(pattern) -> tuple[tuple[str, object], ...]:
+    converters = getattr(pattern, "converters", {})
+    return tuple((name, converters.get(name)) for name in pattern.regex.groupindex)
+
+
+def _origin(resolver: URLResolver, inherited: str) -> str:
+    if inherited != "portal":
+        return inherited
+    if resolver.namespace == "admin":
+        return "admin"
+    module = resolver.urlconf_name if isinstance(resolver.urlconf_name, str) else ""
+    module = module or getattr(resolver.urlconf_module, "__name__", "")
+    return "allauth" if module.startswith("allauth") else "portal"
+
+
+def walk(
+    resolver: URLResolver, prefix: str = "", namespace: str = "", origin: str = "portal", kwargs: tuple = ()
+) -> Iterator[Route]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            child_ns = ":".join(part for part in (namespace, entry.namespace) if part)
+            yield from walk(
+                entry, prefix + str(entry.pattern), child_ns, _origin(entry, origin), kwargs + _captured(entry.pattern)
+            )
+        else:
+            name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
+            yield Route(
+                name=name,
+                route=prefix + str(entry.pattern),
+                pattern=entry,
+                origin=origin,
+                kwargs=kwargs + _captured(entry.pattern),
+            )
+
+
+def all_routes(resolver: URLResolver | None = None) -> list[Route]:
+    return list(walk(resolver or get_resolver()))
+
+
+def object_routes_missing_from_matrix(resolver: URLResolver | None = None) -> set[str]:
+    """Names of URLs that take an object id and have no OBJECT_URLS entry (the admin has its own rule)."""
+    return {
+        route.name or route.route
+        for route in all_routes(resolver)
+        if route.takes_id and route.origin != "admin" and route.name not in OBJECT_URLS
+    }
+
+
+# --- People ------------------------------------------------------------------------------------------
+
+ROLE_SEATS = [(kind, role) for kind, roles in ROLES_BY_KIND.items() for role in roles]
+
+
+def client_for(user) -> Client:
+    """A client signed in as the person, with MFA done and a fresh re-authentication, so views
+    that ask for recent re-authentication reach their permission check."""
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    request = RequestFactory().get("/")
+    request.user, request.session = user, client.session
+    record_authentication(request, user, method="mfa", type="totp", reauthenticated=True)
+    request.session.save()
+    return client
+
+
+def outsiders(excluded: tuple[Organisation, ...]) -> dict[tuple[str, str], object]:
+    """A person for every (organisation kind, role), each in a fresh organisation of that kind."""
+    organisations = {
+        kind: factories.OrganisationFactory(kind=kind, name=f"Outsider {kind}", region="") for kind in ROLES_BY_KIND
+    }
+    assert not set(organisations.values()) & set(excluded)
+    return {(kind, role): factories.member(organisations[kind], role) for kind, role in ROLE_SEATS}
+
+
+def is_sign_in_redirect(response: HttpResponse, *, allowed_paths=(SIGN_IN_PATH,)) -> bool:
+    return response.status_code == 302 and urlparse(response["Location"]).path in allowed_paths
+
+
+@pytest.fixture
+def published_framework(db):
+    framework, _ = framework_load(actor=None, data=json.loads(FRAMEWORK_FILE.read_text(encoding="utf-8")), publish=True)
+    return framework
+
+
+@pytest.fixture
+def world(published_framework, world):
+    """The conftest world, opened once a framework is published, so its deployments have one."""
+    return world
+
+
+# --- The registry of URLs that take an object id --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    kwargs: dict
+    owners: tuple[Organisation, ...]  # the owning organisation and any supplier of the object
+    insider: object  # someone entitled to the object: proves the kwargs name a real object
+    insider_status: int = 200  # what the insider gets (GET, or POST for views that only take POST)
+
+
+@dataclass(frozen=True)
+class Expect:
+    get: int | None = None  # None: refused, with 404 (or 405 from a view that only takes POST)
+    post: int = 404
+
+
+@dataclass(frozen=True)
+class ObjectUrl:
+    build: Callable[..., Target]
+    # Roles (held in an unrelated organisation) that are not refused, with what they get instead.
+    allowed: dict[str, Expect] = field(default_factory=dict)
+
+
+def _deployment_a(world, insider_role=Role.VIEWER) -> Target:
+    return Target(
+        kwargs={"pk": world.deployment_a.pk},
+        owners=(world.trust_a, world.supplier),
+        insider=world.member(world.trust_a, insider_role),
+    )
+
+
+def _trust_a(world, insider_role=Role.VIEWER) -> Target:
+    return Target(
+        kwargs={"pk": world.trust_a.pk}, owners=(world.trust_a,), insider=world.member(world.trust_a, insider_role)
+    )
+
+
+def _membership_in_trust_a(world) -> Target:
+    person = world.member(world.trust_a, Role.VIEWER)
+    membership = Membership.objects.get(user=person, organisation=world.trust_a)
+    lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
+    return Target(kwargs={"pk": membership.pk}, owners=(world.trust_a,), insider=lead)
+
+
+def _security_key_of_trust_a_member(world) -> Target:
+    person = world.member(world.trust_a, Role.CSO)
+    key = Authenticator.objects.create(
+        user=person, type=Authenticator.Type.WEBAUTHN, data={"name": "Desk key", "credential": {}}
+    )
+    return Target(kwargs={"pk": key.pk}, owners=(world.trust_a,), insider=person)
+
+
+def _trust_a_evidence(world, *, files: int = 0):
+    """Submitted evidence of trust A for its deployment, for a requirement the national team reviews."""
+    contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
+    evidence = evidence_services.evidence_create(
+        actor=contributor,
+        owner=world.trust_a,
+        deployment=world.deployment_a,
+        title="Information governance approval",
+        requirement_codes=[TRUST_REQUIREMENT],
+        statement="Approved by the IG lead.",
+        effective_date=date(2026, 1, 15),
+        files=[
+            evidence_services.StoredUpload(
+                original_name=f"approval-{n}.pdf",
+                storage_name=f"evidence/matrix-{n}.pdf",
+                sha256="0" * 64,
+                size=10,
+                detected_type="pdf",
+            )
+            for n in range(files)
+        ],
+    )
+    return evidence, contributor
+
+
+def _evidence(world) -> Target:
+    evidence, contributor = _trust_a_evidence(world)
+    return Target(kwargs={"pk": evidence.pk}, owners=(world.trust_a, world.supplier), insider=contributor)
+
+
+def _evidence_to_submit(world) -> Target:
+    evidence, contributor = _trust_a_evidence(world)
+    # Already submitted: the insider's POST is answered with a message and a redirect.
+    return Target(kwargs={"pk": evidence.pk}, owners=(world.trust_a,), insider=contributor, insider_status=302)
+
+
+def _evidence_link(world, insider_status: int = 200) -> Target:
+    evidence, contributor = _trust_a_evidence(world)
+    link = EvidenceLink.objects.get(evidence=evidence, deployment=world.deployment_a)
+    return Target(
+        kwargs={"pk": link.pk},
+        owners=(world.trust_a, world.supplier),
+        insider=contributor,
+        insider_status=insider_status,
+    )
+
+
+def _evidence_file(world) -> Target:
+    evidence, contributor = _trust_a_evidence(world, files=1)
+    file = EvidenceFile.objects.get(revision__evidence=evidence)
+    # Not scanned yet: even its owner is sent back to the evidence, and nothing is released.
+    return Target(kwargs={"pk": file.pk}, owners=(world.trust_a,), insider=contributor, insider_status=302)
+
+
+def _product_version(world, insider_role=Role.SUPPLIER_CONTRIBUTOR, *, uplift: bool = False) -> Target:
+    version = world.product_version
+    if uplift:
+        version = ProductVersion.objects.create(product=version.product, version="1.1", previous_version=version)
+    return Target(
+        kwargs={"pk": version.pk}, owners=(world.supplier,), insider=world.member(world.supplier, insider_role)
+    )
+
+
+def _draft_framework(world, insider_status: int = 200) -> Target:
+    draft = framework_services.framework_draft_create(actor=world.national_admin, source=framework_current())
+    return Target(
+        kwargs={"pk": draft.pk}, owners=(world.national,), insider=world.national_admin, insider_status=insider_status
+    )
+
+
+def _published_framework(world) -> Target:
+    return Target(
+        kwargs={"pk": framework_current().pk},
+        owners=(world.national,),
+        insider=world.national_admin,
+        insider_status=302,
+    )
+
+
+def _draft_requirement(world) -> Target:
+    draft = framework_services.framework_draft_create(actor=world.national_admin, source=framework_current())
+    requirement = draft.requirements.first()
+    return Target(kwargs={"pk": requirement.pk}, owners=(world.national,), insider=world.national_admin)
+
+
+TRUST_REQUIREMENT = "GOV-02"  # provided by the deploying organisation, reviewed nationally
+NATIONAL = (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
+NATIONAL_READS = dict.fromkeys(NATIONAL, Expect(get=200))
+
+OBJECT_URLS: dict[str, ObjectUrl] = {
+    # National roles read every deployment; managing one stays with its own lead.
+    "onboarding:deployment-detail": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "onboarding:deployment-stage": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "onboarding:deployment-checklist": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "onboarding:deployment-framework": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "onboarding:deployment-evidence-create": ObjectUrl(
+        lambda w: Target(
+            kwargs={"deployment_pk": w.deployment_a.pk},
+            owners=(w.trust_a, w.supplier),
+            insider=w.member(w.trust_a, Role.EVIDENCE_CONTRIBUTOR),
+        ),
+        # Only the deployment's own organisation and its supplier contribute evidence.
+    ),
+    # Evidence: the national team reads and reviews submitted evidence and joins its thread; only
+    # the owning organisation changes it.
+    "onboarding:evidence-detail": ObjectUrl(_evidence, allowed=NATIONAL_READS),
+    "onboarding:evidence-revise": ObjectUrl(_evidence),
+    "onboarding:evidence-submit": ObjectUrl(_evidence_to_submit),
+    # An empty decision comes back with its errors.
+    "onboarding:evidence-review": ObjectUrl(_evidence_link, allowed=dict.fromkeys(NATIONAL, Expect(get=200, post=200))),
+    # An empty comment is answered with a message and a redirect.
+    "onboarding:evidence-comment": ObjectUrl(
+        lambda w: _evidence_link(w, insider_status=302), allowed=dict.fromkeys(NATIONAL, Expect(post=302))
+    ),
+    # Unscanned, so the national team too is only sent back to the evidence.
+    "onboarding:evidence-file-download": ObjectUrl(_evidence_file, allowed=dict.fromkeys(NATIONAL, Expect(get=302))),
+    # A product version's evidence pages belong to its supplier alone.
+    "onboarding:product-version-evidence": ObjectUrl(_product_version),
+    "onboarding:product-version-evidence-create": ObjectUrl(
+        lambda w: Target(
+            kwargs={"version_pk": w.product_version.pk},
+            owners=(w.supplier,),
+            insider=w.member(w.supplier, Role.SUPPLIER_CONTRIBUTOR),
+        )
+    ),
+    "onboarding:product-version-carry-forward": ObjectUrl(
+        lambda w: _product_version(w, Role.SUPPLIER_ASSURANCE_LEAD, uplift=True)
+    ),
+    # The framework is curated by the national admin alone; a draft is seen by nobody else.
+    # (Published versions are readable by everyone signed in, by design.)
+    "onboarding:framework-detail": ObjectUrl(_draft_framework, allowed={Role.NATIONAL_ADMIN: Expect(get=200)}),
+    "onboarding:framework-publish": ObjectUrl(
+        lambda w: _draft_framework(w, insider_status=302), allowed={Role.NATIONAL_ADMIN: Expect(post=302)}
+    ),
+    "onboarding:framework-draft": ObjectUrl(_published_framework, allowed={Role.NATIONAL_ADMIN: Expect(post=302)}),
+    "onboarding:requirement-edit": ObjectUrl(
+        _draft_requirement, allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200)}
+    ),
+    # National roles see every organisation; only the national admin manages other organisations' members.
+    "accounts:organisation-detail": ObjectUrl(_trust_a, allowed=NATIONAL_READS),
+    "accounts:member-invite": ObjectUrl(
+        lambda w: _trust_a(w, Role.DEPLOYMENT_LEAD),
+        # An empty form comes back with its errors.
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200)},
+    ),
+    "accounts:membership-role": ObjectUrl(
+        _membership_in_trust_a, allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200)}
+    ),
+    "accounts:membership-remove": ObjectUrl(
+        _membership_in_trust_a,
+        # The national admin really removes it and is sent back to the organisation.
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=302)},
+    ),
+    # A security key is its owner's alone, whatever the role.
+    "mfa_edit_webauthn": ObjectUrl(_security_key_of_trust_a_member),
+    "mfa_remove_webauthn": ObjectUrl(_security_key_of_trust_a_member),
+}
+
+# URL arguments that name something other than a stored object, with why.
+NOT_OBJECT_IDS = {
+    "provider_id": "names a configured sign-in provider (CIS2), not a stored object",
+}
+
+
+# --- URLs without ids ---------------------------------------------------------------------------------
+
+# Public portal pages: anonymous visitors may open them.
+PUBLIC_URLS = {
+    "healthz": "load balancers and monitoring call it without an account",
+    "accessibility-statement": "the statement must be reachable before signing in",
+}
+# allauth's pages for people who are not signed in yet. Every other allauth page sends anonymous
+# visitors to sign in, like the portal's own pages.
+ALLAUTH_PUBLIC_URLS = {
+    "account_login": "signing in",
+    "account_logout": "signs nobody out when nobody is signed in; sends the visitor home",
+    "account_signup": "tells visitors that accounts are by invitation only (signup is closed)",
+    "account_inactive": "explains an inactive account",
+    "account_email_verification_sent": "part of email confirmation",
+    "account_confirm_email": "confirmation links carry their own key",
+    "account_reset_password": "asking for a password reset link",
+    "account_reset_password_done": "reset link sent",
+    "account_reset_password_from_key": "reset links carry their own signed key",
+    "account_reset_password_from_key_done": "password changed",
+    "socialaccount_login_cancelled": "returning from a cancelled CIS2 sign-in",
+    "openid_connect_login": "starting a CIS2 sign-in",
+    "openid_connect_callback": "returning from a CIS2 sign-in",
+}
+# Sample arguments for URLs whose arguments are not object ids.
+SAMPLE_KWARGS = {
+    "account_confirm_email": {"key": "not-a-real-key"},
+    "account_reset_password_from_key": {"uidb36": "1", "key": "not-a-real-key"},
+    "openid_connect_login": {"provider_id": "cis2"},
+    "openid_connect_callback": {"provider_id": "cis2"},
+    "admin:app_list": {"app_label": "auth"},
+}
+ADMIN_SAMPLE_ID = "1"
+
+
+def _reverse(route: Route) -> str:
+    if route.name in SAMPLE_KWARGS:
+        return reverse(route.name, kwargs=SAMPLE_KWARGS[route.name])
+    if route.origin == "admin" and route.takes_id:
+        return reverse(route.name, kwargs=dict.fromkeys(route.kwarg_names, ADMIN_SAMPLE_ID))
+    return reverse(route.name)
+
+
+def _named_routes_without_ids() -> list[Route]:
+    return [r for r in all_routes() if r.name and not r.takes_id]
+
+
+# --- Coverage: the matrix must know every URL ---------------------------------------------------------
+
+
+def test_every_url_that_takes_an_object_id_is_in_the_matrix():
+    missing = object_routes_missing_from_matrix()
+
+    assert not missing, f"URLs that take an object id but are not in OBJECT_URLS: {sorted(missing)}"
+
+
+def test_the_matrix_lists_no_url_that_no_longer_exists():
+    existing = {r.name for r in all_routes() if r.takes_id}
+
+    assert set(OBJECT_URLS) <= existing, f"stale OBJECT_URLS entries: {sorted(set(OBJECT_URLS) - existing)}"
+
+
+def test_a_new_url_taking_an_id_that_the_matrix_does_not_cover_is_detected():
+    def view(request, pk):
+        return HttpResponse()
+
+    with_new_url = URLResolver(
+        RegexPattern(r"^/"),
+        [*get_resolver().url_patterns, path("reports/<int:pk>/", view, name="report-detail")],
+    )
+
+    assert object_routes_missing_from_matrix(with_new_url) == {"report-detail"}
+
+
+def test_every_portal_url_has_a_name():
+    # Unnamed patterns could not be reached by the matrix; allauth's legacy redirects and the admin's
+    # catch-all are outside the portal's code.
+    unnamed = [r.route for r in all_routes() if r.name is None and r.origin == "portal"]
+
+    assert not unnamed
+
+
+def test_the_public_lists_name_only_urls_that_exist():
+    names = {r.name for r in all_routes()}
+
+    assert set(PUBLIC_URLS) | set(ALLAUTH_PUBLIC_URLS) | set(SAMPLE_KWARGS) <= names
+
+
+# --- URLs that take an object id ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url_name", sorted(OBJECT_URLS))
+def test_a_person_of_every_role_in_an_unrelated_organisation_is_refused_with_404(url_name, world):
+    entry = OBJECT_URLS[url_name]
+    target = entry.build(world)
+    url = reverse(url_name, kwargs=target.kwargs)
+    route = next(r for r in all_routes() if r.name == url_name)
+    people = outsiders(excluded=target.owners)
+
+    wrong = []
+    for (kind, role), person in people.items():
+        expected = entry.allowed.get(role, Expect())
+        expected_get = expected.get or (404 if route.accepts_get else 405)
+        client = client_for(person)
+        got = client.get(url).status_code
+        if got != expected_get:
+            wrong.append(f"GET as {role} of a {kind}: {got}, expected {expected_get}")
+        if route.accepts_post:
+            got = client.post(url, {}).status_code
+            if got != expected.post:
+                wrong.append(f"POST as {role} of a {kind}: {got}, expected {expected.post}")
+
+    assert not wrong, f"{url_name} ({url}):\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("url_name", sorted(OBJECT_URLS))
+def test_anonymous_visitors_are_sent_to_sign_in_and_someone_entitled_gets_the_page(url_name, world, client):
+    target = OBJECT_URLS[url_name].build(world)
+    url = reverse(url_name, kwargs=target.kwargs)
+    route = next(r for r in all_routes() if r.name == url_name)
+
+    anonymous = [client.get(url)] + ([client.post(url, {})] if route.accepts_post else [])
+    insider = client_for(target.insider)
+    entitled = insider.get(url) if route.accepts_get else insider.post(url, {})
+
+    for response in anonymous:
+        assert is_sign_in_redirect(response), (response.status_code, response.get("Location"))
+        assert parse_qs(urlparse(response["Location"]).query)["next"] == [url]
+    # Without this, a wrong id in the registry would make every refusal pass vacuously.
+    assert entitled.status_code == target.insider_status
+
+
+# --- URLs without ids ----------------------------------------------------------------------------------
+
+
+def test_every_url_without_an_id_sends_anonymous_visitors_to_sign_in_unless_listed_as_public(client, db):
+    public = set(PUBLIC_URLS) | set(ALLAUTH_PUBLIC_URLS)
+    wrong = []
+    for route in _named_routes_without_ids():
+        if route.name in public or route.origin == "admin":
+            continue
+        response = client.get(_reverse(route))
+        if not is_sign_in_redirect(response):
+            wrong.append(f"{route.name}: {response.status_code} {response.get('Location', '')}")
+
+    assert not wrong, "pages open to anonymous visitors but not listed as public:\n" + "\n".join(wrong)
+
+
+def test_every_url_listed_as_public_is_open_to_anonymous_visitors(client, db):
+    # Keeps the allow-list exact: an entry that no longer needs to be there is removed.
+    public = set(PUBLIC_URLS) | set(ALLAUTH_PUBLIC_URLS)
+    wrong = []
+    for route in all_routes():
+        if route.name in public:
+            response = client.get(_reverse(route))
+            if is_sign_in_redirect(response):
+                wrong.append(route.name)
+
+    assert not wrong, f"listed as public but send visitors to sign in: {wrong}"
+
+
+def test_every_portal_page_without_an_id_opens_for_a_signed_in_member(world):
+    # Guards against the anonymous check passing because a page is simply broken.
+    person = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
+    client = client_for(person)
+    broken = []
+    for route in _named_routes_without_ids():
+        if route.origin != "portal":
+            continue
+        status = client.get(_reverse(route)).status_code
+        if status >= 500:
+            broken.append(f"{route.name}: {status}")
+
+    assert not broken
+
+
+# --- The admin: staff only, before anything is looked up --------------------------------------------
+
+
+def test_the_admin_sends_anonymous_visitors_to_sign_in(client, db):
+    wrong = []
+    for route in all_routes():
+        if route.origin != "admin" or not route.name:
+            continue
+        response = client.get(_reverse(route))
+        if not is_sign_in_redirect(response, allowed_paths=(SIGN_IN_PATH, ADMIN_SIGN_IN_PATH)):
+            wrong.append(f"{route.name}: {response.status_code} {response.get('Location', '')}")
+    admin_login = client.get(reverse("admin:login"))
+
+    assert not wrong
+    assert is_sign_in_redirect(admin_login), "the admin's own login page must hand over to the portal's"
+
+
+def test_no_role_opens_any_admin_page_that_takes_an_id(db):
+    # No role makes anyone staff: every admin page refuses before it looks anything up.
+    organisations = {kind: factories.OrganisationFactory(kind=kind, region="") for kind in ROLES_BY_KIND}
+    admin_urls = [_reverse(r) for r in all_routes() if r.origin == "admin" and r.name and r.takes_id]
+    opened = []
+    for kind, role in ROLE_SEATS:
+        client = client_for(factories.member(organisations[kind], role))
+        for url in admin_urls:
+            for response in (client.get(url), client.post(url, {})):
+                refused = response.status_code == 403 or is_sign_in_redirect(
+                    response, allowed_paths=(ADMIN_SIGN_IN_PATH,)
+                )
+                if not refused:
+                    opened.append(f"{role}: {response.request['REQUEST_METHOD']} {url}: {response.status_code}")
+
+    assert admin_urls
+    assert not opened
