@@ -11,6 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FRONTEND := build/frontend
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 
 .PHONY: help install frontend run test lint check bench docker-config clean
 
@@ -48,7 +49,7 @@ run: install frontend
 	$(PY) -m nir_portal.embedded run
 
 test: install frontend
-	$(PY) -m nir_portal.embedded exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m nir_portal.embedded exec -- $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

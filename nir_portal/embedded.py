@@ -80,12 +80,12 @@ def _run() -> int:
     port = env.get("PORT", "8000")
     celery = [sys.executable, "-m", "celery", "-A", "nir_portal"]
     processes = {
-        "web": subprocess.Popen(manage + ["runserver", "--noreload", f"127.0.0.1:{port}"], env=env),
-        "worker": subprocess.Popen(celery + ["worker", "--loglevel", "INFO", "--concurrency", "2"], env=env),
-        "beat": subprocess.Popen(celery + ["beat", "--loglevel", "INFO"], env=env),
+        "web": subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),
+        "worker": subprocess.Popen([*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env=env),
+        "beat": subprocess.Popen([*celery, "beat", "--loglevel", "INFO"], env=env),
     }
     print(f"\nThe portal is at http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
-    subprocess.run(manage + ["seed_demo", "--accounts-only"], env=env)
+    subprocess.run([*manage, "seed_demo", "--accounts-only"], env=env)
     exit_code = 0
     try:
         while all(p.poll() is None for p in processes.values()):

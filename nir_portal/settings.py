@@ -268,6 +268,37 @@ else:
 CLAMAV_URL = env.str("CLAMAV_URL", default="tcp://127.0.0.1:3310")  # or unix:///run/clamav/clamd.ctl
 CLAMAV_TIMEOUT = env.float("CLAMAV_TIMEOUT", default=120.0)
 
+# --- Clinical Safety Case Report bundles (safety/cscr) -------------------------------------------
+# Signed bundles are private like evidence: stored apart from static files, served only through a view.
+if EVIDENCE_S3_BUCKET:
+    STORAGES["cscr"] = {**STORAGES["evidence"], "OPTIONS": {**STORAGES["evidence"]["OPTIONS"], "location": "cscr"}}
+else:
+    STORAGES["cscr"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": Path(env.str("CSCR_BUNDLE_DIR", default=str(MEDIA_ROOT / "cscr"))),
+            "directory_permissions_mode": 0o750,
+        },
+    }
+# The signing key: a PKCS#12 file, or a PEM key and certificate; the passphrase only from the
+# environment. Without one, DEBUG and test runs sign with a development key made in
+# CSCR_SIGNING_DEV_DIR (manage.py create_signing_key); production refuses to sign.
+CSCR_SIGNING_PKCS12_FILE = env.str("CSCR_SIGNING_PKCS12_FILE", default="")
+CSCR_SIGNING_KEY_FILE = env.str("CSCR_SIGNING_KEY_FILE", default="")
+CSCR_SIGNING_CERT_FILE = env.str("CSCR_SIGNING_CERT_FILE", default="")
+CSCR_SIGNING_PASSPHRASE = env.str("CSCR_SIGNING_PASSPHRASE", default="")
+CSCR_SIGNING_DEV_DIR = BASE_DIR / ".data" / "signing"
+CSCR_TSA_URL = env.str("CSCR_TSA_URL", default="")  # RFC 3161 timestamp authority; signatures become PAdES-B-T
+CSCR_INCLUDE_EVIDENCE_MAX_BYTES = env.int("CSCR_INCLUDE_EVIDENCE_MAX_BYTES", default=100 * 1024 * 1024)
+CSCR_VERIFY_MAX_UPLOAD_BYTES = env.int(
+    "CSCR_VERIFY_MAX_UPLOAD_BYTES", default=CSCR_INCLUDE_EVIDENCE_MAX_BYTES + 50 * 1024 * 1024
+)
+CSCR_MAX_ATTEMPTS = env.int("CSCR_MAX_ATTEMPTS", default=3)
+CSCR_RECYCLE_AFTER_PAGES = env.int("CSCR_RECYCLE_AFTER_PAGES", default=40)  # a longer CSCR retires its worker process
+CSCR_QUEUE = env.str("CSCR_QUEUE", default="")  # empty: Celery's default queue
+# Test runs only: a pause inside the render, so a test can kill the worker mid-render.
+CSCR_TEST_RENDER_DELAY_SECONDS = env.float("NIR_CSCR_TEST_RENDER_DELAY", default=0.0) if TESTING else 0.0
+
 # --- Mail ---------------------------------------------------------------------------------------
 # Production falls back to Django's own default (a local relay), never the console: console mail
 # would write password-set links into the logs.
@@ -321,10 +352,15 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE", default=str(BASE_DIR / ".data" / "celerybeat-schedule"))
 # nir_portal is not an installed app, so autodiscovery does not find its tasks module.
-CELERY_IMPORTS = ["nir_portal.tasks"]
+CELERY_IMPORTS = ["nir_portal.tasks", "onboarding.dashboard_tasks"]
 CELERY_BEAT_SCHEDULE: dict = {
     # Daily, at an hour that exists exactly once on both clock-change days.
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+    # Mondays, for the week that has just ended (the go-live trend on the national dashboard).
+    "dashboard-weekly-snapshot": {
+        "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",
+        "schedule": crontab(hour=4, minute=30, day_of_week="mon"),
+    },
 }
 
 # --- Internationalisation -----------------------------------------------------------------------
@@ -339,10 +375,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # WeasyPrint reports every page it lays out at INFO: a line per page of every CSCR.
+    "loggers": {"weasyprint.progress": {"level": "WARNING"}},
 }
 
 # --- Portal -------------------------------------------------------------------------------------
 PORTAL_SERVICE_NAME = "NIR onboarding and clinical safety"
+# The national dashboard's content is cached per data fingerprint for this long (0: never cached).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
 
 if TESTING:

@@ -130,8 +130,11 @@ class EvidenceCreateView(StreamingUploadMixin, FormView):
         return kwargs
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "deployment": self.deployment,
-                "product_version": self.product_version}
+        return {
+            **super().get_context_data(**kwargs),
+            "deployment": self.deployment,
+            "product_version": self.product_version,
+        }
 
     def form_valid(self, form):
         files = self.stored_uploads(form)
@@ -140,10 +143,16 @@ class EvidenceCreateView(StreamingUploadMixin, FormView):
         data = form.cleaned_data
         try:
             evidence = evidence_services.evidence_create(
-                actor=self.request.user, owner=self.request.active_organisation, title=data["title"],
-                requirement_codes=data["requirement_codes"], statement=data["statement"],
-                effective_date=data["effective_date"], files=files, deployment=self.deployment,
-                product_version=self.product_version, submit=self.request.POST.get("action") != "draft",
+                actor=self.request.user,
+                owner=self.request.active_organisation,
+                title=data["title"],
+                requirement_codes=data["requirement_codes"],
+                statement=data["statement"],
+                effective_date=data["effective_date"],
+                files=files,
+                deployment=self.deployment,
+                product_version=self.product_version,
+                submit=self.request.POST.get("action") != "draft",
             )
         except ValidationError as error:
             add_service_errors(form, error)
@@ -179,8 +188,11 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
         self.evidence = get_visible_or_404(self.request, owned, pk=self.kwargs["pk"])
         self.latest = self.evidence.revisions.order_by("-number").first()
         kwargs = super().get_form_kwargs()
-        kwargs["initial"] = {"based_on_revision": self.latest.number, "statement": self.latest.statement,
-                             "effective_date": timezone.localdate()}
+        kwargs["initial"] = {
+            "based_on_revision": self.latest.number,
+            "statement": self.latest.statement,
+            "effective_date": timezone.localdate(),
+        }
         return kwargs
 
     def get_context_data(self, **kwargs):
@@ -193,8 +205,12 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
         data = form.cleaned_data
         try:
             revision = evidence_services.evidence_revise(
-                actor=self.request.user, evidence=self.evidence, statement=data["statement"],
-                effective_date=data["effective_date"], files=files, based_on_revision=data["based_on_revision"],
+                actor=self.request.user,
+                evidence=self.evidence,
+                statement=data["statement"],
+                effective_date=data["effective_date"],
+                files=files,
+                based_on_revision=data["based_on_revision"],
                 submit=self.request.POST.get("action") != "draft",
             )
         except ValidationError as error:
@@ -300,11 +316,18 @@ class EvidenceFileDownloadView(View):
             messages.error(request, f"{file.original_name} is quarantined: {file.get_scan_status_display().lower()}.")
             return redirect(file.revision.evidence)
         audit_event_record(
-            action="evidence_file.download", actor=request.user, organisation=request.active_organisation,
-            target=file, changes={"sha256": file.sha256},
+            action="evidence_file.download",
+            actor=request.user,
+            organisation=request.active_organisation,
+            target=file,
+            changes={"sha256": file.sha256},
         )
-        response = FileResponse(storages["evidence"].open(file.storage_name, "rb"), as_attachment=True,
-                                filename=file.original_name, content_type="application/octet-stream")
+        response = FileResponse(
+            storages["evidence"].open(file.storage_name, "rb"),
+            as_attachment=True,
+            filename=file.original_name,
+            content_type="application/octet-stream",
+        )
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -346,8 +369,13 @@ class EvidenceCarryForwardView(FormView):
             product__supplier__in=organisation_ids, previous_version__isnull=False
         ).select_related("previous_version", "product")
         self.version = get_visible_or_404(self.request, versions, pk=self.kwargs["pk"])
-        codes = sorted({code for codes in self.version.previous_version.evidence.values_list(
-            "requirement_codes", flat=True) for code in codes})
+        codes = sorted(
+            {
+                code
+                for codes in self.version.previous_version.evidence.values_list("requirement_codes", flat=True)
+                for code in codes
+            }
+        )
         return {**super().get_form_kwargs(), "codes": codes}
 
     def get_context_data(self, **kwargs):

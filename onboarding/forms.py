@@ -71,16 +71,21 @@ class EvidenceRevisionFields(forms.Form):
     )
     effective_date = forms.DateField(
         label="Effective date",
+        error_messages={
+            "required": "Enter the date the evidence became effective",
+            "invalid": "Enter the effective date as a real date, for example 2026-11-01",
+        },
         help_text="The date the evidence became true, for example 2026-11-01. Expiry is worked out from it.",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     files = MultipleFileField(
         label="Files (optional)",
         required=False,
         help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each smaller than 250 MB.",
     )
-    action = forms.ChoiceField(choices=[("submit", "Submit for review"), ("draft", "Save as draft")],
-                               required=False, widget=forms.HiddenInput)
+    action = forms.ChoiceField(
+        choices=[("submit", "Submit for review"), ("draft", "Save as draft")], required=False, widget=forms.HiddenInput
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -90,9 +95,10 @@ class EvidenceRevisionFields(forms.Form):
 
 
 class EvidenceCreateForm(EvidenceRevisionFields):
-    title = forms.CharField(label="Title", max_length=200)
+    title = forms.CharField(label="Title", max_length=200, error_messages={"required": "Enter a title"})
     requirement_codes = forms.MultipleChoiceField(
         label="Requirements this evidence meets",
+        error_messages={"required": "Select the requirements this evidence meets"},
         widget=forms.CheckboxSelectMultiple,
         help_text="Select every requirement this one item of evidence satisfies.",
     )
@@ -110,23 +116,33 @@ class EvidenceReviseForm(EvidenceRevisionFields):
 
 
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(label="Your decision", choices=Review.Decision.choices, widget=forms.RadioSelect)
+    decision = forms.ChoiceField(
+        label="Your decision",
+        choices=Review.Decision.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose accept or request changes"},
+    )
     comment = forms.CharField(
-        label="Comment", widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=STATEMENT_MAX_LENGTH,
+        label="Comment",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=STATEMENT_MAX_LENGTH,
         help_text="Required when requesting changes: say what needs to change.",
     )
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class CommentForm(forms.Form):
-    text = forms.CharField(label="Add a comment", widget=forms.Textarea(attrs={"rows": 3}),
-                           max_length=STATEMENT_MAX_LENGTH)
+    text = forms.CharField(
+        label="Add a comment", widget=forms.Textarea(attrs={"rows": 3}), max_length=STATEMENT_MAX_LENGTH
+    )
 
 
 class CarryForwardForm(forms.Form):
     changed_codes = forms.MultipleChoiceField(
         label="Requirements whose evidence changed in this version",
-        widget=forms.CheckboxSelectMultiple, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
         help_text="Evidence for these is not carried forward; you will upload it again.",
     )
 
@@ -138,15 +154,28 @@ class CarryForwardForm(forms.Form):
 class RequirementEditForm(forms.ModelForm):
     class Meta:
         model = Requirement
-        fields = ["title", "guidance", "provided_by", "reviewed_by", "mandatory", "expiry_rule", "expiry_months",
-                  "stage"]
-        widgets = {"guidance": forms.Textarea(attrs={"rows": 5}), "provided_by": forms.RadioSelect,
-                   "reviewed_by": forms.RadioSelect, "expiry_rule": forms.RadioSelect}
+        fields = [
+            "title",
+            "guidance",
+            "provided_by",
+            "reviewed_by",
+            "mandatory",
+            "expiry_rule",
+            "expiry_months",
+            "stage",
+        ]
+        widgets = {
+            "guidance": forms.Textarea(attrs={"rows": 5}),
+            "provided_by": forms.RadioSelect,
+            "reviewed_by": forms.RadioSelect,
+            "expiry_rule": forms.RadioSelect,
+        }
 
 
 class FrameworkChangeForm(forms.Form):
-    framework = forms.ModelChoiceField(label="Framework version", queryset=Framework.objects.none(),
-                                       widget=forms.RadioSelect)
+    framework = forms.ModelChoiceField(
+        label="Framework version", queryset=Framework.objects.none(), widget=forms.RadioSelect
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

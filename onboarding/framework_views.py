@@ -28,8 +28,10 @@ class FrameworkListView(ListView):
         return queryset
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs),
-                "is_admin": account_permissions.is_national_admin(self.request.user)}
+        return {
+            **super().get_context_data(**kwargs),
+            "is_admin": account_permissions.is_national_admin(self.request.user),
+        }
 
 
 def _frameworks_visible_to(user):
@@ -94,8 +96,9 @@ class RequirementEditView(FormView):
 
     def form_valid(self, form):
         try:
-            framework_services.requirement_update(actor=self.request.user, requirement=self.requirement,
-                                                  **form.cleaned_data)
+            framework_services.requirement_update(
+                actor=self.request.user, requirement=self.requirement, **form.cleaned_data
+            )
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)

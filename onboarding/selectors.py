@@ -59,9 +59,7 @@ def evidence_links_visible_to(user) -> QuerySet[EvidenceLink]:
         visible = Q(evidence__owner__in=own) | (
             ~Q(status=EvidenceLink.Status.DRAFT) & Q(deployment__organisation__in=own)
         )
-    return queryset.filter(visible).select_related(
-        "evidence__owner", "deployment__organisation", "revision"
-    )
+    return queryset.filter(visible).select_related("evidence__owner", "deployment__organisation", "revision")
 
 
 def evidence_visible_to(user) -> QuerySet[Evidence]:
@@ -133,8 +131,11 @@ class Checklist:
         return [r for r in self._all() if r.status == EvidenceLink.Status.SUBMITTED]
 
     def unaccepted_mandatory_for_stage(self, stage: str) -> list[Requirement]:
-        return [r.requirement for r in self._all()
-                if r.requirement.stage == stage and r.requirement.mandatory and r.status != EvidenceLink.Status.ACCEPTED]
+        return [
+            r.requirement
+            for r in self._all()
+            if r.requirement.stage == stage and r.requirement.mandatory and r.status != EvidenceLink.Status.ACCEPTED
+        ]
 
 
 def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checklist:
@@ -172,8 +173,10 @@ def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checkli
                 status = PARTLY_ACCEPTED
                 accepted = []
         expiring = any(
-            link.revision and link.revision.expiry_date
-            and (link.revision.expiry_date - today).days <= EXPIRING_WITHIN_DAYS for link in accepted
+            link.revision
+            and link.revision.expiry_date
+            and (link.revision.expiry_date - today).days <= EXPIRING_WITHIN_DAYS
+            for link in accepted
         )
         requirement_stage = STAGE_ORDER.index(requirement.stage)
         overdue = requirement.mandatory and not accepted and requirement_stage < stage_index

@@ -41,8 +41,8 @@ def evidence_files_rescan_quarantined() -> int:
 @shared_task
 def evidence_daily_expiry_and_reminders() -> dict:
     """Expire evidence past its date, then email owners and reviewers."""
-    from onboarding.services.reminders import reminders_send
     from onboarding.services.evidence import evidence_expire_due
+    from onboarding.services.reminders import reminders_send
 
     expired = evidence_expire_due()
     sent = reminders_send(expired_link_ids=expired)

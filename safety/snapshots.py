@@ -30,8 +30,10 @@ def _revision(revision: EvidenceRevision) -> dict:
         "title": revision.evidence.title,
         "revision": revision.number,
         "expiry_date": revision.expiry_date,
-        "files": sorted(({"name": f.original_name, "sha256": f.sha256, "size": f.size} for f in revision.files.all()),
-                        key=lambda f: (f["sha256"], f["name"])),
+        "files": sorted(
+            ({"name": f.original_name, "sha256": f.sha256, "size": f.size} for f in revision.files.all()),
+            key=lambda f: (f["sha256"], f["name"]),
+        ),
     }
 
 
@@ -41,9 +43,15 @@ def snapshot_build(deployment: Deployment) -> dict:
         "organisation", "product_version__product__supplier", "risk_plan__risk_matrix"
     ).get(pk=deployment.pk)
     matrix = deployment.risk_plan.risk_matrix
-    controls = HazardControl.objects.filter(is_withdrawn=False).select_related("owner").prefetch_related(
-        Prefetch("evidence_revisions", queryset=EvidenceRevision.objects.select_related("evidence")
-                 .prefetch_related("files"))
+    controls = (
+        HazardControl.objects.filter(is_withdrawn=False)
+        .select_related("owner")
+        .prefetch_related(
+            Prefetch(
+                "evidence_revisions",
+                queryset=EvidenceRevision.objects.select_related("evidence").prefetch_related("files"),
+            )
+        )
     )
     hazards = (
         DeploymentHazard.objects.filter(deployment=deployment)
@@ -59,44 +67,75 @@ def snapshot_build(deployment: Deployment) -> dict:
             revisions = sorted(control.evidence_revisions.all(), key=lambda r: (r.evidence_id, r.number))
             for revision in revisions:
                 relied_on.setdefault(revision.evidence_id, revision)
-            control_entries.append({
-                "id": control.pk, "kind": control.kind, "description": control.description,
-                "owner": control.owner.ods_code, "verified": control.is_verified,
-                "evidence": [_revision(r) for r in revisions],
-            })
-        hazard_entries.append({
-            "number": hazard.number, "reference": hazard.reference, "source": hazard.source,
-            "library_code": hazard.library_hazard.code if hazard.library_hazard else None,
-            "supplier_code": hazard.supplier_hazard.code if hazard.supplier_hazard else None,
-            "name": hazard.name, "description": hazard.description, "clinical_impact": hazard.clinical_impact,
-            "causes": hazard.causes, "existing_controls": hazard.existing_controls,
-            "applicable": hazard.is_applicable, "applicability_justification": hazard.applicability_justification,
-            "transfer_decision": hazard.transfer_decision, "transfer_justification": hazard.transfer_justification,
-            "initial": {"severity": hazard.initial_severity, "likelihood": hazard.initial_likelihood,
-                        "rating": hazard.initial_rating},
-            "residual": {"severity": hazard.residual_severity, "likelihood": hazard.residual_likelihood,
-                         "rating": hazard.residual_rating, "justification": hazard.residual_justification,
-                         "operating_limits": hazard.operating_limits},
-            "status": hazard.status,
-            "controls": control_entries,
-            "actions": [
-                {"description": a.description, "owner": a.owner.ods_code, "due_on": a.due_on,
-                 "completed": a.completed_at is not None}
-                for a in sorted(hazard.actions.all(), key=lambda a: a.pk)
-            ],
-        })
+            control_entries.append(
+                {
+                    "id": control.pk,
+                    "kind": control.kind,
+                    "description": control.description,
+                    "owner": control.owner.ods_code,
+                    "verified": control.is_verified,
+                    "evidence": [_revision(r) for r in revisions],
+                }
+            )
+        hazard_entries.append(
+            {
+                "number": hazard.number,
+                "reference": hazard.reference,
+                "source": hazard.source,
+                "library_code": hazard.library_hazard.code if hazard.library_hazard else None,
+                "supplier_code": hazard.supplier_hazard.code if hazard.supplier_hazard else None,
+                "name": hazard.name,
+                "description": hazard.description,
+                "clinical_impact": hazard.clinical_impact,
+                "causes": hazard.causes,
+                "existing_controls": hazard.existing_controls,
+                "applicable": hazard.is_applicable,
+                "applicability_justification": hazard.applicability_justification,
+                "transfer_decision": hazard.transfer_decision,
+                "transfer_justification": hazard.transfer_justification,
+                "initial": {
+                    "severity": hazard.initial_severity,
+                    "likelihood": hazard.initial_likelihood,
+                    "rating": hazard.initial_rating,
+                },
+                "residual": {
+                    "severity": hazard.residual_severity,
+                    "likelihood": hazard.residual_likelihood,
+                    "rating": hazard.residual_rating,
+                    "justification": hazard.residual_justification,
+                    "operating_limits": hazard.operating_limits,
+                },
+                "status": hazard.status,
+                "controls": control_entries,
+                "actions": [
+                    {
+                        "description": a.description,
+                        "owner": a.owner.ods_code,
+                        "due_on": a.due_on,
+                        "completed": a.completed_at is not None,
+                    }
+                    for a in sorted(hazard.actions.all(), key=lambda a: a.pk)
+                ],
+            }
+        )
     latest = {}
     if relied_on:
-        for revision in (EvidenceRevision.objects.filter(evidence_id__in=relied_on).select_related("evidence")
-                         .prefetch_related("files").order_by("evidence_id", "-number")):
+        for revision in (
+            EvidenceRevision.objects.filter(evidence_id__in=relied_on)
+            .select_related("evidence")
+            .prefetch_related("files")
+            .order_by("evidence_id", "-number")
+        ):
             latest.setdefault(revision.evidence_id, revision)
     snapshot = {
         "format": SNAPSHOT_FORMAT,
         "deployment": {"id": deployment.pk, "name": deployment.name, "organisation": deployment.organisation.ods_code},
-        "product_version": {"supplier": deployment.product_version.product.supplier.ods_code,
-                            "product": deployment.product_version.product.name,
-                            "version": deployment.product_version.version,
-                            "dcb0129_reference": deployment.product_version.dcb0129_reference},
+        "product_version": {
+            "supplier": deployment.product_version.product.supplier.ods_code,
+            "product": deployment.product_version.product.name,
+            "version": deployment.product_version.version,
+            "dcb0129_reference": deployment.product_version.dcb0129_reference,
+        },
         "risk_matrix": {"version": matrix.version, "name": matrix.name},
         "hazards": hazard_entries,
         # The newest revision of every evidence item relied on: a new revision changes the snapshot.
@@ -128,8 +167,10 @@ def snapshot_changes(old: dict, new: dict) -> list[str]:
         flat_after = _flatten({k: v for k, v in after.items() if k not in ("controls", "actions")})
         for field in sorted(set(flat_before) | set(flat_after)):
             if flat_before.get(field) != flat_after.get(field):
-                changes.append(f"{after['reference']}: {field.replace('_', ' ')} changed "
-                               f"from {flat_before.get(field)!r} to {flat_after.get(field)!r}")
+                changes.append(
+                    f"{after['reference']}: {field.replace('_', ' ')} changed "
+                    f"from {flat_before.get(field)!r} to {flat_after.get(field)!r}"
+                )
         if before["controls"] != after["controls"]:
             changes.append(f"{after['reference']}: controls changed")
         if before["actions"] != after["actions"]:
@@ -140,8 +181,10 @@ def snapshot_changes(old: dict, new: dict) -> list[str]:
         if previous is None:
             changes.append(f"Evidence '{entry['title']}' is now relied on")
         elif previous != entry:
-            changes.append(f"Evidence '{entry['title']}': new revision {entry['revision']} "
-                           f"(signed with revision {previous['revision']})")
+            changes.append(
+                f"Evidence '{entry['title']}': new revision {entry['revision']} "
+                f"(signed with revision {previous['revision']})"
+            )
     for key in ("product_version", "risk_matrix", "deployment"):
         if old.get(key) != new.get(key):
             changes.append(f"{key.replace('_', ' ').capitalize()} changed")

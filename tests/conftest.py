@@ -69,8 +69,9 @@ def world(db) -> World:
     deployment_b = onboarding_services.deployment_create(
         actor=national_admin, organisation=trust_b, product_version=version, name="Trust B NIR", sites=["B1"]
     )
-    return World(national, trust_a, trust_b, supplier, other_supplier, national_admin, deployment_a, deployment_b,
-                 version)
+    return World(
+        national, trust_a, trust_b, supplier, other_supplier, national_admin, deployment_a, deployment_b, version
+    )
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ matrix does not cover fails the suite.
 """
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,11 +25,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from django.urls.converters import IntConverter
 from django.urls.resolvers import RegexPattern
 
-from nir_portal.accounts.models import ROLES_BY_KIND, Membership, Organisation, Role
+from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion
 from onboarding.services import evidence as evidence_services
 from onboarding.services import framework as framework_services
 from onboarding.services.framework import framework_current, framework_load
+from safety import cscr_services
+from safety import services as safety_services
+from safety.models import DeploymentHazard
 from tests import factories
 
 FRAMEWORK_FILE = Path(__file__).resolve().parent.parent / "onboarding" / "data" / "framework.json"
@@ -311,6 +315,94 @@ def _draft_requirement(world) -> Target:
 
 TRUST_REQUIREMENT = "GOV-02"  # provided by the deploying organisation, reviewed nationally
 NATIONAL = (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
+
+
+def _hazard_of_trust_a(world, insider_role=Role.VIEWER, insider_status: int = 200) -> Target:
+    hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a).order_by("number").first()
+    return Target(
+        kwargs={"pk": hazard.pk},
+        owners=(world.trust_a,),
+        insider=world.member(world.trust_a, insider_role),
+        insider_status=insider_status,
+    )
+
+
+def _transferred_hazard_of_trust_a(world) -> Target:
+    safety_services.supplier_hazard_save(
+        actor=world.member(world.supplier, Role.SUPPLIER_CSO),
+        product_version=world.product_version,
+        code="SUP-1",
+        name="Timeout not shown",
+        description="d",
+        clinical_impact="i",
+        causes="c",
+        supplier_controls="s",
+        is_transferred=True,
+        transfer_note="Train staff.",
+    )
+    hazard = DeploymentHazard.objects.get(deployment=world.deployment_a, supplier_hazard__code="SUP-1")
+    return Target(
+        kwargs={"pk": hazard.pk}, owners=(world.trust_a, world.supplier), insider=world.member(world.trust_a, Role.CSO)
+    )
+
+
+def _action_of_trust_a(world) -> Target:
+    lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
+    hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a).order_by("number").first()
+    action = safety_services.action_add(
+        actor=lead,
+        hazard=hazard,
+        expected_version=hazard.version,
+        description="Write the SOP.",
+        owner=world.trust_a,
+        due_on=date(2026, 6, 30),
+    )
+    # The lead's POST completes it and is sent back to the hazard.
+    return Target(kwargs={"pk": action.pk}, owners=(world.trust_a,), insider=lead, insider_status=302)
+
+
+def _sign_off_of_trust_a(world) -> Target:
+    cso = world.member(world.trust_a, Role.CSO)
+    CSOProfile.objects.create(
+        user=cso, professional_body="GMC", registration_number="1234567", registration_checked_on=date(2026, 1, 5)
+    )
+    DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
+        residual_severity="minor", residual_likelihood="low", residual_rating=1
+    )
+    sign_off = safety_services.sign_off_create(
+        actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
+    )
+    return Target(kwargs={"pk": sign_off.pk}, owners=(world.trust_a,), insider=world.member(world.trust_a, Role.VIEWER))
+
+
+def _incident_of_trust_a(world, insider_status: int = 200) -> Target:
+    lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
+    incident = safety_services.incident_report(
+        actor=lead,
+        deployment=world.deployment_a,
+        reference="INC-1",
+        reported_on=date(2026, 3, 1),
+        summary="Priors missing.",
+    )
+    return Target(kwargs={"pk": incident.pk}, owners=(world.trust_a,), insider=lead, insider_status=insider_status)
+
+
+def _supplier_hazard(world) -> Target:
+    supplier_cso = world.member(world.supplier, Role.SUPPLIER_CSO)
+    hazard = safety_services.supplier_hazard_save(
+        actor=supplier_cso,
+        product_version=world.product_version,
+        code="SUP-2",
+        name="Cache stale",
+        description="d",
+        clinical_impact="i",
+        causes="c",
+        supplier_controls="s",
+        is_transferred=False,
+    )
+    return Target(kwargs={"pk": hazard.pk}, owners=(world.supplier,), insider=supplier_cso)
+
+
 NATIONAL_READS = dict.fromkeys(NATIONAL, Expect(get=200))
 
 OBJECT_URLS: dict[str, ObjectUrl] = {
@@ -382,6 +474,34 @@ OBJECT_URLS: dict[str, ObjectUrl] = {
     "mfa_remove_webauthn": ObjectUrl(_security_key_of_trust_a_member),
 }
 
+SAFETY_OBJECT_URLS: dict[str, ObjectUrl] = {
+    # A trust's hazard log is read by its members and the national team; suppliers never see it.
+    "safety:hazard-log": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:hazard-log-export-csv": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:hazard-log-export-xlsx": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:hazard-create": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:hazard-detail": ObjectUrl(_hazard_of_trust_a, allowed=NATIONAL_READS),
+    "safety:hazard-edit": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:hazard-transfer-decision": ObjectUrl(_transferred_hazard_of_trust_a),
+    "safety:control-create": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:action-create": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:action-complete": ObjectUrl(_action_of_trust_a),
+    # National roles read the sign-off page; only the trust's CSO signs (their POST is a 404).
+    "safety:sign-off": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:sign-off-detail": ObjectUrl(_sign_off_of_trust_a, allowed=NATIONAL_READS),
+    "safety:go-live": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
+    "safety:incident-list": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:incident-create": ObjectUrl(lambda w: _deployment_a(w, Role.EVIDENCE_CONTRIBUTOR)),
+    "safety:incident-detail": ObjectUrl(_incident_of_trust_a, allowed=NATIONAL_READS),
+    # POST only; an empty entry comes back with its errors.
+    "safety:incident-journal": ObjectUrl(_incident_of_trust_a),
+    # A version's DCB0129 hazards: its supplier's members and the national team read them.
+    "safety:supplier-hazard-list": ObjectUrl(_product_version, allowed=NATIONAL_READS),
+    "safety:supplier-hazard-create": ObjectUrl(lambda w: _product_version(w, Role.SUPPLIER_CSO)),
+    "safety:supplier-hazard-edit": ObjectUrl(_supplier_hazard),
+}
+OBJECT_URLS.update(SAFETY_OBJECT_URLS)
+
 # URL arguments that name something other than a stored object, with why.
 NOT_OBJECT_IDS = {
     "provider_id": "names a configured sign-in provider (CIS2), not a stored object",
@@ -420,6 +540,39 @@ SAMPLE_KWARGS = {
     "openid_connect_callback": {"provider_id": "cis2"},
     "admin:app_list": {"app_label": "auth"},
 }
+
+
+def _cscr_job_of_trust_a(world, insider_status: int = 200) -> Target:
+    """A queued CSCR bundle job of trust A's current sign-off (nothing is enqueued: no commit)."""
+    _sign_off_of_trust_a(world)
+    cso = CSOProfile.objects.get(registration_number="1234567").user
+    job, _ = cscr_services.bundle_request(actor=cso, deployment=world.deployment_a)
+    return Target(
+        kwargs={"pk": job.pk}, owners=(world.trust_a, world.supplier), insider=cso, insider_status=insider_status
+    )
+
+
+CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
+    "cscr:bundle-list": ObjectUrl(lambda w: _deployment_a(w, Role.CSO), allowed=NATIONAL_READS),
+    # POST only; with no sign-off yet, the CSO's request is refused with a message and a redirect.
+    "cscr:bundle-request": ObjectUrl(
+        lambda w: Target(
+            kwargs={"pk": w.deployment_a.pk},
+            owners=(w.trust_a, w.supplier),
+            insider=w.member(w.trust_a, Role.CSO),
+            insider_status=302,
+        )
+    ),
+    "cscr:job-detail": ObjectUrl(_cscr_job_of_trust_a, allowed=NATIONAL_READS),
+    "cscr:job-progress": ObjectUrl(_cscr_job_of_trust_a, allowed=NATIONAL_READS),
+    # Not built yet: even its owner, and the national team, are sent back to the job's page.
+    "cscr:job-download": ObjectUrl(
+        lambda w: _cscr_job_of_trust_a(w, insider_status=302), allowed=dict.fromkeys(NATIONAL, Expect(get=302))
+    ),
+}
+OBJECT_URLS.update(CSCR_OBJECT_URLS)
+PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
+
 ADMIN_SAMPLE_ID = "1"
 
 

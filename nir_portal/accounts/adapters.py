@@ -6,6 +6,7 @@ from allauth.core import context
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.utils import timezone
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -17,7 +18,9 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
         # Enrolling a first authenticator straight after signing in needs no second proof; asking
         # for one is a dead end (403) for a CIS2 user, who has no password or authenticator to give.
-        if app == "allauth.mfa" and _signed_in_recently_without_mfa(context.request):
+        if app == "allauth.mfa" and (
+            _signed_in_recently_without_mfa(context.request) or _enrolled_just_now(context.request)
+        ):
             return False
         return super().is_reauthentication_required(app=app, **kwargs)
 
@@ -31,6 +34,23 @@ def _signed_in_recently_without_mfa(request) -> bool:
     ).exists():
         return False
     window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+    return any(time.time() - record.get("at", 0) <= window for record in get_authentication_records(request, user))
+
+
+def _enrolled_just_now(request) -> bool:
+    """The first authenticator was added in this session moments ago (activating it proved a
+    fresh code), so its recovery codes are shown without asking for the password again."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+    authenticators = list(
+        Authenticator.objects.filter(
+            user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+        ).values_list("created_at", flat=True)
+    )
+    if len(authenticators) != 1 or (timezone.now() - authenticators[0]).total_seconds() > window:
+        return False
     return any(time.time() - record.get("at", 0) <= window for record in get_authentication_records(request, user))
 
 

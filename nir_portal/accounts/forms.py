@@ -9,7 +9,7 @@ class OrganisationCreateForm(forms.Form):
     kind = forms.ChoiceField(label="Kind of organisation", choices=Organisation.Kind.choices, widget=forms.RadioSelect)
     region = forms.ChoiceField(
         label="NHS England region",
-        choices=[("", "Not applicable")] + Organisation.Region.choices,
+        choices=[("", "Not applicable"), *Organisation.Region.choices],
         required=False,
     )
 
@@ -45,10 +45,10 @@ class CSOProfileForm(forms.Form):
     registration_checked_on = forms.DateField(
         label="Registration last checked on",
         help_text="For example, 2026-11-27.",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     clinical_risk_training_on = forms.DateField(
         label="Clinical risk management training completed on (optional)",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )

@@ -145,7 +145,9 @@ def _check_not_last_lead(membership: Membership) -> None:
 
 @transaction.atomic
 def membership_change_role(*, actor, membership: Membership, role: str) -> Membership:
-    membership = Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.select_for_update(of=("self",)).select_related("organisation", "user").get(pk=membership.pk)
+    )
     if not permissions.can_manage_members(actor, membership.organisation):
         raise PermissionDenied("You cannot manage the members of this organisation.")
     if role == membership.role:
@@ -175,7 +177,9 @@ def membership_change_role(*, actor, membership: Membership, role: str) -> Membe
 
 @transaction.atomic
 def membership_revoke(*, actor, membership: Membership) -> None:
-    membership = Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.select_for_update(of=("self",)).select_related("organisation", "user").get(pk=membership.pk)
+    )
     if not permissions.can_manage_members(actor, membership.organisation):
         raise PermissionDenied("You cannot manage the members of this organisation.")
     _check_not_last_lead(membership)

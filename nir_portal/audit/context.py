@@ -12,7 +12,10 @@ class RequestContext:
     request_id: str = ""
 
 
-_current: ContextVar[RequestContext] = ContextVar("audit_request_context", default=RequestContext())
+_current: ContextVar[RequestContext] = ContextVar(
+    "audit_request_context",
+    default=RequestContext(),  # noqa: B039  a frozen dataclass: immutable
+)
 
 
 def current() -> RequestContext:

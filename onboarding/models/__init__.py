@@ -1,3 +1,4 @@
+from onboarding.models.dashboards import WeeklySnapshot
 from onboarding.models.deployments import (
     Deployment,
     DeploymentGroupObjectPermission,
@@ -34,4 +35,5 @@ __all__ = [
     "ProductVersion",
     "Requirement",
     "Review",
+    "WeeklySnapshot",
 ]

@@ -76,7 +76,11 @@ class Deployment(models.Model):
     stage_changed_at = models.DateTimeField(default=timezone.now)
     clinical_setting = models.TextField(blank=True)
     framework = models.ForeignKey(
-        "onboarding.Framework", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments",
+        "onboarding.Framework",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deployments",
         help_text="The onboarding framework version this deployment is assessed against.",
     )
     created_by = models.ForeignKey(

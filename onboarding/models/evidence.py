@@ -107,9 +107,7 @@ class EvidenceFile(models.Model):
         ordering = ["revision", "original_name"]
         constraints = [models.CheckConstraint(condition=models.Q(size__gt=0), name="file_not_empty")]
         triggers = [
-            pgtrigger.ReadOnly(
-                name="file_bytes_immutable", exclude=["scan_status", "scan_detail", "scanned_at"]
-            ),
+            pgtrigger.ReadOnly(name="file_bytes_immutable", exclude=["scan_status", "scan_detail", "scanned_at"]),
             pgtrigger.Protect(name="file_not_deleted", operation=pgtrigger.Delete),
         ]
 
@@ -141,7 +139,11 @@ class EvidenceLink(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     review_by = models.CharField(max_length=20, choices=ReviewBy.choices)
     revision = models.ForeignKey(
-        EvidenceRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        EvidenceRevision,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="The revision the status refers to.",
     )
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)

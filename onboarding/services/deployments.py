@@ -128,7 +128,12 @@ def deployment_create(
         actor=actor,
         organisation=organisation,
         target=deployment,
-        changes={"product_version": str(product_version), "sites": sites or [], "shared_evidence": shared, "hazards": hazards},
+        changes={
+            "product_version": str(product_version),
+            "sites": sites or [],
+            "shared_evidence": shared,
+            "hazards": hazards,
+        },
     )
     return deployment
 

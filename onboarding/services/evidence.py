@@ -29,8 +29,11 @@ from onboarding.models import (
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
 from onboarding.services.framework import framework_current
 
-REVIEW_PRIORITY = [EvidenceLink.ReviewBy.NATIONAL, EvidenceLink.ReviewBy.DEPLOYING_CSO,
-                   EvidenceLink.ReviewBy.DEPLOYING_LEAD]
+REVIEW_PRIORITY = [
+    EvidenceLink.ReviewBy.NATIONAL,
+    EvidenceLink.ReviewBy.DEPLOYING_CSO,
+    EvidenceLink.ReviewBy.DEPLOYING_LEAD,
+]
 REVIEWER_ROLES = {
     EvidenceLink.ReviewBy.DEPLOYING_CSO: (Role.CSO,),
     EvidenceLink.ReviewBy.DEPLOYING_LEAD: (Role.DEPLOYMENT_LEAD, Role.CSO),
@@ -54,6 +57,7 @@ def _refused(field: str, message: str, code: str) -> ValidationError:
 
 
 # --- rules --------------------------------------------------------------------------------------
+
 
 def _requirements_for(codes: list[str], framework) -> dict[str, Requirement]:
     if framework is None:
@@ -106,8 +110,9 @@ def expiry_date_for(requirements: list[Requirement], effective: date) -> date | 
     return min(dates) if dates else None
 
 
-def _check_can_contribute(actor, owner: Organisation, *, deployment: Deployment | None,
-                          product_version: ProductVersion | None) -> None:
+def _check_can_contribute(
+    actor, owner: Organisation, *, deployment: Deployment | None, product_version: ProductVersion | None
+) -> None:
     roles = account_permissions.roles_in(actor, owner)
     if deployment is not None:
         is_party = owner.pk in (deployment.organisation_id, deployment.product_version.product.supplier_id)
@@ -132,8 +137,17 @@ def _framework_of(evidence_deployment: Deployment | None):
 
 # --- evidence -----------------------------------------------------------------------------------
 
-def _add_revision(*, evidence: Evidence, actor, statement: str, effective_date: date,
-                  files: list[StoredUpload], requirements: list[Requirement], number: int) -> EvidenceRevision:
+
+def _add_revision(
+    *,
+    evidence: Evidence,
+    actor,
+    statement: str,
+    effective_date: date,
+    files: list[StoredUpload],
+    requirements: list[Requirement],
+    number: int,
+) -> EvidenceRevision:
     statement = statement.strip()
     if not statement and not files:
         raise _refused("statement", "Enter a statement, attach a file, or both.", "empty_evidence")
@@ -144,16 +158,24 @@ def _add_revision(*, evidence: Evidence, actor, statement: str, effective_date: 
             "statement_too_long",
         )
     revision = EvidenceRevision(
-        evidence=evidence, number=number, statement=statement, effective_date=effective_date,
-        expiry_date=expiry_date_for(requirements, effective_date), uploaded_by=actor,
+        evidence=evidence,
+        number=number,
+        statement=statement,
+        effective_date=effective_date,
+        expiry_date=expiry_date_for(requirements, effective_date),
+        uploaded_by=actor,
     )
     # The statement is checked above: it may be blank when a file carries the evidence.
     revision.full_clean(exclude=["statement"])
     revision.save()
     for upload in files:
         EvidenceFile.objects.create(
-            revision=revision, original_name=upload.original_name, storage_name=upload.storage_name,
-            sha256=upload.sha256, size=upload.size, detected_type=upload.detected_type,
+            revision=revision,
+            original_name=upload.original_name,
+            storage_name=upload.storage_name,
+            sha256=upload.sha256,
+            size=upload.size,
+            detected_type=upload.detected_type,
         )
     return revision
 
@@ -167,9 +189,17 @@ def _enqueue_scans(revision: EvidenceRevision) -> None:
 
 @transaction.atomic
 def evidence_create(
-    *, actor, owner: Organisation, title: str, requirement_codes: list[str], statement: str,
-    effective_date: date, files: list[StoredUpload], deployment: Deployment | None = None,
-    product_version: ProductVersion | None = None, submit: bool = True,
+    *,
+    actor,
+    owner: Organisation,
+    title: str,
+    requirement_codes: list[str],
+    statement: str,
+    effective_date: date,
+    files: list[StoredUpload],
+    deployment: Deployment | None = None,
+    product_version: ProductVersion | None = None,
+    submit: bool = True,
 ) -> Evidence:
     """Create evidence with its first revision. Deployment evidence is seen by that deployment;
     product-version evidence by every deployment of the version, now and later."""
@@ -181,40 +211,73 @@ def evidence_create(
         raise _refused("requirement_codes", "Choose at least one requirement this evidence meets.", "no_requirements")
     requirements = _requirements_for(codes, _framework_of(deployment))
     _check_provider(requirements, owner)
-    evidence = Evidence(owner=owner, deployment=deployment, product_version=product_version, title=title.strip(),
-                        requirement_codes=codes, created_by=actor)
+    evidence = Evidence(
+        owner=owner,
+        deployment=deployment,
+        product_version=product_version,
+        title=title.strip(),
+        requirement_codes=codes,
+        created_by=actor,
+    )
     evidence.full_clean()
     evidence.save()
-    revision = _add_revision(evidence=evidence, actor=actor, statement=statement, effective_date=effective_date,
-                             files=files, requirements=list(requirements.values()), number=1)
+    revision = _add_revision(
+        evidence=evidence,
+        actor=actor,
+        statement=statement,
+        effective_date=effective_date,
+        files=files,
+        requirements=list(requirements.values()),
+        number=1,
+    )
     deployments = [deployment] if deployment else list(product_version.deployments.all())
     review_by = review_by_for(list(requirements.values()), owner)
     now = timezone.now()
-    EvidenceLink.objects.bulk_create([
-        EvidenceLink(evidence=evidence, deployment=d, review_by=review_by, revision=revision,
-                     status=EvidenceLink.Status.SUBMITTED if submit else EvidenceLink.Status.DRAFT,
-                     submitted_at=now if submit else None)
-        for d in deployments
-    ])
+    EvidenceLink.objects.bulk_create(
+        [
+            EvidenceLink(
+                evidence=evidence,
+                deployment=d,
+                review_by=review_by,
+                revision=revision,
+                status=EvidenceLink.Status.SUBMITTED if submit else EvidenceLink.Status.DRAFT,
+                submitted_at=now if submit else None,
+            )
+            for d in deployments
+        ]
+    )
     _enqueue_scans(revision)
     audit_event_record(
-        action="evidence.create", actor=actor, organisation=owner, target=evidence,
-        changes={"requirements": codes, "files": [f.sha256 for f in files], "submitted": submit,
-                 "deployments": [d.pk for d in deployments]},
+        action="evidence.create",
+        actor=actor,
+        organisation=owner,
+        target=evidence,
+        changes={
+            "requirements": codes,
+            "files": [f.sha256 for f in files],
+            "submitted": submit,
+            "deployments": [d.pk for d in deployments],
+        },
     )
     return evidence
 
 
 @transaction.atomic
 def evidence_revise(
-    *, actor, evidence: Evidence, statement: str, effective_date: date, files: list[StoredUpload],
-    based_on_revision: int, submit: bool = True,
+    *,
+    actor,
+    evidence: Evidence,
+    statement: str,
+    effective_date: date,
+    files: list[StoredUpload],
+    based_on_revision: int,
+    submit: bool = True,
 ) -> EvidenceRevision:
     """Add a new revision. Refused when someone else revised it since the form was opened."""
     # Row lock: two people revising the same item at once must not both become revision N+1.
     # Only the evidence row: PostgreSQL cannot lock the nullable side of the outer join to deployment.
-    evidence = Evidence.objects.select_for_update(of=("self",)).select_related("deployment", "owner").get(
-        pk=evidence.pk
+    evidence = (
+        Evidence.objects.select_for_update(of=("self",)).select_related("deployment", "owner").get(pk=evidence.pk)
     )
     _check_owner_member(actor, evidence)
     latest = evidence.revisions.order_by("-number").first()
@@ -225,20 +288,35 @@ def evidence_revise(
             code="stale_revision",
         )
     requirements = list(_requirements_for(evidence.requirement_codes, _framework_of(evidence.deployment)).values())
-    revision = _add_revision(evidence=evidence, actor=actor, statement=statement, effective_date=effective_date,
-                             files=files, requirements=requirements, number=latest.number + 1)
+    revision = _add_revision(
+        evidence=evidence,
+        actor=actor,
+        statement=statement,
+        effective_date=effective_date,
+        files=files,
+        requirements=requirements,
+        number=latest.number + 1,
+    )
     now = timezone.now()
     evidence.links.update(
-        revision=revision, status=EvidenceLink.Status.SUBMITTED if submit else EvidenceLink.Status.DRAFT,
-        submitted_at=now if submit else None, status_changed_at=now, version=F("version") + 1,
+        revision=revision,
+        status=EvidenceLink.Status.SUBMITTED if submit else EvidenceLink.Status.DRAFT,
+        submitted_at=now if submit else None,
+        status_changed_at=now,
+        version=F("version") + 1,
     )
     evidence.save(update_fields=["updated_at"])
     _enqueue_scans(revision)
     from safety.services import sign_offs_refresh_for_evidence
 
     sign_offs_refresh_for_evidence(evidence_id=evidence.pk)
-    audit_event_record(action="evidence.revise", actor=actor, organisation=evidence.owner, target=evidence,
-                       changes={"revision": revision.number, "files": [f.sha256 for f in files], "submitted": submit})
+    audit_event_record(
+        action="evidence.revise",
+        actor=actor,
+        organisation=evidence.owner,
+        target=evidence,
+        changes={"revision": revision.number, "files": [f.sha256 for f in files], "submitted": submit},
+    )
     return revision
 
 
@@ -267,28 +345,37 @@ def evidence_links_for_new_deployment(*, deployment: Deployment) -> int:
             review_by = template.review_by
         else:
             # No deployment shared it yet: its requirements decide, as evidence_create does.
-            requirements = list(Requirement.objects.filter(
-                framework=_framework_of(deployment), code__in=evidence.requirement_codes
-            ))
-            review_by = (review_by_for(requirements, evidence.owner) if requirements
-                         else EvidenceLink.ReviewBy.DEPLOYING_CSO)
-        links.append(EvidenceLink(
-            evidence=evidence, deployment=deployment, review_by=review_by, revision=latest,
-            status=EvidenceLink.Status.DRAFT if is_draft else EvidenceLink.Status.SUBMITTED,
-            submitted_at=None if is_draft else timezone.now(),
-        ))
+            requirements = list(
+                Requirement.objects.filter(framework=_framework_of(deployment), code__in=evidence.requirement_codes)
+            )
+            review_by = (
+                review_by_for(requirements, evidence.owner) if requirements else EvidenceLink.ReviewBy.DEPLOYING_CSO
+            )
+        links.append(
+            EvidenceLink(
+                evidence=evidence,
+                deployment=deployment,
+                review_by=review_by,
+                revision=latest,
+                status=EvidenceLink.Status.DRAFT if is_draft else EvidenceLink.Status.SUBMITTED,
+                submitted_at=None if is_draft else timezone.now(),
+            )
+        )
     EvidenceLink.objects.bulk_create(links)
     return len(links)
 
 
 # --- review -------------------------------------------------------------------------------------
 
+
 def can_review(user, link: EvidenceLink) -> bool:
     if account_permissions.roles_in(user, link.evidence.owner_id):
         return False  # nobody reviews their own organisation's evidence
     if link.review_by == EvidenceLink.ReviewBy.NATIONAL:
-        return any(role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
-                   for role in {m.role for m in account_permissions.memberships_of(user)})
+        return any(
+            role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
+            for role in {m.role for m in account_permissions.memberships_of(user)}
+        )
     roles = account_permissions.roles_in(user, link.deployment.organisation_id)
     return bool(roles & set(REVIEWER_ROLES[link.review_by]))
 
@@ -300,18 +387,20 @@ def evidence_review(*, actor, link: EvidenceLink, decision: str, comment: str, e
     if not can_review(actor, current):
         audit_event_record(action="evidence.review", actor=actor, target=current, outcome=AuditEvent.Outcome.DENIED)
         raise PermissionDenied("You cannot review this evidence.")
-    return _evidence_review_record(actor=actor, link=current, decision=decision, comment=comment,
-                                   expected_version=expected_version)
+    return _evidence_review_record(
+        actor=actor, link=current, decision=decision, comment=comment, expected_version=expected_version
+    )
 
 
 @transaction.atomic
-def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment: str,
-                            expected_version: int) -> Review:
+def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment: str, expected_version: int) -> Review:
     # Row lock: two reviewers deciding at once must not both record a decision on one revision.
     # Only the link row: PostgreSQL cannot lock the nullable side of the outer join to revision.
-    link = EvidenceLink.objects.select_for_update(of=("self",)).select_related(
-        "evidence", "deployment__organisation", "revision"
-    ).get(pk=link.pk)
+    link = (
+        EvidenceLink.objects.select_for_update(of=("self",))
+        .select_related("evidence", "deployment__organisation", "revision")
+        .get(pk=link.pk)
+    )
     if link.version != expected_version:
         raise ValidationError(
             "The evidence changed after you opened it (a new revision or another decision). "
@@ -333,23 +422,36 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
                 code="files_not_clean",
             )
     organisation = next(
-        (m.organisation for m in account_permissions.memberships_of(actor)
-         if m.organisation_id == link.deployment.organisation_id or m.organisation.is_national),
+        (
+            m.organisation
+            for m in account_permissions.memberships_of(actor)
+            if m.organisation_id == link.deployment.organisation_id or m.organisation.is_national
+        ),
         None,
     )
-    review = Review(link=link, revision=link.revision, reviewer=actor, reviewer_organisation=organisation,
-                    decision=decision, comment=comment)
+    review = Review(
+        link=link,
+        revision=link.revision,
+        reviewer=actor,
+        reviewer_organisation=organisation,
+        decision=decision,
+        comment=comment,
+    )
     review.full_clean()
     review.save()
-    link.status = (EvidenceLink.Status.ACCEPTED if decision == Review.Decision.ACCEPT
-                   else EvidenceLink.Status.CHANGES_REQUESTED)
+    link.status = (
+        EvidenceLink.Status.ACCEPTED if decision == Review.Decision.ACCEPT else EvidenceLink.Status.CHANGES_REQUESTED
+    )
     link.status_changed_at = timezone.now()
     link.version += 1
     link.save(update_fields=["status", "status_changed_at", "version"])
     if comment:
         EvidenceComment.objects.create(link=link, author=actor, organisation=organisation, text=comment)
     audit_event_record(
-        action="evidence.review", actor=actor, organisation=organisation, target=link,
+        action="evidence.review",
+        actor=actor,
+        organisation=organisation,
+        target=link,
         changes={"decision": decision, "revision": link.revision.number, "deployment": link.deployment_id},
     )
     return review
@@ -359,9 +461,12 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
 def evidence_comment_add(*, actor, link: EvidenceLink, text: str) -> EvidenceComment:
     link = EvidenceLink.objects.select_related("evidence", "deployment").get(pk=link.pk)
     organisation = next(
-        (m.organisation for m in account_permissions.memberships_of(actor)
-         if m.organisation_id in (link.evidence.owner_id, link.deployment.organisation_id)
-         or m.organisation.is_national),
+        (
+            m.organisation
+            for m in account_permissions.memberships_of(actor)
+            if m.organisation_id in (link.evidence.owner_id, link.deployment.organisation_id)
+            or m.organisation.is_national
+        ),
         None,
     )
     if organisation is None:
@@ -371,12 +476,18 @@ def evidence_comment_add(*, actor, link: EvidenceLink, text: str) -> EvidenceCom
         raise _refused("text", "Enter a comment.", "empty_comment")
     comment.full_clean()
     comment.save()
-    audit_event_record(action="evidence.comment", actor=actor, organisation=organisation, target=link,
-                       changes={"comment_id": comment.pk})
+    audit_event_record(
+        action="evidence.comment",
+        actor=actor,
+        organisation=organisation,
+        target=link,
+        changes={"comment_id": comment.pk},
+    )
     return comment
 
 
 # --- scanning and expiry ------------------------------------------------------------------------
+
 
 @transaction.atomic
 def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = "") -> EvidenceFile:
@@ -388,7 +499,8 @@ def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = 
     file.scanned_at = timezone.now()
     file.save(update_fields=["scan_status", "scan_detail", "scanned_at"])
     audit_event_record(
-        action="evidence_file.scan", target=file,
+        action="evidence_file.scan",
+        target=file,
         outcome=AuditEvent.Outcome.SUCCESS if status == EvidenceFile.ScanStatus.CLEAN else AuditEvent.Outcome.FAILURE,
         changes={"status": status, "detail": detail[:255], "sha256": file.sha256},
     )
@@ -399,21 +511,28 @@ def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = 
 def evidence_expire_due(*, today: date | None = None) -> list[int]:
     """Mark accepted evidence whose revision has expired; returns the link ids changed."""
     today = today or timezone.localdate()
-    due = list(EvidenceLink.objects.select_for_update(of=("self",)).filter(
-        status=EvidenceLink.Status.ACCEPTED, revision__expiry_date__lte=today
-    ).select_related("evidence__owner", "revision"))
+    due = list(
+        EvidenceLink.objects.select_for_update(of=("self",))
+        .filter(status=EvidenceLink.Status.ACCEPTED, revision__expiry_date__lte=today)
+        .select_related("evidence__owner", "revision")
+    )
     now = timezone.now()
     for link in due:
         link.status = EvidenceLink.Status.EXPIRED
         link.status_changed_at = now
         link.version += 1
         link.save(update_fields=["status", "status_changed_at", "version"])
-        audit_event_record(action="evidence.expire", target=link, organisation=link.evidence.owner,
-                           changes={"expired_on": str(link.revision.expiry_date if link.revision else today)})
+        audit_event_record(
+            action="evidence.expire",
+            target=link,
+            organisation=link.evidence.owner,
+            changes={"expired_on": str(link.revision.expiry_date if link.revision else today)},
+        )
     return [link.pk for link in due]
 
 
 # --- uplift -------------------------------------------------------------------------------------
+
 
 @transaction.atomic
 def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: list[str]) -> list[Evidence]:
@@ -422,8 +541,9 @@ def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: 
     keeps its statement, files and hashes and is submitted for review on each deployment."""
     source = to_version.previous_version
     if source is None:
-        raise ValidationError("This product version has no earlier version to carry evidence from.",
-                              code="no_previous_version")
+        raise ValidationError(
+            "This product version has no earlier version to carry evidence from.", code="no_previous_version"
+        )
     supplier = to_version.product.supplier
     if not account_permissions.roles_in(actor, supplier) & {Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO}:
         raise PermissionDenied("Only the supplier's assurance lead or CSO can carry evidence forward.")
@@ -434,32 +554,61 @@ def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: 
         if evidence.pk in already or changed & set(evidence.requirement_codes):
             continue
         latest = evidence.revisions.order_by("-number").prefetch_related("files").first()
-        files = [StoredUpload(f.original_name, f.storage_name, f.sha256, f.size, f.detected_type)
-                 for f in latest.files.filter(scan_status=EvidenceFile.ScanStatus.CLEAN)]
-        new = Evidence(owner=evidence.owner, product_version=to_version, title=evidence.title,
-                       requirement_codes=evidence.requirement_codes, carried_forward_from=evidence,
-                       created_by=actor)
+        files = [
+            StoredUpload(f.original_name, f.storage_name, f.sha256, f.size, f.detected_type)
+            for f in latest.files.filter(scan_status=EvidenceFile.ScanStatus.CLEAN)
+        ]
+        new = Evidence(
+            owner=evidence.owner,
+            product_version=to_version,
+            title=evidence.title,
+            requirement_codes=evidence.requirement_codes,
+            carried_forward_from=evidence,
+            created_by=actor,
+        )
         new.full_clean()
         new.save()
         revision = EvidenceRevision.objects.create(
-            evidence=new, number=1, statement=latest.statement, effective_date=latest.effective_date,
-            expiry_date=latest.expiry_date, uploaded_by=actor,
+            evidence=new,
+            number=1,
+            statement=latest.statement,
+            effective_date=latest.effective_date,
+            expiry_date=latest.expiry_date,
+            uploaded_by=actor,
         )
         for upload in files:
             # The stored bytes are shared: files are immutable, so one copy serves both versions.
             EvidenceFile.objects.create(
-                revision=revision, original_name=upload.original_name,
-                storage_name=upload.storage_name, sha256=upload.sha256, size=upload.size,
-                detected_type=upload.detected_type, scan_status=EvidenceFile.ScanStatus.CLEAN,
-                scan_detail="Carried forward; scanned clean before", scanned_at=timezone.now(),
+                revision=revision,
+                original_name=upload.original_name,
+                storage_name=upload.storage_name,
+                sha256=upload.sha256,
+                size=upload.size,
+                detected_type=upload.detected_type,
+                scan_status=EvidenceFile.ScanStatus.CLEAN,
+                scan_detail="Carried forward; scanned clean before",
+                scanned_at=timezone.now(),
             )
         review_by = next(iter(evidence.links.values_list("review_by", flat=True)), EvidenceLink.ReviewBy.DEPLOYING_CSO)
-        EvidenceLink.objects.bulk_create([
-            EvidenceLink(evidence=new, deployment=d, review_by=review_by, revision=revision,
-                         status=EvidenceLink.Status.SUBMITTED, submitted_at=timezone.now())
-            for d in to_version.deployments.all()
-        ])
+        EvidenceLink.objects.bulk_create(
+            [
+                EvidenceLink(
+                    evidence=new,
+                    deployment=d,
+                    review_by=review_by,
+                    revision=revision,
+                    status=EvidenceLink.Status.SUBMITTED,
+                    submitted_at=timezone.now(),
+                )
+                for d in to_version.deployments.all()
+            ]
+        )
         carried.append(new)
-    audit_event_record(action="evidence.carry_forward", actor=actor, organisation=supplier, target=to_version,
-                       changes={"from": str(source), "carried": [e.pk for e in carried], "changed": sorted(changed)})
+    audit_event_record(
+        action="evidence.carry_forward",
+        actor=actor,
+        organisation=supplier,
+        target=to_version,
+        changes={"from": str(source), "carried": [e.pk for e in carried], "changed": sorted(changed)},
+    )
     return carried

@@ -14,13 +14,21 @@ from nir_portal.audit.services import audit_event_record
 from onboarding.models import Area, Deployment, Framework, Requirement
 
 REQUIREMENT_FIELDS = (
-    "title", "guidance", "provided_by", "reviewed_by", "mandatory", "expiry_rule", "expiry_months", "stage", "order",
+    "title",
+    "guidance",
+    "provided_by",
+    "reviewed_by",
+    "mandatory",
+    "expiry_rule",
+    "expiry_months",
+    "stage",
+    "order",
 )
+
 
 def _refused(field: str, message: str, code: str) -> ValidationError:
     # A ValidationError built from a dict drops its `code`; nesting keeps the code stable.
     return ValidationError({field: ValidationError(message, code=code)})
-
 
 
 def _check_admin(actor) -> None:
@@ -42,8 +50,9 @@ def framework_content(framework: Framework) -> dict[str, Any]:
             {"code": r.code, **{f: getattr(r, f) for f in REQUIREMENT_FIELDS}}
             for r in sorted(area.requirements.all(), key=lambda r: (r.order, r.code))
         ]
-        areas.append({"code": area.code, "name": area.name, "description": area.description,
-                      "requirements": requirements})
+        areas.append(
+            {"code": area.code, "name": area.name, "description": area.description, "requirements": requirements}
+        )
     return {"name": framework.name, "areas": areas}
 
 
@@ -56,20 +65,29 @@ def _normalised(data: dict[str, Any]) -> dict[str, Any]:
     for area_order, area in enumerate(data["areas"]):
         requirements = []
         for order, requirement in enumerate(area["requirements"]):
-            requirements.append({
-                "code": requirement["code"],
-                "title": requirement["title"],
-                "guidance": requirement["guidance"],
-                "provided_by": requirement["provided_by"],
-                "reviewed_by": requirement["reviewed_by"],
-                "mandatory": bool(requirement.get("mandatory", True)),
-                "expiry_rule": requirement.get("expiry_rule", Requirement.ExpiryRule.NONE),
-                "expiry_months": requirement.get("expiry_months"),
-                "stage": requirement["stage"],
-                "order": order,
-            })
-        areas.append({"code": area["code"], "name": area["name"], "description": area.get("description", ""),
-                      "order": area_order, "requirements": requirements})
+            requirements.append(
+                {
+                    "code": requirement["code"],
+                    "title": requirement["title"],
+                    "guidance": requirement["guidance"],
+                    "provided_by": requirement["provided_by"],
+                    "reviewed_by": requirement["reviewed_by"],
+                    "mandatory": bool(requirement.get("mandatory", True)),
+                    "expiry_rule": requirement.get("expiry_rule", Requirement.ExpiryRule.NONE),
+                    "expiry_months": requirement.get("expiry_months"),
+                    "stage": requirement["stage"],
+                    "order": order,
+                }
+            )
+        areas.append(
+            {
+                "code": area["code"],
+                "name": area["name"],
+                "description": area.get("description", ""),
+                "order": area_order,
+                "requirements": requirements,
+            }
+        )
     return {"name": data["name"], "areas": areas}
 
 
@@ -78,8 +96,13 @@ def _create_from_content(content: dict[str, Any], notes: str) -> Framework:
     framework = Framework.objects.create(version=next_version, name=content["name"], notes=notes)
     seen_codes: set[str] = set()
     for area_order, area_data in enumerate(content["areas"]):
-        area = Area(framework=framework, code=area_data["code"], name=area_data["name"],
-                    description=area_data.get("description", ""), order=area_order)
+        area = Area(
+            framework=framework,
+            code=area_data["code"],
+            name=area_data["name"],
+            description=area_data.get("description", ""),
+            order=area_order,
+        )
         area.full_clean()
         area.save()
         for order, requirement_data in enumerate(area_data["requirements"]):
@@ -114,8 +137,12 @@ def framework_load(*, actor, data: dict[str, Any], publish: bool = False) -> tup
             latest = framework_publish(actor=actor, framework=latest)
         return latest, False
     framework = _create_from_content(content, notes=data.get("notes", ""))
-    audit_event_record(action="framework.load", actor=actor, target=framework,
-                       changes={"version": framework.version, "requirements": framework.requirements.count()})
+    audit_event_record(
+        action="framework.load",
+        actor=actor,
+        target=framework,
+        changes={"version": framework.version, "requirements": framework.requirements.count()},
+    )
     if publish:
         # framework_publish reloads the row under lock; return that copy, not the stale draft.
         framework = framework_publish(actor=actor, framework=framework)
@@ -133,8 +160,9 @@ def framework_publish(*, actor, framework: Framework) -> Framework:
     framework.status = Framework.Status.PUBLISHED
     framework.published_at = timezone.now()
     framework.save(update_fields=["status", "published_at", "updated_at"])
-    audit_event_record(action="framework.publish", actor=actor, target=framework,
-                       changes={"version": framework.version})
+    audit_event_record(
+        action="framework.publish", actor=actor, target=framework, changes={"version": framework.version}
+    )
     return framework
 
 
@@ -145,18 +173,23 @@ def framework_draft_create(*, actor, source: Framework, notes: str = "") -> Fram
     if Framework.objects.filter(status=Framework.Status.DRAFT).exists():
         raise ValidationError("A draft framework already exists; publish or edit it first.", code="draft_exists")
     framework = _create_from_content(_normalised(framework_content(source)), notes=notes)
-    audit_event_record(action="framework.draft_create", actor=actor, target=framework,
-                       changes={"from_version": source.version, "version": framework.version})
+    audit_event_record(
+        action="framework.draft_create",
+        actor=actor,
+        target=framework,
+        changes={"from_version": source.version, "version": framework.version},
+    )
     return framework
 
 
 @transaction.atomic
 def requirement_update(*, actor, requirement: Requirement, **fields) -> Requirement:
     _check_admin(actor)
-    requirement = Requirement.objects.select_for_update().select_related("framework").get(pk=requirement.pk)
+    requirement = Requirement.objects.select_for_update(of=("self",)).select_related("framework").get(pk=requirement.pk)
     if not requirement.framework.is_editable:
-        raise ValidationError("Published frameworks cannot be changed; start a new draft version.",
-                              code="framework_published")
+        raise ValidationError(
+            "Published frameworks cannot be changed; start a new draft version.", code="framework_published"
+        )
     changes = {}
     for name, value in fields.items():
         if name not in REQUIREMENT_FIELDS:
@@ -186,6 +219,11 @@ def deployment_framework_change(*, actor, deployment: Deployment, framework: Fra
         raise _refused("framework", "The deployment already uses that version.", "same_framework")
     deployment.framework = framework
     deployment.save(update_fields=["framework", "updated_at"])
-    audit_event_record(action="deployment.framework_change", actor=actor, organisation=deployment.organisation,
-                       target=deployment, changes={"framework": [old.version if old else None, framework.version]})
+    audit_event_record(
+        action="deployment.framework_change",
+        actor=actor,
+        organisation=deployment.organisation,
+        target=deployment,
+        changes={"framework": [old.version if old else None, framework.version]},
+    )
     return deployment

@@ -41,8 +41,10 @@ def reminders_send(*, expired_link_ids: list[int], today=None) -> int:
     for owner_id, owner_links in by_owner.items():
         if not recipients.get(owner_id):
             continue
-        body = render_to_string("onboarding/email/expiry_reminder.txt",
-                                {"links": owner_links, "today": today, "site_url": settings.SITE_URL})
+        body = render_to_string(
+            "onboarding/email/expiry_reminder.txt",
+            {"links": owner_links, "today": today, "site_url": settings.SITE_URL},
+        )
         send_mail("Evidence expiring on the NIR onboarding portal", body, None, recipients[owner_id])
         sent += 1
     sent += _send_reviewer_digests()
@@ -56,7 +58,9 @@ def _send_reviewer_digests() -> int:
         Membership.objects.filter(
             role__in=[Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN, Role.CSO, Role.DEPLOYMENT_LEAD],
             user__is_active=True,
-        ).select_related("user").order_by("user_id")
+        )
+        .select_related("user")
+        .order_by("user_id")
     )
     sent = 0
     seen: set[int] = set()
@@ -68,11 +72,9 @@ def _send_reviewer_digests() -> int:
         waiting = list(review_queue_for(user)[:50])
         if not waiting:
             continue
-        body = render_to_string("onboarding/email/review_digest.txt",
-                                {"links": waiting, "user": user, "site_url": settings.SITE_URL})
+        body = render_to_string(
+            "onboarding/email/review_digest.txt", {"links": waiting, "user": user, "site_url": settings.SITE_URL}
+        )
         send_mail(f"{len(waiting)} evidence item(s) wait for your review", body, None, [user.email])
         sent += 1
     return sent
-
-
-

@@ -1,44 +1,24 @@
 """The evidence journey through the real views: upload, share, review, revise, accept, download."""
 
-import json
 from datetime import date
 from pathlib import Path
 from unittest import mock
 
-import pytest
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
-from onboarding.models import Deployment, Evidence, EvidenceFile, EvidenceLink
+from onboarding.models import Evidence, EvidenceFile, EvidenceLink
 from onboarding.services import evidence as evidence_services
-from onboarding.services.framework import framework_load
 
 FRAMEWORK_FILE = Path(__file__).resolve().parents[2] / "onboarding" / "data" / "framework.json"
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-@pytest.fixture
-def framework(db):
-    framework, _ = framework_load(actor=None, data=json.loads(FRAMEWORK_FILE.read_text()), publish=True)
-    return framework
-
-
-@pytest.fixture
-def people(world, framework):
-    Deployment.objects.update(framework=framework)
-    return {
-        "supplier_lead": world.member(world.supplier, Role.SUPPLIER_ASSURANCE_LEAD),
-        "cso_a": world.member(world.trust_a, Role.CSO),
-        "cso_b": world.member(world.trust_b, Role.CSO),
-        "lead_a": world.member(world.trust_a, Role.DEPLOYMENT_LEAD),
-        "lead_b": world.member(world.trust_b, Role.DEPLOYMENT_LEAD),
-        "national_reviewer": world.member(world.national, Role.NATIONAL_REVIEWER),
-    }
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 
 def _as(client, user):
@@ -61,9 +41,14 @@ def _upload_supplier_evidence(client, world, people, django_capture_on_commit_ca
     with django_capture_on_commit_callbacks(execute=True):
         response = _as(client, people["supplier_lead"]).post(
             reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk}),
-            {"title": "Conformance test report", "requirement_codes": ["INT-01"],
-             "statement": "All ITI-38, ITI-39 and RAD-75 tests pass.", "effective_date": "2026-11-01",
-             "files": [_pdf()], "action": "submit"},
+            {
+                "title": "Conformance test report",
+                "requirement_codes": ["INT-01"],
+                "statement": "All ITI-38, ITI-39 and RAD-75 tests pass.",
+                "effective_date": "2026-11-01",
+                "files": [_pdf()],
+                "action": "submit",
+            },
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     return Evidence.objects.get(title="Conformance test report")
@@ -101,8 +86,10 @@ def test_review_round_trip_moves_the_deployment_checklist(
     assert "Say what needs to change." in no_comment.content.decode()
     assert no_comment.content.decode().count("nhsuk-error-summary") >= 1
 
-    client.post(review_url, {"decision": "request_changes", "comment": "Add the RAD-75 partial-success case.",
-                             "expected_version": 1})
+    client.post(
+        review_url,
+        {"decision": "request_changes", "comment": "Add the RAD-75 partial-success case.", "expected_version": 1},
+    )
     link_a.refresh_from_db()
     link_b.refresh_from_db()
     assert link_a.status == EvidenceLink.Status.CHANGES_REQUESTED
@@ -111,8 +98,13 @@ def test_review_round_trip_moves_the_deployment_checklist(
     with django_capture_on_commit_callbacks(execute=True):
         revised = _as(client, people["supplier_lead"]).post(
             reverse("onboarding:evidence-revise", kwargs={"pk": evidence.pk}),
-            {"statement": "Now includes the partial-success case.", "effective_date": "2026-11-20",
-             "files": [_pdf("assurance-v2.pdf", PDF + b"% revision 2\n")], "based_on_revision": 1, "action": "submit"},
+            {
+                "statement": "Now includes the partial-success case.",
+                "effective_date": "2026-11-20",
+                "files": [_pdf("assurance-v2.pdf", PDF + b"% revision 2\n")],
+                "based_on_revision": 1,
+                "action": "submit",
+            },
         )
     assert revised.status_code == 302
     link_a.refresh_from_db()
@@ -169,8 +161,13 @@ def test_a_bad_upload_is_refused_with_a_specific_message_and_nothing_is_stored(c
     before = Evidence.objects.count()
     response = _as(client, people["supplier_lead"]).post(
         reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk}),
-        {"title": "Disguised image", "requirement_codes": ["INT-01"], "statement": "x",
-         "effective_date": "2026-11-01", "files": [_pdf("report.pdf", b"\x89PNG\r\n\x1a\n" + b"0" * 64)]},
+        {
+            "title": "Disguised image",
+            "requirement_codes": ["INT-01"],
+            "statement": "x",
+            "effective_date": "2026-11-01",
+            "files": [_pdf("report.pdf", b"\x89PNG\r\n\x1a\n" + b"0" * 64)],
+        },
     )
 
     assert response.status_code == 200
@@ -183,8 +180,14 @@ def test_a_bad_upload_is_refused_with_a_specific_message_and_nothing_is_stored(c
 
 def test_a_supplier_cannot_see_a_trusts_own_evidence_and_trusts_cannot_see_each_other(client, world, people):
     own = evidence_services.evidence_create(
-        actor=people["lead_a"], owner=world.trust_a, deployment=world.deployment_a, title="Training plan",
-        requirement_codes=["TRN-01"], statement="Everyone is trained.", effective_date=date(2026, 11, 1), files=[],
+        actor=people["lead_a"],
+        owner=world.trust_a,
+        deployment=world.deployment_a,
+        title="Training plan",
+        requirement_codes=["TRN-01"],
+        statement="Everyone is trained.",
+        effective_date=date(2026, 11, 1),
+        files=[],
     )
     url = reverse("onboarding:evidence-detail", kwargs={"pk": own.pk})
     link = own.links.get()
@@ -208,13 +211,22 @@ def test_checklist_and_review_queue_queries_do_not_grow_with_evidence(client, wo
     def add_items(count, start):
         for index in range(start, start + count):
             evidence = evidence_services.evidence_create(
-                actor=people["supplier_lead"], owner=world.supplier, product_version=world.product_version,
-                title=f"Item {index}", requirement_codes=["INT-01", "DEG-01"], statement="Statement",
-                effective_date=date(2026, 11, 1), files=[],
+                actor=people["supplier_lead"],
+                owner=world.supplier,
+                product_version=world.product_version,
+                title=f"Item {index}",
+                requirement_codes=["INT-01", "DEG-01"],
+                statement="Statement",
+                effective_date=date(2026, 11, 1),
+                files=[],
             )
             evidence_services.evidence_revise(
-                actor=people["supplier_lead"], evidence=evidence, statement="Second revision",
-                effective_date=date(2026, 11, 2), files=[], based_on_revision=1,
+                actor=people["supplier_lead"],
+                evidence=evidence,
+                statement="Second revision",
+                effective_date=date(2026, 11, 2),
+                files=[],
+                based_on_revision=1,
             )
 
     _as(client, people["cso_a"])
@@ -232,17 +244,19 @@ def test_checklist_and_review_queue_queries_do_not_grow_with_evidence(client, wo
 
 
 def test_the_evidence_form_offers_only_requirements_the_organisation_provides(client, world, people):
-    supplier_form = _as(client, people["supplier_lead"]).get(
-        reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk})
-    ).context["form"]
-    trust_form = _as(client, people["lead_a"]).get(
-        reverse("onboarding:deployment-evidence-create", kwargs={"deployment_pk": world.deployment_a.pk})
-    ).context["form"]
+    supplier_form = (
+        _as(client, people["supplier_lead"])
+        .get(reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk}))
+        .context["form"]
+    )
+    trust_form = (
+        _as(client, people["lead_a"])
+        .get(reverse("onboarding:deployment-evidence-create", kwargs={"deployment_pk": world.deployment_a.pk}))
+        .context["form"]
+    )
 
     supplier_codes = {code for code, _ in supplier_form.fields["requirement_codes"].choices}
     trust_codes = {code for code, _ in trust_form.fields["requirement_codes"].choices}
     assert "INT-01" in supplier_codes and "TRN-01" not in supplier_codes
     assert "TRN-01" in trust_codes and "INT-01" not in trust_codes
     assert "INT-02" in supplier_codes and "INT-02" in trust_codes  # provided by both
-
-

@@ -1,14 +1,8 @@
 """Malware scanning against a real clamd (onboarding.scanning). The clamd comes from CLAMAV_URL
 when that answers, else tests/clamd/start-clamd starts one with the local EICAR signature."""
 
-import contextlib
 import io
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,59 +11,11 @@ from django.core.files.storage import storages
 
 from onboarding import scanning
 from onboarding.scanning import scan_storage_file, scan_stream
-from tests.conftest import require
+from tests.onboarding.conftest import free_port
 
 START_CLAMD = Path(__file__).resolve().parents[1] / "clamd" / "start-clamd"
 # The EICAR test file, joined here so that no file in the repository holds it whole.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-
-
-def _answers(url: str) -> bool:
-    try:
-        return scanning.clamd_client(url, timeout=2).ping() == "PONG"
-    except Exception:  # noqa: BLE001  any failure means "not usable"
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def clamd_urls(tmp_path_factory) -> list[str]:
-    """URLs of a clamd that answers PING: CLAMAV_URL from the environment, or one started here."""
-    from_env = os.environ.get("CLAMAV_URL", "")
-    if from_env and _answers(from_env):
-        yield [from_env]
-        return
-    clamd = os.environ.get("CLAMD") or shutil.which("clamd") or "/usr/sbin/clamd"
-    require(Path(clamd).is_file(), "clamd is not installed (apt-get install -y clamav-daemon)")
-    directory = tmp_path_factory.mktemp("clamd")
-    port = _free_port()
-    started = subprocess.run(
-        [sys.executable, str(START_CLAMD), str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "CLAMD_PORT": str(port)},
-    )
-    require(started.returncode == 0, f"tests/clamd/start-clamd failed: {started.stderr.strip()}")
-    try:
-        yield [started.stdout.strip(), f"tcp://127.0.0.1:{port}"]
-    finally:
-        pid_file = directory / "clamd.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-
-
-@pytest.fixture
-def clamd_url(clamd_urls, settings) -> str:
-    settings.CLAMAV_URL = clamd_urls[0]
-    return clamd_urls[0]
 
 
 @pytest.fixture
@@ -131,7 +77,7 @@ def test_a_stored_file_that_is_missing_is_an_error_not_clean(clamd_url, evidence
 
 
 def test_a_scanner_that_is_down_gives_error_never_clean(settings):
-    settings.CLAMAV_URL = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    settings.CLAMAV_URL = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
 
     result = scan_stream(io.BytesIO(b"anything"))
 

@@ -2,6 +2,7 @@
 
 from django import forms, template
 from django.forms.widgets import Input
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -74,3 +75,15 @@ def status_tag_class(value: str) -> str:
     }
     colour = colours.get(str(value), "")
     return f"nhsuk-tag--{colour}" if colour else ""
+
+
+RATING_COLOURS = {5: "red", 4: "orange", 3: "yellow", 2: "green", 1: "green"}
+
+
+@register.filter
+def rating_tag(rating: int | None) -> str:
+    """A risk rating as an NHS.UK tag (number and colour), or "Not assessed"."""
+    if not rating:
+        return "Not assessed"
+    rating = int(rating)
+    return mark_safe(f'<strong class="nhsuk-tag nhsuk-tag--{RATING_COLOURS[rating]}">{rating}</strong>')  # noqa: S308  an int

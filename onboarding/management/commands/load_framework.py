@@ -25,5 +25,7 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
         verb = "Loaded" if created else "Unchanged:"
-        self.stdout.write(f"{verb} {framework} ({framework.get_status_display().lower()}, "
-                          f"{framework.requirements.count()} requirements)")
+        self.stdout.write(
+            f"{verb} {framework} ({framework.get_status_display().lower()}, "
+            f"{framework.requirements.count()} requirements)"
+        )

@@ -129,7 +129,7 @@ class Command(BaseCommand):
                 )
 
     def _print_accounts(self) -> None:
-        self.stdout.write("Demo accounts (password for all: %s)" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD})")
         for ods_code, name, kind, _region in ORGANISATIONS:
             self.stdout.write(f"  {name} ({ods_code})")
             for role in ROLES_BY_KIND[kind]:

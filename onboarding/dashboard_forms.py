@@ -1,0 +1,129 @@
+"""The dashboards' GET form: filters, search and sort, so a filtered view has a URL of its own that
+its drill-downs and exports carry. Supplier and product choices are narrowed to the products of the
+deployments the person can see."""
+
+from urllib.parse import urlencode
+
+from django import forms
+
+from nir_portal.accounts.models import Organisation
+from onboarding.dashboard_selectors import (
+    DASHBOARD_STAGES,
+    NO_OPEN_RATED,
+    RATINGS,
+    UNRATED,
+    Band,
+    DashboardFilters,
+    DecisionMeasure,
+    DsptState,
+    EvidenceMeasure,
+    GoLiveState,
+    SignOffState,
+)
+from onboarding.models import Deployment
+
+# The fields a dashboard's links carry to its drill-downs, exports and other sort orders.
+FILTER_FIELDS = ("region", "supplier", "product", "stage", "rating", "sign_off", "q")
+NARROWING_FIELDS = ("deployment", "area", "band", "dspt", "go_live", "measure", "hazard_rating", "decision")
+
+
+class DashboardFilterForm(forms.Form):
+    region = forms.ChoiceField(label="Region", required=False)
+    supplier = forms.TypedChoiceField(label="Supplier", required=False, coerce=int, empty_value=None)
+    product = forms.TypedChoiceField(label="Product", required=False, coerce=int, empty_value=None)
+    stage = forms.ChoiceField(label="Stage", required=False)
+    rating = forms.ChoiceField(label="Highest open residual risk rating", required=False)
+    sign_off = forms.ChoiceField(label="Sign-off", required=False)
+    q = forms.CharField(
+        label="Search", required=False, max_length=100, help_text="Deployment or organisation name, or ODS code"
+    )
+    sort = forms.CharField(required=False, max_length=30, widget=forms.HiddenInput)
+    # Set by the links behind the numbers, never shown as fields.
+    # Applied within the dashboard's scope, so an id outside it finds nothing.
+    deployment = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    area = forms.SlugField(required=False, max_length=40, widget=forms.HiddenInput)
+    band = forms.ChoiceField(required=False, choices=[("", ""), *Band.choices], widget=forms.HiddenInput)
+    dspt = forms.ChoiceField(required=False, choices=[("", ""), *DsptState.choices], widget=forms.HiddenInput)
+    go_live = forms.ChoiceField(required=False, choices=[("", ""), *GoLiveState.choices], widget=forms.HiddenInput)
+    measure = forms.ChoiceField(required=False, choices=[("", ""), *EvidenceMeasure.choices], widget=forms.HiddenInput)
+    hazard_rating = forms.ChoiceField(
+        required=False,
+        choices=[("", ""), *[(str(r), str(r)) for r in RATINGS], (UNRATED, "Not assessed")],
+        widget=forms.HiddenInput,
+    )
+    decision = forms.ChoiceField(required=False, choices=[("", ""), *DecisionMeasure.choices], widget=forms.HiddenInput)
+
+    def __init__(self, data=None, *, products=(), active: tuple[str, ...] = FILTER_FIELDS, **kwargs):
+        super().__init__(data, **kwargs)
+        self.active = tuple(name for name in FILTER_FIELDS if name in active)
+        suppliers = {p.supplier_id: p.supplier.name for p in products}
+        self.fields["region"].choices = [("", "All regions"), *Organisation.Region.choices]
+        self.fields["supplier"].choices = [("", "All suppliers"), *sorted(suppliers.items(), key=lambda s: s[1])]
+        self.fields["product"].choices = [
+            ("", "All products"),
+            *[(p.pk, f"{p.name} ({p.supplier.name})") for p in products],
+        ]
+        self.fields["stage"].choices = [("", "All stages"), *[(s, Deployment.Stage(s).label) for s in DASHBOARD_STAGES]]
+        self.fields["rating"].choices = [
+            ("", "Any"),
+            *[(str(r), str(r)) for r in RATINGS],
+            (NO_OPEN_RATED, "No open hazard assessed"),
+        ]
+        self.fields["sign_off"].choices = [("", "Any"), *SignOffState.choices]
+
+    def filters(self) -> DashboardFilters:
+        """The valid filters; an invalid value (a stale link) is ignored, not an error page."""
+        self.is_valid()
+        data = {
+            name: self.cleaned_data.get(name)
+            for name in self.fields
+            if name not in self.errors and (name in self.active or name not in FILTER_FIELDS)
+        }
+        return DashboardFilters(
+            region=data.get("region") or "",
+            supplier=data.get("supplier"),
+            product=data.get("product"),
+            stage=data.get("stage") or "",
+            rating=data.get("rating") or "",
+            sign_off=data.get("sign_off") or "",
+            q=(data.get("q") or "").strip(),
+            sort=data.get("sort") or "",
+            deployment=data.get("deployment"),
+            area=data.get("area") or "",
+            band=data.get("band") or "",
+            dspt=data.get("dspt") or "",
+            go_live=data.get("go_live") or "",
+        )
+
+    def value(self, name: str) -> str:
+        if not self.is_valid() and name in self.errors:
+            return ""
+        value = self.cleaned_data.get(name)
+        return "" if value is None else str(value)
+
+    def carried(self, *, with_sort: bool = True) -> str:
+        """The filters (and sort) as a query string ending in "&", for links to append to."""
+        names = (*self.active, "sort") if with_sort else self.active
+        pairs = [(name, self.value(name)) for name in names if self.value(name)]
+        return urlencode(pairs) + "&" if pairs else ""
+
+    def narrowing(self) -> str:
+        """A drill-down's narrowing as a query string ending in "&" (for its page links)."""
+        pairs = [(name, self.value(name)) for name in NARROWING_FIELDS if self.value(name)]
+        return urlencode(pairs) + "&" if pairs else ""
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(self.value(name) for name in self.active)
+
+    def described(self) -> list[tuple[str, str]]:
+        """[(label, chosen value's label)] of the filters in use, to say what a list shows."""
+        described = []
+        for name in self.active:
+            value = self.value(name)
+            if not value:
+                continue
+            field = self.fields[name]
+            label = {str(k): v for k, v in getattr(field, "choices", [])}.get(value, value)
+            described.append((str(field.label), str(label)))
+        return described

@@ -1,0 +1,92 @@
+"""A file stays quarantined until clamd says it is clean: with the scanner down it is kept and
+cannot be downloaded; a later scan that reports clean releases it."""
+
+import hashlib
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from onboarding import uploads
+from onboarding.models import EvidenceFile
+from onboarding.services import evidence as evidence_services
+from onboarding.tasks import evidence_file_scan, evidence_files_rescan_quarantined
+from tests.onboarding.conftest import free_port
+from tests.onboarding.test_evidence_views import PDF, _as
+
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def _stored(content: bytes, name: str) -> evidence_services.StoredUpload:
+    upload = uploads.HashedTemporaryUploadedFile(name, "application/octet-stream", None)
+    upload.write(content)
+    upload.seek(0)
+    upload.sha256, upload.size = hashlib.sha256(content).hexdigest(), len(content)
+    inspected = uploads.inspect_upload(upload)
+    return evidence_services.StoredUpload(
+        original_name=inspected.safe_name,
+        storage_name=uploads.store_upload(upload, inspected),
+        sha256=inspected.sha256,
+        size=inspected.size,
+        detected_type=inspected.detected_type,
+    )
+
+
+def _evidence_with(world, people, content: bytes, name: str):
+    evidence = evidence_services.evidence_create(
+        actor=people["supplier_lead"],
+        owner=world.supplier,
+        product_version=world.product_version,
+        title=name,
+        requirement_codes=["INT-01"],
+        statement="See file.",
+        effective_date=date(2026, 11, 1),
+        files=[_stored(content, name)],
+    )
+    return EvidenceFile.objects.get(revision__evidence=evidence)
+
+
+@pytest.mark.clamd
+def test_with_clamd_down_a_file_stays_quarantined_until_a_later_scan_reports_clean(
+    client,
+    world,
+    people,
+    clamd_urls,
+    settings,
+):
+    file = _evidence_with(world, people, PDF, "assurance.pdf")
+    download = reverse("onboarding:evidence-file-download", kwargs={"pk": file.pk})
+
+    settings.CLAMAV_URL = f"tcp://127.0.0.1:{free_port()}"  # the scanner is down
+    assert evidence_file_scan.run(file.pk) == EvidenceFile.ScanStatus.ERROR
+    file.refresh_from_db()
+    assert file.scan_status == EvidenceFile.ScanStatus.ERROR
+    assert _as(client, people["cso_a"]).get(download).status_code == 302  # refused: quarantined
+
+    settings.CLAMAV_URL = clamd_urls[0]  # the scanner is back
+    queued = []
+    original_delay = evidence_file_scan.delay
+    evidence_file_scan.delay = lambda file_id: queued.append(file_id) or evidence_file_scan.run(file_id)
+    try:
+        assert evidence_files_rescan_quarantined.run() >= 1
+    finally:
+        evidence_file_scan.delay = original_delay
+    assert file.pk in queued
+    file.refresh_from_db()
+    assert file.scan_status == EvidenceFile.ScanStatus.CLEAN
+    response = client.get(download)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == PDF
+
+
+@pytest.mark.clamd
+def test_an_infected_file_is_never_released(client, world, people, clamd_urls, settings):
+    file = _evidence_with(world, people, b"notes: " + EICAR + b"\n", "notes.txt")
+    settings.CLAMAV_URL = clamd_urls[0]
+
+    assert evidence_file_scan.run(file.pk) == EvidenceFile.ScanStatus.INFECTED
+    assert evidence_file_scan.run(file.pk) == "skipped"  # a final verdict is not rescanned
+    file.refresh_from_db()
+    assert file.scan_status == EvidenceFile.ScanStatus.INFECTED
+    response = _as(client, people["cso_a"]).get(reverse("onboarding:evidence-file-download", kwargs={"pk": file.pk}))
+    assert response.status_code == 302
