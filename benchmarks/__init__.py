@@ -2,7 +2,7 @@
 
 Each module in this package has `run() -> list[Measure]`; `benchmarks.__main__` finds the modules,
 runs them and prints one report. Report ratios measured in the same run rather than absolute
-times, which vary between machines (see docs on measuring in the design notes).
+times, which vary between machines and with load.
 """
 
 from dataclasses import dataclass
