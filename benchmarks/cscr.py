@@ -27,8 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from benchmarks import Measure
-from benchmarks.upload import PeakRss
+from benchmarks import Measure, PeakRss
 
 HAZARDS = 200
 ROUNDS = 4
