@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Role
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
+from safety import permissions as safety_permissions
 from safety.models import (
     DeploymentHazard,
     HazardAction,
@@ -40,9 +41,12 @@ def deployments_with_hazard_log_visible_to(user) -> QuerySet[Deployment]:
         queryset = Deployment.objects.all()
     else:
         queryset = Deployment.objects.filter(organisation__in=_member_organisation_ids(user))
-    return queryset.select_related(
-        "organisation", "product_version__product__supplier", "risk_plan__risk_matrix"
-    ).order_by(*Deployment._meta.ordering)
+    # The matrix's scales and table are not needed to name it; they are loaded where ratings are.
+    return (
+        queryset.select_related("organisation", "product_version__product__supplier", "risk_plan__risk_matrix")
+        .defer(*(f"risk_plan__risk_matrix__{f}" for f in ("severities", "likelihoods", "ratings", "acceptability")))
+        .order_by(*Deployment._meta.ordering)
+    )
 
 
 def hazards_visible_to(user) -> QuerySet[DeploymentHazard]:
@@ -318,8 +322,18 @@ def sign_offs_visible_to(user) -> QuerySet[SignOff]:
 
 
 def latest_sign_off(*, user, deployment: Deployment) -> SignOff | None:
-    # The snapshot can be large and the callers show only the sign-off's status and hash.
-    return sign_offs_visible_to(user).filter(deployment=deployment).select_related("go_live").defer("snapshot").first()
+    # Who may see a deployment's sign-offs is decided from the person's memberships already in
+    # memory, so the lookup is one indexed query. The snapshot can be large and the callers show
+    # only the sign-off's status and hash.
+    if not safety_permissions.can_view_hazard_log(user, deployment):
+        return None
+    return (
+        SignOff.objects.filter(deployment=deployment)
+        .select_related("go_live", "cso")
+        .defer("snapshot")
+        .order_by("-signed_at", "-id")
+        .first()
+    )
 
 
 def accepted_evidence_revisions(*, deployment: Deployment) -> QuerySet[EvidenceRevision]:
