@@ -11,6 +11,12 @@ class PortalFormRenderer(TemplatesSetting):
     field_template_name = "components/field.html"
 
 
+def refused(field: str, message: str, code: str) -> ValidationError:
+    """A service's refusal tied to one form field. A ValidationError built from a dict drops its
+    `code`; nesting keeps the code stable for callers and tests."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Put a service's ValidationError on the form, so the error summary and fields show it."""
     if hasattr(error, "error_dict"):

@@ -17,6 +17,7 @@ from django.utils import timezone
 from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+from nir_portal.forms import refused
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
 from safety import permissions
 from safety.models import (
@@ -39,11 +40,6 @@ from safety.snapshots import snapshot_build, snapshot_changes, snapshot_sha256
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BLOCKING_RATING = 4  # 4 and 5 must be reduced before sign-off
 JUSTIFY_RATING = 3
-
-
-def _refused(field: str, message: str, code: str) -> ValidationError:
-    # A ValidationError built from a dict or list drops its `code`; nesting keeps the code stable.
-    return ValidationError({field: ValidationError(message, code=code)})
 
 
 HAZARD_FIELDS = (
@@ -327,9 +323,9 @@ def hazard_transfer_decide(
         DeploymentHazard.TransferDecision.REJECTED,
     }
     if decision not in choices:
-        raise _refused("decision", "Choose accept, adapt or reject.", "invalid_decision")
+        raise refused("decision", "Choose accept, adapt or reject.", "invalid_decision")
     if not justification.strip():
-        raise _refused("justification", "Give the reason for your decision.", "justification_required")
+        raise refused("justification", "Give the reason for your decision.", "justification_required")
     changes = {
         "transfer_decision": [hazard.transfer_decision, decision],
         "transfer_justification": [hazard.transfer_justification, justification.strip()],
@@ -360,7 +356,7 @@ def _check_verifying_evidence(
     deployment: Deployment, revisions: list[EvidenceRevision], *, accepted: set[int] | None = None
 ) -> None:
     if not revisions:
-        raise _refused(
+        raise refused(
             "evidence_revisions",
             "A control cited as verified must link to accepted evidence.",
             "verified_needs_evidence",
@@ -379,13 +375,13 @@ def _check_verifying_evidence(
     )
     for revision in revisions:
         if revision.evidence_id not in accepted:
-            raise _refused(
+            raise refused(
                 "evidence_revisions",
                 f"'{revision.evidence.title}' is not accepted for this deployment.",
                 "evidence_not_accepted",
             )
         if revision.expiry_date and revision.expiry_date < today:
-            raise _refused(
+            raise refused(
                 "evidence_revisions",
                 f"'{revision.evidence.title}' revision {revision.number} expired on {revision.expiry_date:%d %B %Y}.",
                 "evidence_expired",
@@ -411,7 +407,7 @@ def control_save(
     hazard = _lock_hazard(hazard, expected_version)
     deployment = hazard.deployment
     if owner.pk not in (deployment.organisation_id, deployment.product_version.product.supplier_id):
-        raise _refused("owner", "The owner must be the deploying organisation or the supplier.", "owner_not_party")
+        raise refused("owner", "The owner must be the deploying organisation or the supplier.", "owner_not_party")
     if is_verified:
         _check_verifying_evidence(deployment, evidence_revisions)
     before = None
@@ -462,7 +458,7 @@ def action_add(
     hazard = _lock_hazard(hazard, expected_version)
     deployment = hazard.deployment
     if owner.pk not in (deployment.organisation_id, deployment.product_version.product.supplier_id):
-        raise _refused("owner", "The owner must be the deploying organisation or the supplier.", "owner_not_party")
+        raise refused("owner", "The owner must be the deploying organisation or the supplier.", "owner_not_party")
     action = HazardAction(
         hazard=hazard, deployment=deployment, description=description.strip(), owner=owner, due_on=due_on
     )
@@ -626,7 +622,7 @@ def _sign_off_record(
     if profile is None:
         raise ValidationError("Record your professional registration before signing off.", code="no_registration")
     if not statement.strip():
-        raise _refused("statement", "Write your summary safety statement.", "statement_required")
+        raise refused("statement", "Write your summary safety statement.", "statement_required")
     # Row lock: concurrent sign-offs of one deployment queue here; the first wins, the rest see it.
     # Only the deployment row: locking the organisation too would block every insert referencing the
     # trust (its audit rows among them) and deadlock with a writer holding the audit chain lock.
@@ -652,7 +648,7 @@ def _sign_off_record(
         current.save(update_fields=["status", "superseded_at", "superseded_changes"])
     for condition in conditions:
         if not condition.get("description", "").strip() or not condition.get("due_on"):
-            raise _refused("conditions", "Each condition needs a description and a due date.", "condition_incomplete")
+            raise refused("conditions", "Each condition needs a description and a due date.", "condition_incomplete")
     sign_off = SignOff(
         deployment=deployment,
         cso=actor,
@@ -714,7 +710,7 @@ def go_live_authorise(*, actor, deployment: Deployment, statement: str) -> GoLiv
     if GoLiveAuthorisation.objects.filter(sign_off=current).exists():
         raise ValidationError("Go-live is already authorised for this sign-off.", code="already_authorised")
     if not statement.strip():
-        raise _refused("statement", "State that you accept the residual risk.", "statement_required")
+        raise refused("statement", "State that you accept the residual risk.", "statement_required")
     authorisation = GoLiveAuthorisation.objects.create(
         sign_off=current,
         deployment=deployment,
@@ -764,7 +760,7 @@ def incident_report(
     hazards = hazards or []
     Deployment.objects.select_for_update().get(pk=deployment.pk)
     if any(h.deployment_id != deployment.pk for h in hazards):
-        raise _refused("hazards", "Choose hazards from this deployment's log.", "other_deployment")
+        raise refused("hazards", "Choose hazards from this deployment's log.", "other_deployment")
     incident = SafetyIncident(
         deployment=deployment,
         reference=reference.strip(),
@@ -819,14 +815,14 @@ def incident_journal_add(
         raise PermissionDenied("You cannot update incidents for this deployment.")
     incident = SafetyIncident.objects.select_for_update().get(pk=incident.pk)
     if not text.strip():
-        raise _refused("text", "Describe the action taken.", "empty_entry")
+        raise refused("text", "Describe the action taken.", "empty_entry")
     entry = IncidentJournalEntry.objects.create(incident=incident, author=actor, text=text.strip())
     if made_safe_on:
         incident.made_safe_on = made_safe_on
         incident.status = SafetyIncident.Status.MADE_SAFE
     if closed_on:
         if not (cause or incident.cause).strip():
-            raise _refused("cause", "Record the cause before closing the incident.", "cause_required")
+            raise refused("cause", "Record the cause before closing the incident.", "cause_required")
         incident.closed_on = closed_on
         incident.status = SafetyIncident.Status.CLOSED
     if cause:

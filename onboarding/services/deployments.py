@@ -1,12 +1,13 @@
 """Writes for products, versions and deployments."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation, Role
 from nir_portal.audit.services import audit_event_record
+from nir_portal.forms import refused
 from onboarding import permissions
 from onboarding.models import Deployment, DeploymentSite, DeploymentStageChange, Product, ProductVersion
 
@@ -20,11 +21,6 @@ STAGE_ORDER = [
 ]
 
 
-def _refused(field: str, message: str, code: str) -> ValidationError:
-    # A ValidationError built from a dict drops its `code`; nesting keeps the code stable.
-    return ValidationError({field: ValidationError(message, code=code)})
-
-
 def _is_supplier_lead(user, supplier: Organisation) -> bool:
     return account_permissions.is_national_admin(user) or Role.SUPPLIER_ASSURANCE_LEAD in account_permissions.roles_in(
         user, supplier
@@ -34,7 +30,7 @@ def _is_supplier_lead(user, supplier: Organisation) -> bool:
 @transaction.atomic
 def product_create(*, actor, supplier: Organisation, name: str, description: str = "") -> Product:
     if not supplier.is_supplier:
-        raise _refused("supplier", "Products belong to suppliers.", "not_supplier")
+        raise refused("supplier", "Products belong to suppliers.", "not_supplier")
     if not _is_supplier_lead(actor, supplier):
         raise PermissionDenied("Only the supplier's assurance lead can add products.")
     product = Product(supplier=supplier, name=name.strip(), description=description)
@@ -59,7 +55,7 @@ def product_version_create(
     if not _is_supplier_lead(actor, product.supplier):
         raise PermissionDenied("Only the supplier's assurance lead can add product versions.")
     if previous_version is not None and previous_version.product_id != product.pk:
-        raise _refused("previous_version", "The earlier version must be of the same product.", "other_product")
+        raise refused("previous_version", "The earlier version must be of the same product.", "other_product")
     product_version = ProductVersion(
         product=product,
         version=version.strip(),
@@ -91,14 +87,14 @@ def deployment_create(
 ) -> Deployment:
     """Open a deployment for a deploying organisation. Its lead or the national admin may do so."""
     if not organisation.is_deploying:
-        raise _refused("organisation", "Only trusts and imaging networks deploy NIR.", "not_deploying")
+        raise refused("organisation", "Only trusts and imaging networks deploy NIR.", "not_deploying")
     allowed = account_permissions.is_national_admin(actor) or Role.DEPLOYMENT_LEAD in account_permissions.roles_in(
         actor, organisation
     )
     if not allowed:
         raise PermissionDenied("Only the organisation's deployment lead can open a deployment.")
     if product_version.status == ProductVersion.Status.WITHDRAWN:
-        raise _refused("product_version", "That product version has been withdrawn.", "withdrawn")
+        raise refused("product_version", "That product version has been withdrawn.", "withdrawn")
     from onboarding.services.evidence import evidence_links_for_new_deployment
     from onboarding.services.framework import framework_current
     from safety.services import hazard_log_create
@@ -145,7 +141,7 @@ def _check_stage_complete(actor, deployment: Deployment) -> None:
     checklist = deployment_checklist(user=actor, deployment=deployment)
     missing = checklist.unaccepted_mandatory_for_stage(deployment.stage)
     if missing:
-        raise _refused(
+        raise refused(
             "to_stage",
             f"{deployment.get_stage_display()} is not complete: "
             f"{len(missing)} mandatory requirement(s) not accepted yet ({', '.join(r.code for r in missing)}).",
@@ -174,18 +170,18 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
     if not permissions.can(actor, permissions.MANAGE, deployment):
         raise PermissionDenied("Only the deployment lead can change the deployment's stage.")
     if to_stage not in Deployment.Stage.values:
-        raise _refused("to_stage", "Choose a stage.", "invalid_stage")
+        raise refused("to_stage", "Choose a stage.", "invalid_stage")
     if to_stage == deployment.stage:
-        raise _refused("to_stage", "The deployment is already at that stage.", "same_stage")
+        raise refused("to_stage", "The deployment is already at that stage.", "same_stage")
     if to_stage in (Deployment.Stage.SUSPENDED, Deployment.Stage.DECOMMISSIONED):
         if not reason.strip():
-            raise _refused("reason", "Give the reason for suspending or decommissioning.", "reason_required")
+            raise refused("reason", "Give the reason for suspending or decommissioning.", "reason_required")
     elif deployment.stage in STAGE_ORDER and to_stage in STAGE_ORDER:
         step = STAGE_ORDER.index(to_stage) - STAGE_ORDER.index(deployment.stage)
         if step > 1:
-            raise _refused("to_stage", "A deployment moves forward one stage at a time.", "skip_stage")
+            raise refused("to_stage", "A deployment moves forward one stage at a time.", "skip_stage")
         if to_stage in (Deployment.Stage.GO_LIVE_AUTHORISED, Deployment.Stage.LIVE):
-            raise _refused(
+            raise refused(
                 "to_stage",
                 "Go-live follows the CSO's sign-off and the executive's authorisation.",
                 "needs_authorisation",
@@ -197,7 +193,7 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
         # authorisation: the deployment returns to where it was, or to an earlier stage.
         resume_stage = _stage_before(deployment)
         if resume_stage not in STAGE_ORDER or STAGE_ORDER.index(to_stage) > STAGE_ORDER.index(resume_stage):
-            raise _refused(
+            raise refused(
                 "to_stage",
                 "The deployment can return only to the stage it was at before, or an earlier one.",
                 "past_previous_stage",

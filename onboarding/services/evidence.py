@@ -14,6 +14,7 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+from nir_portal.forms import refused
 from onboarding import permissions
 from onboarding.models import (
     Deployment,
@@ -51,11 +52,6 @@ class StoredUpload:
     detected_type: str
 
 
-def _refused(field: str, message: str, code: str) -> ValidationError:
-    # A ValidationError built from a dict drops its `code`; nesting keeps the code stable.
-    return ValidationError({field: ValidationError(message, code=code)})
-
-
 # --- rules --------------------------------------------------------------------------------------
 
 
@@ -65,7 +61,7 @@ def _requirements_for(codes: list[str], framework) -> dict[str, Requirement]:
     found = {r.code: r for r in Requirement.objects.filter(framework=framework, code__in=codes)}
     missing = sorted(set(codes) - set(found))
     if missing:
-        raise _refused("requirement_codes", f"Unknown requirement: {', '.join(missing)}.", "unknown_requirement")
+        raise refused("requirement_codes", f"Unknown requirement: {', '.join(missing)}.", "unknown_requirement")
     return found
 
 
@@ -75,7 +71,7 @@ def _check_provider(requirements: dict[str, Requirement], owner: Organisation) -
     wrong = sorted(code for code, r in requirements.items() if r.provided_by not in allowed)
     if wrong:
         who = "suppliers" if wanted == Requirement.ProvidedBy.DEPLOYING else "deploying organisations"
-        raise _refused("requirement_codes", f"{', '.join(wrong)} must be evidenced by {who}.", "wrong_provider")
+        raise refused("requirement_codes", f"{', '.join(wrong)} must be evidenced by {who}.", "wrong_provider")
 
 
 def review_by_for(requirements: list[Requirement], owner: Organisation) -> str:
@@ -150,9 +146,9 @@ def _add_revision(
 ) -> EvidenceRevision:
     statement = statement.strip()
     if not statement and not files:
-        raise _refused("statement", "Enter a statement, attach a file, or both.", "empty_evidence")
+        raise refused("statement", "Enter a statement, attach a file, or both.", "empty_evidence")
     if len(statement) > STATEMENT_MAX_LENGTH:
-        raise _refused(
+        raise refused(
             "statement",
             f"The statement can be at most {STATEMENT_MAX_LENGTH:,} characters; it has {len(statement):,}.",
             "statement_too_long",
@@ -208,7 +204,7 @@ def evidence_create(
     _check_can_contribute(actor, owner, deployment=deployment, product_version=product_version)
     codes = sorted(set(requirement_codes))
     if not codes:
-        raise _refused("requirement_codes", "Choose at least one requirement this evidence meets.", "no_requirements")
+        raise refused("requirement_codes", "Choose at least one requirement this evidence meets.", "no_requirements")
     requirements = _requirements_for(codes, _framework_of(deployment))
     _check_provider(requirements, owner)
     evidence = Evidence(
@@ -410,10 +406,10 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     if link.status != EvidenceLink.Status.SUBMITTED:
         raise ValidationError("Only evidence waiting for review can be reviewed.", code="not_submitted")
     if decision not in Review.Decision.values:
-        raise _refused("decision", "Choose accept or request changes.", "invalid_decision")
+        raise refused("decision", "Choose accept or request changes.", "invalid_decision")
     comment = comment.strip()
     if decision == Review.Decision.REQUEST_CHANGES and not comment:
-        raise _refused("comment", "Say what needs to change.", "comment_required")
+        raise refused("comment", "Say what needs to change.", "comment_required")
     if decision == Review.Decision.ACCEPT:
         not_clean = link.revision.files.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN).count()
         if not_clean:
@@ -473,7 +469,7 @@ def evidence_comment_add(*, actor, link: EvidenceLink, text: str) -> EvidenceCom
         raise PermissionDenied("You cannot comment on this evidence.")
     comment = EvidenceComment(link=link, author=actor, organisation=organisation, text=text.strip())
     if not comment.text:
-        raise _refused("text", "Enter a comment.", "empty_comment")
+        raise refused("text", "Enter a comment.", "empty_comment")
     comment.full_clean()
     comment.save()
     audit_event_record(

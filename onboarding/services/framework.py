@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
+from nir_portal.forms import refused
 from onboarding.models import Area, Deployment, Framework, Requirement
 
 REQUIREMENT_FIELDS = (
@@ -24,11 +25,6 @@ REQUIREMENT_FIELDS = (
     "stage",
     "order",
 )
-
-
-def _refused(field: str, message: str, code: str) -> ValidationError:
-    # A ValidationError built from a dict drops its `code`; nesting keeps the code stable.
-    return ValidationError({field: ValidationError(message, code=code)})
 
 
 def _check_admin(actor) -> None:
@@ -213,10 +209,10 @@ def deployment_framework_change(*, actor, deployment: Deployment, framework: Fra
     if not permissions.can(actor, permissions.MANAGE, deployment):
         raise PermissionDenied("Only the deployment lead can change the framework version.")
     if framework.status != Framework.Status.PUBLISHED:
-        raise _refused("framework", "Choose a published framework version.", "not_published")
+        raise refused("framework", "Choose a published framework version.", "not_published")
     old = deployment.framework
     if old is not None and old.pk == framework.pk:
-        raise _refused("framework", "The deployment already uses that version.", "same_framework")
+        raise refused("framework", "The deployment already uses that version.", "same_framework")
     deployment.framework = framework
     deployment.save(update_fields=["framework", "updated_at"])
     audit_event_record(
