@@ -28,10 +28,10 @@ from onboarding.models import (
     EvidenceRevision,
     Requirement,
 )
+from onboarding.models.deployments import STAGE_ORDER
 from onboarding.selectors import (
     EXPIRING_WITHIN_DAYS,
 )
-from onboarding.services.deployments import STAGE_ORDER
 from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
 
 OVERDUE_REVIEW_WORKING_DAYS = 10

@@ -10,12 +10,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding import permissions
+from onboarding.events import EvidenceRevised
 from onboarding.models import (
     Deployment,
     Evidence,
@@ -303,9 +305,9 @@ def evidence_revise(
     )
     evidence.save(update_fields=["updated_at"])
     _enqueue_scans(revision)
-    from safety.services import sign_offs_refresh_for_evidence
-
-    sign_offs_refresh_for_evidence(evidence_id=evidence.pk)
+    # Safety supersedes the sign-offs that relied on this evidence here, in this transaction: no
+    # moment exists where the new revision is stored and an old sign-off still reads as current.
+    events.publish(EvidenceRevised(evidence_id=evidence.pk))
     audit_event_record(
         action="evidence.revise",
         actor=actor,

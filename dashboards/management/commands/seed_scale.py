@@ -43,8 +43,8 @@ from onboarding.models import (
     Requirement,
     Review,
 )
+from onboarding.models.deployments import STAGE_ORDER
 from onboarding.permissions import DEPLOYING_ROLE_PERMISSIONS, SUPPLIER_ROLE_PERMISSIONS
-from onboarding.services.deployments import STAGE_ORDER
 from onboarding.services.evidence import expiry_date_for, review_by_for
 from onboarding.services.framework import framework_current, framework_load
 from safety.models import ClinicalRiskManagementPlan, DeploymentHazard, GoLiveAuthorisation, SignOff, SupplierHazard
