@@ -552,6 +552,19 @@ def _cscr_job_of_trust_a(world, insider_status: int = 200) -> Target:
     )
 
 
+def _evidence_link_reviewed_nationally(world) -> Target:
+    """Trust A's evidence waiting for the national team, opened by a national reviewer (who may
+    record a PARS exception: an empty form is shown again with its error)."""
+    target = _evidence_link(world)
+    reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
+    return Target(kwargs=target.kwargs, owners=target.owners, insider=reviewer)
+
+
+OBJECT_URLS["onboarding:evidence-pars-exception"] = ObjectUrl(
+    _evidence_link_reviewed_nationally, allowed=dict.fromkeys(NATIONAL, Expect(post=200))
+)
+
+
 CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
     "cscr:bundle-list": ObjectUrl(lambda w: _deployment_a(w, Role.CSO), allowed=NATIONAL_READS),
     # POST only; with no sign-off yet, the CSO's request is refused with a message and a redirect.

@@ -29,6 +29,7 @@ from onboarding.models import (
 )
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
 from onboarding.services.framework import framework_current
+from onboarding.services.pars import pars_acceptance_problem, pars_check_enqueue
 
 REVIEW_PRIORITY = [
     EvidenceLink.ReviewBy.NATIONAL,
@@ -417,6 +418,9 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
                 "This revision has files that have not passed the malware scan, so it cannot be accepted yet.",
                 code="files_not_clean",
             )
+        pars_problem = pars_acceptance_problem(link=link, revision=link.revision)
+        if pars_problem is not None:
+            raise pars_problem
     organisation = next(
         (
             m.organisation
@@ -500,6 +504,7 @@ def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = 
         outcome=AuditEvent.Outcome.SUCCESS if status == EvidenceFile.ScanStatus.CLEAN else AuditEvent.Outcome.FAILURE,
         changes={"status": status, "detail": detail[:255], "sha256": file.sha256},
     )
+    pars_check_enqueue(file=file)
     return file
 
 
