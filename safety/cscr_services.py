@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+from nir_portal.tasks import audit_checkpoint_take
 from onboarding.models import Deployment
 from safety.cscr import bundle, document, signing
 from safety.cscr.permissions import can_request_bundle
@@ -348,6 +349,8 @@ def _complete(
     locked.failure_reason = ""
     locked.completed_at = issued_at
     locked.save()
+    # The chain is checkpointed at every signing: the bundle's own signature time anchors it.
+    transaction.on_commit(lambda: audit_checkpoint_take.delay(reason="cscr.issue", cscr_job=locked.pk))
     audit_event_record(
         action="cscr.issue",
         organisation=job.deployment.organisation,
