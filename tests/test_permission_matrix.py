@@ -588,6 +588,14 @@ PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (i
 
 ADMIN_SAMPLE_ID = "1"
 
+# Pages without an id that only national roles open; every other role gets 404, as for anything
+# they may not see.
+NATIONAL_ONLY_URLS = {
+    "audit:event-list": "the audit trail, read-only",
+    "audit:export-json": "a slice of the audit trail as a FHIR Bundle",
+    "audit:export-ndjson": "a slice of the audit trail as FHIR NDJSON",
+}
+
 
 def _reverse(route: Route) -> str:
     if route.name in SAMPLE_KWARGS:
@@ -728,6 +736,19 @@ def test_every_portal_page_without_an_id_opens_for_a_signed_in_member(world):
             broken.append(f"{route.name}: {status}")
 
     assert not broken
+
+
+@pytest.mark.parametrize("url_name", sorted(NATIONAL_ONLY_URLS))
+def test_a_national_only_page_answers_404_to_every_other_role_and_opens_for_national_roles(url_name, db):
+    url = reverse(url_name)
+    wrong = []
+    for (kind, role), person in outsiders(excluded=()).items():
+        expected = 200 if role in NATIONAL else 404
+        got = client_for(person).get(url).status_code
+        if got != expected:
+            wrong.append(f"GET as {role} of a {kind}: {got}, expected {expected}")
+
+    assert not wrong, f"{url_name}:\n" + "\n".join(wrong)
 
 
 # --- The admin: staff only, before anything is looked up --------------------------------------------
