@@ -22,6 +22,7 @@ from nir_portal.signing import (  # noqa: F401  re-exported for the CSCR code
     TSA_TIMEOUT_SECONDS,
     SigningCredentials,
     SigningNotConfigured,
+    _load,
     certificate_fingerprint,
     development_key_create,
     development_key_ensure,
