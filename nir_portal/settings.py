@@ -358,6 +358,8 @@ CELERY_IMPORTS = ["nir_portal.tasks", "dashboards.tasks"]
 CELERY_BEAT_SCHEDULE: dict = {
     # Daily, at an hour that exists exactly once on both clock-change days.
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+    # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
+    "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},
     # Mondays, for the week that has just ended (the go-live trend on the national dashboard).
     "dashboard-weekly-snapshot": {
         "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",

@@ -25,6 +25,15 @@ def evidence_file_scan(self, file_id: int) -> str:
     return result.status
 
 
+@shared_task(name="onboarding.tasks.evidence_file_pars_check", acks_late=True)
+def evidence_file_pars_check(file_id: int) -> bool | None:
+    """Check a clean file's sample AuditEvents against the PARS rules; returns whether it passed."""
+    from onboarding.services.pars import pars_report_record
+
+    report = pars_report_record(file_id=file_id)
+    return None if report is None else report.passed
+
+
 @shared_task
 def evidence_files_rescan_quarantined() -> int:
     """Retry every file still quarantined (scanner was down), so it is released once clean."""

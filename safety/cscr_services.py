@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from nir_portal.audit.checkpoints import AUDIT_CHECKPOINT_TAKE
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.task_registry import registered_task
@@ -351,6 +352,8 @@ def _complete(
     locked.failure_reason = ""
     locked.completed_at = issued_at
     locked.save()
+    # The chain is checkpointed at every signing: the bundle's own signature time anchors it.
+    transaction.on_commit(lambda: registered_task(AUDIT_CHECKPOINT_TAKE).delay(reason="cscr.issue", cscr_job=locked.pk))
     audit_event_record(
         action="cscr.issue",
         organisation=job.deployment.organisation,
