@@ -16,6 +16,7 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from onboarding import selectors
 from onboarding.forms import CarryForwardForm, CommentForm, EvidenceCreateForm, EvidenceReviseForm, ReviewForm
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion, Requirement
@@ -25,7 +26,10 @@ from onboarding.services.framework import framework_current
 
 class StreamingUploadMixin:
     """Installs the hashing, size-limited upload handler before the request body is read; the
-    CSRF check then runs on the parsed form as usual."""
+    CSRF check then runs on the parsed form as usual. Signed-in people may send a body as large
+    as the evidence limit; anyone else is held to the default before the body is read."""
+
+    request_body_limit = BodyLimit("EVIDENCE_MAX_FILE_BYTES")
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):

@@ -22,6 +22,7 @@ from django.views.generic import FormView, TemplateView, View
 from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from safety import cscr_services
 from safety import selectors as safety_selectors
 from safety.cscr import permissions, selectors, signing, verification
@@ -164,6 +165,8 @@ class BundleVerifyView(FormView):
 
     template_name = "cscr/verify.html"
     form_class = BundleVerifyForm
+    # Public: anonymous visitors may send a bundle as large as this page accepts.
+    request_body_limit = BodyLimit("CSCR_VERIFY_MAX_UPLOAD_BYTES", signed_in_only=False)
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
