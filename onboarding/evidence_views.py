@@ -38,12 +38,23 @@ class StreamingUploadMixin:
         request.upload_handlers = [uploads.HashingUploadHandler(request)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        # Parsing the body (for the form's data) has run the handler by now.
+        form.refused_uploads = self.upload_refusals()
+        return form
+
+    def upload_refusals(self) -> list[str]:
+        """The handler's refusals (a file over the size limit), each with the file's name."""
+        handlers = self.request.upload_handlers
+        name = next((h.file_name for h in handlers if getattr(h, "file_name", None)), "")
+        messages_ = [m for error in getattr(self.request, "upload_errors", []) for m in error.messages]
+        return [f"{name}: {message}" if name else message for message in messages_]
+
     def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
         """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
         from onboarding import uploads
 
-        for error in getattr(self.request, "upload_errors", []):
-            form.add_error("files", error)
         if form.errors:
             return None
         inspected = []
