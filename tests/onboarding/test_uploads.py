@@ -21,7 +21,7 @@ from django.http.multipartparser import MultiPartParser
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from onboarding import uploads
-from onboarding.uploads import HashingUploadHandler, inspect_upload, sanitize_filename, store_upload
+from onboarding.uploads import HashingUploadHandler, inspect_upload, sanitize_filename, store_upload, storing
 
 MiB = 1024 * 1024
 
@@ -463,8 +463,8 @@ def test_a_path_traversal_name_is_sanitised_and_never_used_for_storage(evidence_
 
 def test_storage_never_overwrites_an_existing_file(evidence_storage, monkeypatch):
     first_data, second_data = pdf(b"/Lang (en-GB)"), pdf(b"/Lang (cy)")
-    fixed = uploads.uuid.UUID(int=7)
-    monkeypatch.setattr(uploads.uuid, "uuid4", lambda: fixed)
+    fixed = storing.uuid.UUID(int=7)
+    monkeypatch.setattr(storing.uuid, "uuid4", lambda: fixed)
     first = store_upload(upload("a.pdf", first_data), inspect_upload(upload("a.pdf", first_data)))
     inspected = inspect_upload(upload("b.pdf", second_data))
     # The same generated name as the first file would need the same hash prefix: force it.
