@@ -9,7 +9,8 @@ Every refusal is a `ValidationError` with a stable `code` and a message that say
 with the file, so a form can show it as it is.
 
 The modules, in the order a file meets them: `streaming` (the upload handler), `inspection` (the
-whole check: `names`, then `detection`, then `zips` or `pdfs`), `storing`.
+whole check: `names`, then `detection`, then `zips`, or `pdfs` with its byte scan `pdf_bytes` and
+its structure check `pdf_structure`), `storing`.
 """
 
 from onboarding.uploads.inspection import InspectedFile, inspect_upload

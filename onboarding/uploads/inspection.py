@@ -60,7 +60,7 @@ def inspect_upload(uploaded_file: UploadedFile) -> InspectedFile:
     if detected_type in ("zip", "docx", "xlsx"):
         check_zip(file, detected_type=detected_type, budget=budget)
     elif detected_type == "pdf":
-        check_pdf(file)
+        check_pdf(file, getattr(uploaded_file, "temporary_file_path", lambda: None)())
     elif detected_type == "csv":
         check_csv(file)
 
