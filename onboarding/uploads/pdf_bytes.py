@@ -27,6 +27,9 @@ PDF_FORBIDDEN = {
 }
 PDF_OVERLAP = 8192  # bytes carried between chunks: covers an object's dictionary before "stream"
 PDF_MATCH_MARGIN = 256
+# Reads while jumping over stream data: a dictionary is rarely more than a few KiB, so each read
+# takes in little of the data that follows it.
+PDF_SKIM_BYTES = 64 * 1024
 PDF_STREAM_DECOMPRESSED_MAX = 64 * 1024 * 1024
 PDF_TOTAL_DECOMPRESSED_MAX = 256 * 1024 * 1024
 
@@ -56,6 +59,11 @@ _PDF_STREAM_WORD_RE = re.compile(rb"stream")
 # "/JS" plus a delimiter about 0.8 times), so it is looked for outside stream data only. The
 # longer names are looked for everywhere; a JavaScript action needs /S /JavaScript anyway.
 PDF_SHORT_NAMES = frozenset({"JS", "XFA"})
+# "/Length 1234" but not "/Length 12 0 R" (an indirect length, not known without parsing) nor
+# "/Length1" (a font program's own lengths).
+_PDF_DIRECT_LENGTH_RE = re.compile(
+    rb"/Length[\x00\t\n\x0c\r ]+(\d{1,15})(?![\d.]|[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+R)"
+)
 _PDF_HEX_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 
 
@@ -68,6 +76,7 @@ class PdfFindings:
     names: set[str] = field(default_factory=set)
     undecodable_object_streams: int = 0
     decompressed: int = 0
+    bytes_read: int = 0
 
     @property
     def codes(self) -> set[str]:
@@ -133,8 +142,25 @@ def _pdf_events(window: bytes, accept: Callable[[int], bool]) -> list[tuple[int,
     return events
 
 
-def scan_pdf_bytes(file: IO[bytes]) -> PdfFindings:
-    """Scan the raw bytes, and the decompressed object streams, for forbidden names."""
+def _stream_end(file: IO[bytes], data_at: int, dictionary: bytes, findings: PdfFindings) -> int | None:
+    """Where a stream's data ends, when its dictionary gives a direct /Length and "endstream"
+    follows exactly there; None otherwise (the data is then scanned like everything else)."""
+    lengths = set(_PDF_DIRECT_LENGTH_RE.findall(dictionary))
+    if len(lengths) != 1:
+        return None
+    end = data_at + int(lengths.pop())
+    file.seek(end)
+    after = file.read(16)
+    findings.bytes_read += len(after)
+    return end if after.lstrip(b"\r\n \t\x0c\x00").startswith(b"endstream") else None
+
+
+def scan_pdf_bytes(file: IO[bytes], *, skip_stream_data: bool = False) -> PdfFindings:
+    """Scan the raw bytes for forbidden names. Either look inside stream data too and decompress
+    the object streams, or, once qpdf has parsed the file, jump over the data of each stream
+    whose length checks out: qpdf has decoded its object streams, and a name inside image or
+    page data does nothing. Only the dictionaries, the cross-reference sections and whatever
+    sits between objects are then read, a few kilobytes of a large scan."""
     findings = PdfFindings()
     position = 0  # file offset of window[0]
     done_upto = 0  # matches starting before this file offset were handled in the previous window
@@ -142,7 +168,8 @@ def scan_pdf_bytes(file: IO[bytes]) -> PdfFindings:
     window = b""
     while True:
         file.seek(position + len(window))
-        chunk = file.read(CHUNK_BYTES)
+        chunk = file.read(PDF_SKIM_BYTES if skip_stream_data else CHUNK_BYTES)
+        findings.bytes_read += len(chunk)
         last = not chunk
         window += chunk
         limit = len(window) if last else len(window) - PDF_MATCH_MARGIN
@@ -150,6 +177,7 @@ def scan_pdf_bytes(file: IO[bytes]) -> PdfFindings:
         def accept(at: int, position: int = position, limit: int = limit, done_upto: int = done_upto) -> bool:
             return position + at >= done_upto and at < limit
 
+        skip_to = None
         for at, kind, data_at in _pdf_events(window, accept):
             if kind == "name":
                 name = pdf_canonical(PDF_FORBIDDEN_RE.match(window, data_at).group(1))  # type: ignore[union-attr]
@@ -161,9 +189,20 @@ def scan_pdf_bytes(file: IO[bytes]) -> PdfFindings:
                 in_stream = True
                 dictionary = window[max(0, at - PDF_OVERLAP + PDF_MATCH_MARGIN) : at]
                 object_start = dictionary.rfind(b"obj")
+                if skip_stream_data:
+                    skip_to = _stream_end(file, position + data_at, dictionary[max(object_start, 0) :], findings)
+                    if skip_to is not None:
+                        break  # later events in this window lie inside the skipped data
                 # Without "obj" nearby the dictionary is unusually long: decompress to be safe.
-                if object_start < 0 or _PDF_OBJSTM_RE.search(dictionary[object_start:]):
+                elif object_start < 0 or _PDF_OBJSTM_RE.search(dictionary[object_start:]):
                     _pdf_inflate(file, position + data_at, findings)
+        if skip_to is not None:
+            # Carry on from the end of the stream data: within this window when it got that far,
+            # so that every byte is read once however many streams there are.
+            window = window[skip_to - position :] if skip_to <= position + len(window) else b""
+            position = done_upto = skip_to
+            in_stream = False
+            continue
         if last:
             break
         done_upto = position + limit

@@ -33,9 +33,9 @@ def _messages() -> dict[str, str]:
 def check_pdf(file: IO[bytes], path: str | None = None) -> None:
     """Refuse a PDF with active content, or one that cannot be checked for it. `path` (the
     temporary file's) lets pikepdf read the file itself rather than through Python."""
-    scanned = scan_pdf_bytes(file)
-    file.seek(0)
     structure = structure_findings(path or file)
+    file.seek(0)
+    scanned = scan_pdf_bytes(file, skip_stream_data=structure is not None)
     codes = scanned.codes | (structure or set())
     for code in CODES:
         if code in codes:

@@ -29,6 +29,10 @@ def store_upload(uploaded_file: UploadedFile, inspected: InspectedFile) -> str:
 
     Storage never overwrites: FileSystemStorage creates the file exclusively, and the S3
     backend is configured with file_overwrite=False. The file stays quarantined until scanned.
+
+    A received upload is never copied within this machine: FileSystemStorage renames its
+    temporary file into place when both are on one filesystem (FILE_UPLOAD_TEMP_DIR), and the
+    S3 backend streams it to the bucket in parts.
     """
     storage = storages[STORAGE_ALIAS]
     name = storage_name_for(inspected.sha256, inspected.extension)

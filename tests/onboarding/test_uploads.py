@@ -4,6 +4,7 @@ refused with its own message; good files are accepted with their real type and h
 import hashlib
 import io
 import json
+import random
 import re
 import struct
 import zipfile
@@ -15,7 +16,7 @@ import pikepdf
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParser
@@ -836,3 +837,78 @@ def test_an_object_stream_that_inflates_past_the_limit_is_refused_without_inflat
     finally:
         monkeypatch.undo()
         pdf_structure._limit_decoding.cache_clear()
+
+
+# --- bounded reads: what inspection reads, and storing by moving --------------------------------
+
+
+class CountingBytes(io.BytesIO):
+    """A file in memory that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer):
+        count = super().readinto(buffer)
+        self.bytes_read += count
+        return count
+
+
+def pdf_with_image(image: bytes) -> bytes:
+    document = pikepdf.new()
+    document.add_blank_page()
+    picture = document.make_stream(
+        image, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=1000, Height=1000,
+        ColorSpace=pikepdf.Name.DeviceGray, BitsPerComponent=8, Filter=pikepdf.Name.DCTDecode,
+    )  # fmt: skip
+    page = document.pages[0]
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=picture))
+    page.Contents = document.make_stream(b"q 100 0 0 100 0 0 cm /Im0 Do Q")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_inspection_reads_a_pdfs_structure_but_not_its_image_data():
+    # Random-looking, like compressed image data; the names in it mean nothing to a reader.
+    image = random.Random(7).randbytes(8 * MiB) + b"/JavaScript /JS /Launch" + random.Random(8).randbytes(MiB)
+    data = pdf_with_image(image)
+    counting = CountingBytes(data)
+
+    received = InMemoryUploadedFile(counting, "file", "scan.pdf", "application/pdf", len(data), None)
+    received.sha256 = hashlib.sha256(data).hexdigest()  # as the upload handler works it out
+
+    inspected = inspect_upload(received)
+
+    assert inspected.detected_type == "pdf"
+    assert counting.bytes_read <= 256 * 1024, f"read {counting.bytes_read} of {len(data)} bytes"
+
+
+def test_javascript_outside_every_object_qpdf_reads_is_still_found_by_the_byte_scan():
+    data = pdf_with_image(b"\xff" * 1000) + b"99 0 obj\n<< /S /JavaScript /JS (app.alert(1)) >>\nendobj\n"
+
+    assert refusal("report.pdf", data).code == "pdf_javascript"
+
+
+def test_storing_a_received_upload_moves_its_temporary_file_rather_than_copying_it(
+    evidence_storage, settings, tmp_path
+):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    data = pdf_with_image(b"\xff" * 1000)
+    received = uploads.HashedTemporaryUploadedFile("scan.pdf", "application/pdf", None)
+    received.write(data)
+    received.size, received.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    temporary = Path(received.temporary_file_path())
+    inode = temporary.stat().st_ino
+
+    name = store_upload(received, inspect_upload(received))
+    received.close()
+
+    stored = evidence_storage / name
+    assert stored.stat().st_ino == inode
+    assert stored.read_bytes() == data
+    assert not temporary.exists()
