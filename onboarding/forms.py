@@ -81,7 +81,7 @@ class EvidenceRevisionFields(forms.Form):
     files = MultipleFileField(
         label="Files (optional)",
         required=False,
-        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each smaller than 250 MB.",
+        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, JSON, PNG, JPEG or ZIP, each smaller than 250 MB.",
     )
     action = forms.ChoiceField(
         choices=[("submit", "Submit for review"), ("draft", "Save as draft")], required=False, widget=forms.HiddenInput

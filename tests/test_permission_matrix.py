@@ -599,6 +599,7 @@ BINDING_URLS: dict[str, Callable[..., Target]] = {
     "safety:hazard-transfer-decision": _transferred_hazard_of_trust_a,
     "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
     "accounts:membership-role": _membership_in_trust_a,
+    "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
 }
 
 
