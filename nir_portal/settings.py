@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "nir_portal.accounts.context_processors.active_organisation",
+                "nir_portal.context_processors.malware_signatures",
             ],
         },
     },
@@ -267,6 +268,11 @@ else:
     }
 CLAMAV_URL = env.str("CLAMAV_URL", default="tcp://127.0.0.1:3310")  # or unix:///run/clamav/clamd.ctl
 CLAMAV_TIMEOUT = env.float("CLAMAV_TIMEOUT", default=120.0)
+# A scan that cannot reach the daemon is tried again after this many seconds, doubling each time.
+CLAMAV_RETRY_SECONDS = env.float("CLAMAV_RETRY_SECONDS", default=10.0)
+CLAMAV_RETRY_MAX_SECONDS = env.float("CLAMAV_RETRY_MAX_SECONDS", default=300.0)
+# Set by `make run` when its clamd has only the development signatures: every page says so.
+CLAMAV_DEVELOPMENT_SIGNATURES = env.bool("CLAMAV_DEVELOPMENT_SIGNATURES", default=False)
 
 # --- Clinical Safety Case Report bundles (safety/cscr) -------------------------------------------
 # Signed bundles are private like evidence: stored apart from static files, served only through a view.

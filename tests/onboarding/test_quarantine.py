@@ -11,7 +11,7 @@ from onboarding import uploads
 from onboarding.models import EvidenceFile
 from onboarding.services import evidence as evidence_services
 from onboarding.tasks import evidence_file_scan, evidence_files_rescan_quarantined
-from tests.onboarding.conftest import free_port
+from tests.conftest import free_port
 from tests.onboarding.test_evidence_views import PDF, _as
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
