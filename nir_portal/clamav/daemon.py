@@ -60,8 +60,9 @@ def clamd_binary() -> Path | None:
     return Path(found) if Path(found).is_file() else None
 
 
-def freshclam_databases(directory: Path = FRESHCLAM_DIR) -> list[Path]:
+def freshclam_databases(directory: Path | None = None) -> list[Path]:
     """freshclam's signature files, when the full database is installed."""
+    directory = FRESHCLAM_DIR if directory is None else directory
     return sorted(p for pattern in ("*.cvd", "*.cld") for p in directory.glob(pattern))
 
 
@@ -121,6 +122,7 @@ def log_tail(path: Path) -> str:
 
 def write_config(directory: Path, *, development: bool, tcp_port: int | None = None) -> Path:
     """Write DIR/clamd.conf; returns the signature directory it names."""
+    directory.mkdir(parents=True, exist_ok=True)
     if development or not freshclam_databases():
         database = directory / "db"
         database.mkdir(parents=True, exist_ok=True)
@@ -137,13 +139,13 @@ def write_config(directory: Path, *, development: bool, tcp_port: int | None = N
 def start(directory: Path, *, development: bool = False, tcp_port: int | None = None) -> Daemon:
     """Start clamd in `directory` (or find the one already answering there) and wait for PONG."""
     directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
     url = f"unix://{directory / 'clamd.sock'}"
     if ping(url):
         return Daemon(url, directory, not has_official_signatures(url), started_here=False)
     binary = clamd_binary()
     if binary is None:
         raise ClamdError(f"clamd is not installed. Install it with:\n    {INSTALL_COMMAND}", NOT_INSTALLED)
+    directory.mkdir(parents=True, exist_ok=True)
     database = write_config(directory, development=development, tcp_port=tcp_port)
     # A clamd that died leaves its pid file and socket behind; neither answers, so both go.
     (directory / "clamd.pid").unlink(missing_ok=True)
@@ -199,7 +201,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("directory", nargs="?", default=".data/clamd")
     parser.add_argument("--development", action="store_true", help="use the development signatures only")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     directory = Path(args.directory).resolve()
     if args.action == "stop":
         stop(directory)
