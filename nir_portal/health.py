@@ -11,6 +11,7 @@ service (restarting it would not bring the scanner back), while the JSON says wh
 import os
 
 from celery import current_app
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.core.files.storage import FileSystemStorage, storages
@@ -19,10 +20,10 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from onboarding import scanning
-from onboarding.uploads import STORAGE_ALIAS
+from nir_portal.clamav import daemon as clamav_daemon
 
 SCANNER_TIMEOUT_SECONDS = 2.0
+EVIDENCE_STORAGE = "evidence"  # the alias in settings.STORAGES that onboarding's uploads use
 
 
 def _check_database() -> None:
@@ -42,12 +43,12 @@ def _check_broker() -> None:
 
 
 def _check_scanner() -> None:
-    if not scanning.ping(timeout=SCANNER_TIMEOUT_SECONDS):
+    if not clamav_daemon.ping(settings.CLAMAV_URL, timeout=SCANNER_TIMEOUT_SECONDS):
         raise ConnectionError("clamd did not answer PING")
 
 
 def _check_storage() -> None:
-    storage = storages[STORAGE_ALIAS]
+    storage = storages[EVIDENCE_STORAGE]
     if isinstance(storage, FileSystemStorage):
         # The folder is created on the first upload; what matters is that it can be.
         location = storage.location

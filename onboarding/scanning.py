@@ -64,14 +64,6 @@ def _error(detail: str, *, transient: bool = False) -> ScanResult:
     return ScanResult("error", detail[:DETAIL_MAX_LENGTH], transient=transient)
 
 
-def ping(url: str | None = None, timeout: float = 2.0) -> bool:
-    """True when clamd at `url` (settings.CLAMAV_URL) answers PONG."""
-    try:
-        return clamd_client(url, timeout=timeout).ping() == "PONG"
-    except Exception:  # noqa: BLE001  any failure means "not answering"
-        return False
-
-
 def scan_stream(fileobj: BinaryIO) -> ScanResult:
     """Send the stream, from its current position to its end, to clamd and interpret the answer."""
     try:

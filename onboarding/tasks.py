@@ -6,7 +6,10 @@ import random
 from celery import shared_task
 from django.conf import settings
 
+from onboarding import scanning
 from onboarding.models import EvidenceFile
+from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
+from onboarding.services.reminders import reminders_send
 
 logger = logging.getLogger(__name__)
 
@@ -21,16 +24,13 @@ def scan_retry_countdown(retries: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  spreading retries, not a secret
 
 
-@shared_task(bind=True, max_retries=SCAN_MAX_RETRIES, acks_late=True)
+@shared_task(bind=True, name=EVIDENCE_FILE_SCAN, max_retries=SCAN_MAX_RETRIES, acks_late=True)
 def evidence_file_scan(self, file_id: int) -> str:
     """Scan one file with ClamAV. Until an explicit clean answer the file stays quarantined.
 
     While the scanner cannot be reached the file stays pending and the task tries again with
     exponential backoff; once the retries are spent the file is recorded as a scanner error, and
     the periodic rescan (evidence_files_rescan_quarantined) takes it up from there."""
-    from onboarding import scanning
-    from onboarding.services.evidence import evidence_file_record_scan
-
     file = EvidenceFile.objects.filter(pk=file_id).first()
     if file is None or file.scan_status in (EvidenceFile.ScanStatus.CLEAN, EvidenceFile.ScanStatus.INFECTED):
         return "skipped"
@@ -44,6 +44,15 @@ def evidence_file_scan(self, file_id: int) -> str:
             return result.status  # already recorded; the periodic rescan keeps trying
     evidence_file_record_scan(file=file, status=result.status, detail=result.detail)
     return result.status
+
+
+@shared_task(name="onboarding.tasks.evidence_file_pars_check", acks_late=True)
+def evidence_file_pars_check(file_id: int) -> bool | None:
+    """Check a clean file's sample AuditEvents against the PARS rules; returns whether it passed."""
+    from onboarding.services.pars import pars_report_record
+
+    report = pars_report_record(file_id=file_id)
+    return None if report is None else report.passed
 
 
 @shared_task
@@ -62,9 +71,6 @@ def evidence_files_rescan_quarantined() -> int:
 @shared_task
 def evidence_daily_expiry_and_reminders() -> dict:
     """Expire evidence past its date, then email owners and reviewers."""
-    from onboarding.services.evidence import evidence_expire_due
-    from onboarding.services.reminders import reminders_send
-
     expired = evidence_expire_due()
     sent = reminders_send(expired_link_ids=expired)
     return {"expired": len(expired), "emails": sent}

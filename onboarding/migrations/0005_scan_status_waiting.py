@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('onboarding', '0003_weekly_snapshot'),
+        ('onboarding', '0004_pars_reports'),
     ]
 
     operations = [
