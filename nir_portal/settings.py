@@ -245,6 +245,9 @@ STORAGES = {
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Where uploads are received. On the same filesystem as the evidence store, storing an upload is
+# a rename rather than a copy of up to 250 MB (and, under Docker, /tmp is a tmpfs held in memory).
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 
 # Evidence files are private: stored outside the static root and served only through a view.
 EVIDENCE_MAX_FILE_BYTES = env.int("EVIDENCE_MAX_FILE_MB", default=250) * 1024 * 1024

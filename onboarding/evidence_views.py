@@ -16,6 +16,7 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from onboarding import selectors, uploads
 from onboarding.forms import (
     CarryForwardForm,
@@ -33,17 +34,31 @@ from onboarding.services.framework import framework_current
 
 class StreamingUploadMixin:
     """Installs the hashing, size-limited upload handler before the request body is read; the
-    CSRF check then runs on the parsed form as usual."""
+    CSRF check then runs on the parsed form as usual. Signed-in people may send a body as large
+    as the evidence limit; anyone else is held to the default before the body is read."""
+
+    request_body_limit = BodyLimit("EVIDENCE_MAX_FILE_BYTES")
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
         request.upload_handlers = [uploads.HashingUploadHandler(request)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        # Parsing the body (for the form's data) has run the handler by now.
+        form.refused_uploads = self.upload_refusals()
+        return form
+
+    def upload_refusals(self) -> list[str]:
+        """The handler's refusals (a file over the size limit), each with the file's name."""
+        handlers = self.request.upload_handlers
+        name = next((h.file_name for h in handlers if getattr(h, "file_name", None)), "")
+        messages_ = [m for error in getattr(self.request, "upload_errors", []) for m in error.messages]
+        return [f"{name}: {message}" if name else message for message in messages_]
+
     def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
         """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
-        for error in getattr(self.request, "upload_errors", []):
-            form.add_error("files", error)
         if form.errors:
             return None
         inspected = []
