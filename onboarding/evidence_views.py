@@ -385,7 +385,8 @@ class EvidenceFileDownloadView(View):
     def get(self, request, pk):
         file = get_visible_or_404(request, selectors.evidence_files_visible_to(request.user), pk=pk)
         if file.scan_status != EvidenceFile.ScanStatus.CLEAN:
-            messages.error(request, f"{file.original_name} is quarantined: {file.get_scan_status_display().lower()}.")
+            state = file.get_scan_status_display().lower()
+            messages.error(request, f"{file.original_name} cannot be downloaded: {state}.")
             return redirect(file.revision.evidence)
         audit_event_record(
             action="evidence_file.download",
