@@ -243,6 +243,9 @@ STORAGES = {
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Where uploads are received. On the same filesystem as the evidence store, storing an upload is
+# a rename rather than a copy of up to 250 MB (and, under Docker, /tmp is a tmpfs held in memory).
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 
 # Evidence files are private: stored outside the static root and served only through a view.
 EVIDENCE_MAX_FILE_BYTES = env.int("EVIDENCE_MAX_FILE_MB", default=250) * 1024 * 1024
@@ -358,6 +361,8 @@ CELERY_IMPORTS = ["nir_portal.tasks", "dashboards.tasks"]
 CELERY_BEAT_SCHEDULE: dict = {
     # Daily, at an hour that exists exactly once on both clock-change days.
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+    # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
+    "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},
     # Mondays, for the week that has just ended (the go-live trend on the national dashboard).
     "dashboard-weekly-snapshot": {
         "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",

@@ -16,26 +16,49 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from onboarding import selectors, uploads
-from onboarding.forms import CarryForwardForm, CommentForm, EvidenceCreateForm, EvidenceReviseForm, ReviewForm
-from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion, Requirement
+from onboarding.forms import (
+    CarryForwardForm,
+    CommentForm,
+    EvidenceCreateForm,
+    EvidenceReviseForm,
+    ParsExceptionForm,
+    ReviewForm,
+)
+from onboarding.models import EvidenceFile, EvidenceLink, ParsException, ParsReport, ProductVersion, Requirement
 from onboarding.services import evidence as evidence_services
+from onboarding.services import pars as pars_services
 from onboarding.services.framework import framework_current
 
 
 class StreamingUploadMixin:
     """Installs the hashing, size-limited upload handler before the request body is read; the
-    CSRF check then runs on the parsed form as usual."""
+    CSRF check then runs on the parsed form as usual. Signed-in people may send a body as large
+    as the evidence limit; anyone else is held to the default before the body is read."""
+
+    request_body_limit = BodyLimit("EVIDENCE_MAX_FILE_BYTES")
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
         request.upload_handlers = [uploads.HashingUploadHandler(request)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        # Parsing the body (for the form's data) has run the handler by now.
+        form.refused_uploads = self.upload_refusals()
+        return form
+
+    def upload_refusals(self) -> list[str]:
+        """The handler's refusals (a file over the size limit), each with the file's name."""
+        handlers = self.request.upload_handlers
+        name = next((h.file_name for h in handlers if getattr(h, "file_name", None)), "")
+        messages_ = [m for error in getattr(self.request, "upload_errors", []) for m in error.messages]
+        return [f"{name}: {message}" if name else message for message in messages_]
+
     def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
         """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
-        for error in getattr(self.request, "upload_errors", []):
-            form.add_error("files", error)
         if form.errors:
             return None
         inspected = []
@@ -264,7 +287,15 @@ class EvidenceReviewView(FormView):
             requirements=Requirement.objects.filter(
                 framework=link.deployment.framework, code__in=link.evidence.requirement_codes
             ),
+            pars_reports=list(ParsReport.objects.filter(revision=link.revision).select_related("file"))
+            if link.revision
+            else [],
+            pars_exception=ParsException.objects.filter(link=link, revision=link.revision)
+            .select_related("reviewer")
+            .first(),
+            pars_exception_form=kwargs.get("pars_exception_form") or ParsExceptionForm(),
         )
+        context["pars_failing"] = any(not saved.passed for saved in context["pars_reports"])
         return context
 
     def post(self, request, *args, **kwargs):
@@ -283,6 +314,31 @@ class EvidenceReviewView(FormView):
             raise Http404 from None
         messages.success(self.request, "Your decision has been recorded.")
         return redirect("onboarding:review-queue")
+
+
+class ParsExceptionView(EvidenceReviewView):
+    """The reviewer records why a failing PARS report is acceptable; the review screen again."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        self.get_form_kwargs()
+        if not self.can_review:
+            raise Http404
+        form = ParsExceptionForm(request.POST)
+        if form.is_valid():
+            try:
+                pars_services.pars_exception_record(
+                    actor=request.user, link=self.link, justification=form.cleaned_data["justification"]
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            except PermissionDenied:
+                raise Http404 from None
+            else:
+                messages.success(request, "Your exception has been recorded; the evidence can now be accepted.")
+                return redirect("onboarding:evidence-review", pk=self.link.pk)
+        return self.render_to_response(self.get_context_data(pars_exception_form=form))
 
 
 class EvidenceCommentView(View):

@@ -7,6 +7,7 @@ from celery import shared_task
 from onboarding import scanning
 from onboarding.models import EvidenceFile
 from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
+from onboarding.services.pars import pars_report_record
 from onboarding.services.reminders import reminders_send
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,13 @@ def evidence_file_scan(self, file_id: int) -> str:
     if result.status == EvidenceFile.ScanStatus.ERROR:
         logger.warning("Scanner unavailable for evidence file %s: %s", file_id, result.detail)
     return result.status
+
+
+@shared_task(name="onboarding.tasks.evidence_file_pars_check", acks_late=True)
+def evidence_file_pars_check(file_id: int) -> bool | None:
+    """Check a clean file's sample AuditEvents against the PARS rules; returns whether it passed."""
+    report = pars_report_record(file_id=file_id)
+    return None if report is None else report.passed
 
 
 @shared_task

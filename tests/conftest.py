@@ -3,10 +3,13 @@ that `make test` starts); Redis and browser tests skip with a reason when those 
 and fail instead when CI=true."""
 
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
+from allauth.account.internal.flows.login import record_authentication
 from django.core.cache import cache
+from django.test import RequestFactory
 
 from nir_portal.accounts.models import Organisation, Role
 from onboarding import services as onboarding_services
@@ -74,12 +77,26 @@ def world(db) -> World:
     )
 
 
+def mark_mfa(client, user, *, age_seconds: float = 0) -> None:
+    """Record in the client's session an authenticator check made `age_seconds` ago, as a real
+    sign-in or re-authentication with a TOTP code leaves it."""
+    request = RequestFactory().get("/")
+    request.user, request.session = user, client.session
+    record_authentication(request, user, method="mfa", type="totp", reauthenticated=True)
+    for record in request.session["account_authentication_methods"]:
+        record["at"] = time.time() - age_seconds
+    request.session.save()
+
+
 @pytest.fixture
 def signed_in(client):
-    """Sign a person in on the test client (MFA already enrolled) and return the client."""
+    """Sign a person in on the test client (MFA already enrolled) and return the client; with
+    `recent_mfa`, their authenticator check was just now, as binding actions need."""
 
-    def _sign_in(user):
+    def _sign_in(user, *, recent_mfa: bool = False):
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        if recent_mfa:
+            mark_mfa(client, user)
         return client
 
     return _sign_in
