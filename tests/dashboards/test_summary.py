@@ -145,7 +145,9 @@ def test_hazard_sign_off_supersession_and_go_live_keep_the_summary_in_step(world
     )
     in_step(world.deployment_a)
     assert summary(world.deployment_a).sign_off_state == "current"
-    safety_services.go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.")
+    safety_services.go_live_authorise(
+        actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
+    )
     in_step(world.deployment_a)
     assert summary(world.deployment_a).go_live_state == "authorised"
 
