@@ -104,8 +104,8 @@ def audit_verify() -> AuditVerification:
         for _ in breaks:  # read to the end: the count and the hashes checkpoints signed
             pass
         result.problems.append(
-            f"Entry {first_broken.pk} (chain position {first_broken.chain_seq}) differs from the chain "
-            "(its position, previous hash or hash does not follow)."
+            f"Entry {first_broken.pk} differs from the chain at position {first_broken.chain_seq} "
+            "(its position, previous hash or hash does not follow the entry before it)."
         )
     stale = audit_chain_stale()
     if stale:
