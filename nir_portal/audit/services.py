@@ -200,11 +200,12 @@ _CHAIN_UPDATE = (
 
 
 def _locked_read(cursor, lock_sql: str) -> tuple[bool, list[Any]]:
-    """Take (or try) the lock, then read the plan's arguments for the next batch, in one round trip."""
-    cursor.execute(f"{lock_sql}; {_HEAD_AND_PENDING}", [AUDIT_CHAIN_LOCK_KEY, CHAIN_BATCH])
+    """Take (or try) the lock, then read the plan's arguments for the next batch. A busy lock is
+    answered by a query of its own: most writers find it busy and ask nothing more."""
+    cursor.execute(lock_sql, [AUDIT_CHAIN_LOCK_KEY])
     if not cursor.fetchone()[0]:
         return False, []
-    cursor.nextset()
+    cursor.execute(_HEAD_AND_PENDING, [CHAIN_BATCH])
     head = cursor.fetchone()
     cursor.nextset()
     return True, _chain_plan(head, cursor.fetchall())
