@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "nir_portal.audit",
     "nir_portal.accounts",
+    "nir_portal.mail",
     "onboarding",
     "safety",
 ]
@@ -310,6 +311,8 @@ _smtp_options = {
     "password": _email.get("EMAIL_HOST_PASSWORD"),
     "use_tls": _email.get("EMAIL_USE_TLS"),
     "use_ssl": _email.get("EMAIL_USE_SSL"),
+    # A worker waiting on a silent server holds the message's row lock; give up and retry instead.
+    "timeout": env.int("EMAIL_TIMEOUT_SECONDS", default=30),
 }
 MAILERS = {
     "default": {
@@ -321,6 +324,9 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NIR onboarding portal <no-reply@nir-portal.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Every message goes through a worker (nir_portal.mail); a message is retried with backoff (1, 2, 4 ...
+# minutes, at most an hour apart) and marked failed after this many attempts, to be re-sent by hand.
+MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=10)
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_LONGEST_TASK_SECONDS = 30 * 60
@@ -351,11 +357,28 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_MAX_MEMORY_PER_CHILD_KB", d
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE", default=str(BASE_DIR / ".data" / "celerybeat-schedule"))
-# nir_portal is not an installed app, so autodiscovery does not find its tasks module.
+# nir_portal itself is not an installed app, so autodiscovery does not find its tasks module.
 CELERY_IMPORTS = ["nir_portal.tasks", "onboarding.dashboard_tasks"]
+# Every task declared with nir_portal.periodic.periodic_task, and only those (tests/test_periodic.py
+# holds the two together). Daily jobs run at hours that exist exactly once on both clock-change days.
 CELERY_BEAT_SCHEDULE: dict = {
-    # Daily, at an hour that exists exactly once on both clock-change days.
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+    # Before the working day, so reminders about evidence that expired overnight arrive with it.
+    "evidence-expiry-and-reminders": {
+        "task": "onboarding.tasks.evidence_daily_expiry_and_reminders",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    "reviewer-digests": {
+        "task": "onboarding.tasks.reviewer_digests_send",
+        "schedule": crontab(hour=7, minute=30, day_of_week="mon-fri"),
+    },
+    # Files left quarantined while the scanner was unreachable are scanned again without anyone acting.
+    "evidence-rescan-quarantined": {
+        "task": "onboarding.tasks.evidence_files_rescan_quarantined",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Mail whose task was never queued (broker down at commit) or whose retries were lost is sent again.
+    "mail-send-stalled": {"task": "nir_portal.mail.tasks.mail_send_stalled", "schedule": crontab(minute="*/5")},
     # Mondays, for the week that has just ended (the go-live trend on the national dashboard).
     "dashboard-weekly-snapshot": {
         "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",

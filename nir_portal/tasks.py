@@ -2,15 +2,14 @@
 
 import logging
 
-from celery import shared_task
-
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_chain_verify, audit_event_record
+from nir_portal.periodic import periodic_task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="nir_portal.tasks.audit_chain_check")
+@periodic_task(name="nir_portal.tasks.audit_chain_check")
 def audit_chain_check() -> dict:
     """Recompute the audit trail's hash chain (daily, from beat).
 

@@ -1,9 +1,9 @@
 """The dashboards' scheduled job: each Monday, the snapshot of the week that has just ended."""
 
-from celery import shared_task
+from nir_portal.periodic import periodic_task
 
 
-@shared_task(name="onboarding.dashboard_tasks.dashboard_weekly_snapshot")
+@periodic_task(name="onboarding.dashboard_tasks.dashboard_weekly_snapshot")
 def dashboard_weekly_snapshot() -> str:
     """Record last week's snapshot of deployments by stage; running it again re-records the same week."""
     from onboarding.dashboard_services import weekly_snapshot_record

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from nir_portal.periodic import periodic_task
 from onboarding.models import EvidenceFile
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def evidence_file_scan(self, file_id: int) -> str:
     return result.status
 
 
-@shared_task
+@periodic_task(name="onboarding.tasks.evidence_files_rescan_quarantined")
 def evidence_files_rescan_quarantined() -> int:
     """Retry every file still quarantined (scanner was down), so it is released once clean."""
     pending = list(
@@ -38,12 +39,20 @@ def evidence_files_rescan_quarantined() -> int:
     return len(pending)
 
 
-@shared_task
+@periodic_task(name="onboarding.tasks.evidence_daily_expiry_and_reminders")
 def evidence_daily_expiry_and_reminders() -> dict:
-    """Expire evidence past its date, then email owners and reviewers."""
+    """Expire evidence past its date, then remind its owners of what expired or soon expires."""
     from onboarding.services.evidence import evidence_expire_due
     from onboarding.services.reminders import reminders_send
 
     expired = evidence_expire_due()
-    sent = reminders_send(expired_link_ids=expired)
-    return {"expired": len(expired), "emails": sent}
+    queued = reminders_send(expired_link_ids=expired)
+    return {"expired": len(expired), "emails": queued}
+
+
+@periodic_task(name="onboarding.tasks.reviewer_digests_send")
+def reviewer_digests_send() -> int:
+    """Tell each reviewer what waits in their review queue (weekday mornings)."""
+    from onboarding.services.reminders import reviewer_digests_send as send
+
+    return send()

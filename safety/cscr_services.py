@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+from nir_portal.mail import messages as mail
 from onboarding.models import Deployment
 from safety.cscr import bundle, document, signing
 from safety.cscr.permissions import can_request_bundle
@@ -187,6 +188,7 @@ def _fail(job: CSCRBundleJob, reason: str) -> BuildOutcome:
             outcome=AuditEvent.Outcome.FAILURE,
             changes={"reason": reason[:500], "attempts": job.attempts},
         )
+        mail.cscr_bundle_failed(job_id=job.pk)
     logger.warning("CSCR bundle job %s failed: %s", job.pk, reason)
     return BuildOutcome(job.pk, CSCRBundleJob.Status.FAILED)
 
@@ -361,3 +363,4 @@ def _complete(
             "signer_fingerprint": credentials.fingerprint,
         },
     )
+    mail.cscr_bundle_ready(job=locked)

@@ -3,20 +3,15 @@ validates, writes, and audits in one transaction."""
 
 from datetime import date
 
-from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
-from allauth.account.utils import user_pk_to_url_str
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 
 from nir_portal.accounts import permissions
 from nir_portal.accounts.models import LEAD_ROLES, ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.services import audit_event_record
+from nir_portal.mail import messages as mail
 
 User = get_user_model()
 
@@ -60,14 +55,6 @@ def _membership_add(*, user, organisation: Organisation, role: str, invited_by=N
     return membership
 
 
-def _password_set_url(user) -> str:
-    path = reverse(
-        "account_reset_password_from_key",
-        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
-    )
-    return settings.SITE_URL.rstrip("/") + path
-
-
 @transaction.atomic
 def user_invite(*, actor, organisation: Organisation, email: str, full_name: str, role: str) -> Membership:
     """Invite a person into an organisation with a role. A new person gets an account without a
@@ -93,17 +80,26 @@ def user_invite(*, actor, organisation: Organisation, email: str, full_name: str
         target=membership,
         changes={"email": email, "role": role, "new_account": created},
     )
-    context = {
-        "organisation": organisation,
-        "role": Role(role).label,
-        "invited_by": actor,
-        "new_account": created,
-        "set_password_url": _password_set_url(user) if created else "",
-        "site_url": settings.SITE_URL,
-    }
-    subject = f"You have been added to {organisation.name} on the NIR onboarding portal"
-    body = render_to_string("accounts/email/invitation.txt", context)
-    transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+    mail.invitation(membership=membership, invited_by=actor)
+    return membership
+
+
+@transaction.atomic
+def invitation_resend(*, actor, membership: Membership) -> Membership:
+    """Send a membership's invitation again: the first may never have arrived. A person who has not
+    yet set a password gets a fresh link; the earlier message stays on record as it was."""
+    if not permissions.can_manage_members(actor, membership.organisation):
+        raise PermissionDenied("You cannot manage the members of this organisation.")
+    if not membership.user.is_active:
+        raise ValidationError(f"{membership.user.email}'s account is deactivated.", code="inactive_user")
+    audit_event_record(
+        action="membership.invitation_resend",
+        actor=actor,
+        organisation=membership.organisation,
+        target=membership,
+        changes={"email": membership.user.email},
+    )
+    mail.invitation(membership=membership, invited_by=actor)
     return membership
 
 
