@@ -43,7 +43,7 @@ def _mail_sent_by_its_task_at_once(monkeypatch):
     from nir_portal.mail import services as mail_services
     from nir_portal.mail.tasks import mail_send
 
-    monkeypatch.setattr(mail_services, "_enqueue", lambda mail_id: mail_send.apply(args=[mail_id]))
+    monkeypatch.setattr(mail_services, "mail_enqueue", lambda mail_id: mail_send.apply(args=[mail_id]))
 
 
 @dataclass

@@ -44,7 +44,7 @@ def _plain(context: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
 
 
-def _enqueue(mail_id: int) -> None:
+def mail_enqueue(mail_id: int) -> None:
     from nir_portal.mail.tasks import mail_send
 
     mail_send.delay(mail_id)
@@ -81,7 +81,7 @@ def mail_queue(
     for row in rows:
         # robust: a broker that is down at commit must not turn the saved action into an error;
         # the periodic sweep sends what was never queued.
-        transaction.on_commit(lambda pk=row.pk: _enqueue(pk), robust=True)
+        transaction.on_commit(lambda pk=row.pk: mail_enqueue(pk), robust=True)
     return rows
 
 
@@ -176,5 +176,5 @@ def mail_resend(*, actor, mail: OutgoingMail) -> OutgoingMail:
         target=copy,
         changes={"resent_from": mail.pk, "template": mail.template, "to": mail.to},
     )
-    transaction.on_commit(lambda: _enqueue(copy.pk), robust=True)
+    transaction.on_commit(lambda: mail_enqueue(copy.pk), robust=True)
     return copy

@@ -22,9 +22,9 @@ def mail_send(self, mail_id: int) -> str:
 @periodic_task(name="nir_portal.mail.tasks.mail_send_stalled")
 def mail_send_stalled() -> int:
     """Queue again every message whose attempt is long overdue."""
-    from nir_portal.mail.services import mail_stalled_ids
+    from nir_portal.mail import services
 
-    stalled = mail_stalled_ids()
+    stalled = services.mail_stalled_ids()
     for mail_id in stalled:
-        mail_send.delay(mail_id)
+        services.mail_enqueue(mail_id)
     return len(stalled)

@@ -117,9 +117,7 @@ def received(subject_part: str = "") -> dict[str, object]:
     return {m.to[0]: m for m in messages}
 
 
-def test_owners_are_told_of_evidence_expiring_in_30_and_7_days_and_of_expired_evidence(
-    world, people, dated, sending
-):
+def test_owners_are_told_of_evidence_expiring_in_30_and_7_days_and_of_expired_evidence(world, people, dated, sending):
     owners_a = to(people.a_lead, people.a_cso)
     owners_supplier = to(people.supplier_lead)
     expired = evidence_expire_due(today=TODAY)
@@ -231,4 +229,3 @@ def test_membership_changes_are_respected_by_the_reminder_recipients(world, peop
     sending(reminders_send, expired_link_ids=[], today=TODAY)
 
     assert people.a_cso.email not in received()
-
