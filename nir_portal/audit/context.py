@@ -4,6 +4,8 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from nir_portal.client_ip import client_ip
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -24,7 +26,7 @@ def current() -> RequestContext:
 
 def from_request(request) -> RequestContext:
     return RequestContext(
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
         request_id=request.headers.get("X-Request-ID", "")[:36] or str(uuid.uuid4()),
     )
