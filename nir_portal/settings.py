@@ -396,14 +396,29 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Logging ------------------------------------------------------------------------------------
+# One JSON object per line in production, readable lines in development; each record carries the
+# request id the audit trail records, in the web process and in every task the request queued
+# (nir_portal/log.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG or TESTING else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_context": {"()": "nir_portal.log.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "nir_portal.log.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["request_context"], "formatter": LOG_FORMAT}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # WeasyPrint reports every page it lays out at INFO: a line per page of every CSCR.
     "loggers": {"weasyprint.progress": {"level": "WARNING"}},
 }
+# Workers log through LOGGING above (the same format and request ids), not Celery's own set-up.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Portal -------------------------------------------------------------------------------------
 PORTAL_SERVICE_NAME = "NIR onboarding and clinical safety"

@@ -4,8 +4,6 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from nir_portal.client_ip import client_ip
-
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -25,6 +23,8 @@ def current() -> RequestContext:
 
 
 def from_request(request) -> RequestContext:
+    from nir_portal.client_ip import client_ip  # allauth's helpers load auth models: not at settings time
+
     return RequestContext(
         ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
