@@ -4,9 +4,9 @@ validates, writes, and audits in one transaction."""
 from datetime import date
 
 from allauth.account.models import EmailAddress
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from nir_portal.accounts import permissions
 from nir_portal.accounts.models import LEAD_ROLES, ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
@@ -247,3 +247,66 @@ def active_organisation_set(*, request, organisation_id: int) -> Organisation:
         raise ValidationError("You are not a member of that organisation.", code="not_member")
     request.session["active_organisation_id"] = organisation_id
     return membership.organisation
+
+
+BOOTSTRAP_LOCK_KEY = 0x4E4952_424F4F54  # "NIR" "BOOT"
+
+
+@transaction.atomic
+def national_admin_bootstrap(
+    *, email: str, full_name: str, password: str, ods_code: str, organisation_name: str
+) -> tuple[Membership, bool]:
+    """Create the first national admin (and the national team's organisation if it is missing), for
+    a new installation with nobody yet to invite anyone. Running it again for the same person changes
+    nothing; once a national admin exists, anyone else is invited by them instead. Returns the
+    membership and whether anything was created."""
+    email = User.objects.normalize_email(email.strip()).lower()
+    # Two runs at once must not both create a "first" admin: there is no row to lock yet.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BOOTSTRAP_LOCK_KEY])
+    organisation = Organisation.objects.filter(ods_code=ods_code.strip().upper()).first()
+    if organisation is not None and organisation.kind != Organisation.Kind.NATIONAL:
+        raise ValidationError(
+            f"{organisation.name} ({organisation.ods_code}) is not the national team's organisation.",
+            code="not_national",
+        )
+    existing = Membership.objects.filter(role=Role.NATIONAL_ADMIN).select_related("user", "organisation")
+    same = existing.filter(user__email__iexact=email).first()
+    if same is not None:
+        return same, False
+    if existing.exists():
+        raise ValidationError(
+            "A national admin already exists: ask them to invite further people from the portal.",
+            code="already_bootstrapped",
+        )
+    if organisation is None:
+        organisation = Organisation(
+            ods_code=ods_code.strip().upper(), name=organisation_name.strip(), kind=Organisation.Kind.NATIONAL
+        )
+        organisation.full_clean()
+        organisation.save()
+        audit_event_record(
+            action="organisation.create",
+            organisation=organisation,
+            target=organisation,
+            changes={"ods_code": organisation.ods_code, "name": organisation.name, "kind": organisation.kind},
+        )
+    user = User.objects.select_for_update().filter(email__iexact=email).first()
+    created_user = user is None
+    if created_user:
+        user = User(email=email, full_name=full_name.strip())
+    # The admin site is for the national admin only (nir_portal.admin_site checks the role too).
+    user.is_staff = True
+    if created_user or not user.has_usable_password():
+        password_validation.validate_password(password, user)
+        user.set_password(password)
+    user.full_clean()
+    user.save()
+    membership = _membership_add(user=user, organisation=organisation, role=Role.NATIONAL_ADMIN)
+    audit_event_record(
+        action="national_admin.bootstrap",
+        organisation=organisation,
+        target=membership,
+        changes={"email": email, "new_account": created_user},
+    )
+    return membership, True
