@@ -17,14 +17,27 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+
+def env_secret(name: str, default: str = "") -> str:
+    """A secret from the file named by NAME_FILE (a Compose or Kubernetes secret, kept out of the
+    process environment and `docker inspect`), otherwise from NAME itself."""
+    path = env.str(f"{name}_FILE", default="")
+    if not path:
+        return env.str(name, default=default)
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE names {path}, which cannot be read: {error}") from error
+
+
 DEBUG = env.bool("DEBUG", default=False)
 TESTING = env.bool("NIR_TESTING", default=False)
 
 if DEBUG or TESTING:
     # Development and test runs only: a fixed, obviously unsafe key.
-    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-" + "x" * 40)
+    SECRET_KEY = env_secret("SECRET_KEY", default="dev-only-insecure-key-" + "x" * 40)
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="")
+    SECRET_KEY = env_secret("SECRET_KEY")
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off "
@@ -169,6 +182,8 @@ SOCIALACCOUNT_STORE_TOKENS = False
 CIS2_SERVER_URL = env.str("CIS2_SERVER_URL", default="")
 SOCIALACCOUNT_PROVIDERS = {}
 if CIS2_SERVER_URL:
+    if not env_secret("CIS2_CLIENT_SECRET"):
+        raise ImproperlyConfigured("Set CIS2_CLIENT_SECRET (or CIS2_CLIENT_SECRET_FILE) when CIS2_SERVER_URL is set.")
     SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
         "OAUTH_PKCE_ENABLED": True,
         "APPS": [
@@ -176,7 +191,7 @@ if CIS2_SERVER_URL:
                 "provider_id": "cis2",
                 "name": "NHS CIS2",
                 "client_id": env.str("CIS2_CLIENT_ID"),
-                "secret": env.str("CIS2_CLIENT_SECRET"),
+                "secret": env_secret("CIS2_CLIENT_SECRET"),
                 "settings": {
                     "server_url": CIS2_SERVER_URL,
                     "token_auth_method": env.str("CIS2_TOKEN_AUTH_METHOD", default="client_secret_post"),
@@ -284,13 +299,14 @@ else:
             "directory_permissions_mode": 0o750,
         },
     }
-# The signing key: a PKCS#12 file, or a PEM key and certificate; the passphrase only from the
-# environment. Without one, DEBUG and test runs sign with a development key made in
-# CSCR_SIGNING_DEV_DIR (manage.py create_signing_key); production refuses to sign.
+# The signing key: a PKCS#12 file, or a PEM key and certificate; the passphrase from the environment
+# or a secret file (CSCR_SIGNING_PASSPHRASE_FILE), never from a file of the project. Without a key,
+# DEBUG and test runs sign with a development key made in CSCR_SIGNING_DEV_DIR (manage.py
+# create_signing_key); production refuses to sign.
 CSCR_SIGNING_PKCS12_FILE = env.str("CSCR_SIGNING_PKCS12_FILE", default="")
 CSCR_SIGNING_KEY_FILE = env.str("CSCR_SIGNING_KEY_FILE", default="")
 CSCR_SIGNING_CERT_FILE = env.str("CSCR_SIGNING_CERT_FILE", default="")
-CSCR_SIGNING_PASSPHRASE = env.str("CSCR_SIGNING_PASSPHRASE", default="")
+CSCR_SIGNING_PASSPHRASE = env_secret("CSCR_SIGNING_PASSPHRASE")
 CSCR_SIGNING_DEV_DIR = BASE_DIR / ".data" / "signing"
 CSCR_TSA_URL = env.str("CSCR_TSA_URL", default="")  # RFC 3161 timestamp authority; signatures become PAdES-B-T
 CSCR_INCLUDE_EVIDENCE_MAX_BYTES = env.int("CSCR_INCLUDE_EVIDENCE_MAX_BYTES", default=100 * 1024 * 1024)
@@ -306,7 +322,9 @@ CSCR_TEST_RENDER_DELAY_SECONDS = env.float("NIR_CSCR_TEST_RENDER_DELAY", default
 # --- Mail ---------------------------------------------------------------------------------------
 # Production falls back to Django's own default (a local relay), never the console: console mail
 # would write password-set links into the logs.
-_email = env.email("EMAIL_URL", default="consolemail://" if DEBUG or TESTING else "smtp://localhost:25")
+_email = env.email_url_config(
+    env_secret("EMAIL_URL", default="consolemail://" if DEBUG or TESTING else "smtp://localhost:25")
+)
 _smtp_options = {
     "host": _email.get("EMAIL_HOST"),
     "port": _email.get("EMAIL_PORT"),
