@@ -17,7 +17,7 @@ User = get_user_model()
 
 
 def _check_role_fits(organisation: Organisation, role: str) -> None:
-    if role not in ROLES_BY_KIND[organisation.kind]:
+    if role not in ROLES_BY_KIND[Organisation.Kind(organisation.kind)]:
         # The code sits on the field's error: a dict-form ValidationError drops its own code.
         message = f"{Role(role).label} is not a role in {organisation.name} ({organisation.get_kind_display()})."
         raise ValidationError({"role": ValidationError(message, code="role_not_for_kind")})
@@ -291,11 +291,10 @@ def national_admin_bootstrap(
             target=organisation,
             changes={"ods_code": organisation.ods_code, "name": organisation.name, "kind": organisation.kind},
         )
-    user = User.objects.select_for_update().filter(email__iexact=email).first()
-    created_user = user is None
-    if created_user:
-        user = User(email=email, full_name=full_name.strip())
-    # The admin site is for the national admin only (nir_portal.admin_site checks the role too).
+    existing_user = User.objects.select_for_update().filter(email__iexact=email).first()
+    created_user = existing_user is None
+    user = existing_user or User(email=email, full_name=full_name.strip())
+    # Staff status opens the admin site; its pages also require the national admin role.
     user.is_staff = True
     if created_user or not user.has_usable_password():
         password_validation.validate_password(password, user)

@@ -9,6 +9,7 @@ import logging
 import smtplib
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -81,7 +82,7 @@ def mail_queue(
     for row in rows:
         # robust: a broker that is down at commit must not turn the saved action into an error;
         # the periodic sweep sends what was never queued.
-        transaction.on_commit(lambda pk=row.pk: mail_enqueue(pk), robust=True)
+        transaction.on_commit(partial(mail_enqueue, row.pk), robust=True)
     return rows
 
 
@@ -176,5 +177,5 @@ def mail_resend(*, actor, mail: OutgoingMail) -> OutgoingMail:
         target=copy,
         changes={"resent_from": mail.pk, "template": mail.template, "to": mail.to},
     )
-    transaction.on_commit(lambda: mail_enqueue(copy.pk), robust=True)
+    transaction.on_commit(partial(mail_enqueue, copy.pk), robust=True)
     return copy

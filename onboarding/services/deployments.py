@@ -11,7 +11,7 @@ from nir_portal.forms import refused
 from onboarding import permissions
 from onboarding.models import Deployment, DeploymentSite, DeploymentStageChange, Product, ProductVersion
 
-STAGE_ORDER = [
+STAGE_ORDER: list[str] = [
     Deployment.Stage.SETUP,
     Deployment.Stage.GOVERNANCE,
     Deployment.Stage.TECHNICAL,
