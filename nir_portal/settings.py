@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "nir_portal.mail",
     "onboarding",
     "safety",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -378,12 +379,15 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_MAX_MEMORY_PER_CHILD_KB", d
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE", default=str(BASE_DIR / ".data" / "celerybeat-schedule"))
-# nir_portal itself is not an installed app, so autodiscovery does not find its tasks module.
-CELERY_IMPORTS = ["nir_portal.tasks", "onboarding.dashboard_tasks"]
+# nir_portal itself is not an installed app, so autodiscovery does not find its tasks module; the
+# dashboards' task is listed too, so a beat-only process knows it.
+CELERY_IMPORTS = ["nir_portal.tasks", "dashboards.tasks"]
 # Every task declared with nir_portal.periodic.periodic_task, and only those (tests/test_periodic.py
 # holds the two together). Daily jobs run at hours that exist exactly once on both clock-change days.
 CELERY_BEAT_SCHEDULE: dict = {
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+    # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
+    "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},
     # Before the working day, so reminders about evidence that expired overnight arrive with it.
     "evidence-expiry-and-reminders": {
         "task": "onboarding.tasks.evidence_daily_expiry_and_reminders",

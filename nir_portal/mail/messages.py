@@ -97,10 +97,8 @@ def evidence_reviewed(*, review) -> list[OutgoingMail]:
     )
 
 
-def expiry_reminder(*, owner_id: int, links: list, today) -> list[OutgoingMail]:
-    """To the leads and CSOs of the organisation that owns evidence expiring soon or just expired."""
-    from onboarding.services.reminders import OWNER_ROLES
-
+def expiry_reminder(*, owner_id: int, roles: Iterable[str], links: list, today) -> list[OutgoingMail]:
+    """To the people in `roles` of the organisation that owns evidence expiring soon or just expired."""
     items = [
         {
             "title": link.evidence.title,
@@ -113,7 +111,7 @@ def expiry_reminder(*, owner_id: int, links: list, today) -> list[OutgoingMail]:
     ]
     return mail_queue(
         template="expiry_reminder",
-        to=_emails(organisations=[owner_id], roles=OWNER_ROLES),
+        to=_emails(organisations=[owner_id], roles=roles),
         subject="Evidence expiring on the NIR onboarding portal",
         context={"items": items, "today": _date(today)},
         organisation=Organisation(pk=owner_id),
@@ -211,12 +209,11 @@ def cscr_bundle_ready(*, job) -> list[OutgoingMail]:
     return _cscr_bundle(job, "cscr_bundle_ready", f"Safety case bundle ready: {job.deployment.name}")
 
 
-def cscr_bundle_failed(*, job_id: int) -> list[OutgoingMail]:
+def cscr_bundle_failed(*, job) -> list[OutgoingMail]:
     """To whoever requested the bundle, once the job has really failed (a complete job is left alone)."""
-    from safety.models import CSCRBundleJob
-
-    job = CSCRBundleJob.objects.select_related("deployment__organisation", "requested_by").get(pk=job_id)
-    if job.status != CSCRBundleJob.Status.FAILED:
+    # Read again: the caller's copy predates its own update, which leaves a complete job alone.
+    job = type(job).objects.select_related("deployment__organisation", "requested_by").get(pk=job.pk)
+    if job.status != job.Status.FAILED:
         return []
     return _cscr_bundle(job, "cscr_bundle_failed", f"Safety case bundle could not be built: {job.deployment.name}")
 

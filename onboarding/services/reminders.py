@@ -12,6 +12,7 @@ from django.utils import timezone
 from nir_portal.accounts.models import LEAD_ROLES, Membership, Role
 from nir_portal.mail import messages as mail
 from onboarding.models import EvidenceLink
+from onboarding.selectors import review_queue_for
 
 REMINDER_DAYS = (30, 7)
 OWNER_ROLES = {*LEAD_ROLES, Role.CSO, Role.SUPPLIER_CSO}
@@ -35,15 +36,14 @@ def reminders_send(*, expired_link_ids: list[int], today=None) -> int:
     for link in links:
         by_owner[link.evidence.owner_id].append(link)
     return sum(
-        len(mail.expiry_reminder(owner_id=owner_id, links=owned, today=today)) for owner_id, owned in by_owner.items()
+        len(mail.expiry_reminder(owner_id=owner_id, roles=OWNER_ROLES, links=owned, today=today))
+        for owner_id, owned in by_owner.items()
     )
 
 
 @transaction.atomic
 def reviewer_digests_send() -> int:
     """Queue a digest for every active reviewer with something waiting; returns how many were queued."""
-    from onboarding.selectors import review_queue_for
-
     reviewers = (
         get_user_model()
         .objects.filter(is_active=True, pk__in=Membership.objects.filter(role__in=DIGEST_ROLES).values("user_id"))

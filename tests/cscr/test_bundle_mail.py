@@ -53,6 +53,6 @@ def test_a_complete_job_is_not_reported_as_failed(built, people, django_capture_
 
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert messages.cscr_bundle_failed(job_id=built.pk) == []
+        assert messages.cscr_bundle_failed(job=built) == []
 
     assert mail.outbox == []
