@@ -31,3 +31,15 @@ def assert_plain_and_html(message) -> str:
     assert html.lstrip().startswith("<!DOCTYPE html>")
     assert not REMOTE_REFERENCE.search(html), "the HTML part refers to a remote asset"
     return html
+
+
+def deliver_queued() -> int:
+    """Run the mail task for every message still waiting, as the workers would after the commit
+    (for tests whose other on-commit work needs a broker)."""
+    from nir_portal.mail.models import OutgoingMail
+    from nir_portal.mail.tasks import mail_send
+
+    waiting = list(OutgoingMail.objects.filter(status=OutgoingMail.Status.PENDING).values_list("pk", flat=True))
+    for mail_id in waiting:
+        mail_send.apply(args=[mail_id])
+    return len(waiting)
