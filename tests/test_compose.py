@@ -21,6 +21,7 @@ PORTAL_PROCESSES = ("web", "worker", "beat", "migrate")
 # README variables that the compose file deliberately does not pass, and why.
 NOT_FOR_CONTAINERS = {
     "CI": "test runs only",
+    "CLAMAV_DEVELOPMENT_SIGNATURES": "set by make run from its own clamd's answer, never by hand",
     "NIR_TESTING": "test runs only",
     "NIR_DATA_DIR": "the embedded PostgreSQL of make run",
     "PORT": "the published port is set in ports:, the image listens on 8000",

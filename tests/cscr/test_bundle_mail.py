@@ -1,5 +1,7 @@
 """Whoever requested a CSCR bundle hears when it is ready, or why it could not be built."""
 
+import time
+
 from django.core import mail
 
 from nir_portal.mail.models import OutgoingMail
@@ -11,7 +13,9 @@ from tests.mail.helpers import assert_plain_and_html, deliver_queued, only_messa
 
 
 def test_the_requester_is_told_the_bundle_is_ready_with_its_hash(signed_off, people):
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
     OutgoingMail.objects.all().delete()
     mail.outbox.clear()
 
@@ -31,7 +35,9 @@ def test_the_requester_is_told_the_bundle_is_ready_with_its_hash(signed_off, peo
 def test_the_requester_is_told_why_the_bundle_could_not_be_built(
     signed_off, people, django_capture_on_commit_callbacks
 ):
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=3)
     safety_services.hazard_update(
         actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"

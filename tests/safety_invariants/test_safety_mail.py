@@ -1,6 +1,7 @@
 """The CSO hears when a sign-off is superseded and what changed; the deployment leads and the
 national team hear when go-live is authorised; CSOs hear of an incident against a signed hazard."""
 
+import time
 from datetime import date
 
 from django.core import mail
@@ -58,7 +59,10 @@ def test_go_live_is_announced_to_the_deployment_leads_and_the_national_team(
 
     with django_capture_on_commit_callbacks(execute=True):
         safety_services.go_live_authorise(
-            actor=approver, deployment=world.deployment_a, statement="I accept the residual risk."
+            actor=approver,
+            deployment=world.deployment_a,
+            statement="I accept the residual risk.",
+            mfa_verified_at=time.time(),
         )
 
     recipients = {m.to[0] for m in mail.outbox}
