@@ -13,7 +13,7 @@ FRONTEND := build/frontend
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install frontend run test lint check bench docker-config clean
+.PHONY: help install frontend run test lint check bench screenshots docker-config clean
 
 help:
 	@echo "make run    - set up everything and serve the portal on http://127.0.0.1:$${PORT:-8000}"
@@ -59,6 +59,10 @@ lint: install
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 		ALLOWED_HOSTS=nir-portal.example.nhs.uk DATABASE_URL=$${DATABASE_URL:-postgres://localhost/unused} \
 		$(PY) manage.py check --deploy --fail-level WARNING
+
+# Each role's home page and one error page at 320 px and 1280 px, into screenshots/ (not committed).
+screenshots: install frontend
+	$(PY) -m nir_portal.embedded exec -- $(PY) -m pytest -p no:xdist -p no:cacheprovider tests/browser/screenshots.py -q
 
 bench: install frontend
 	$(PY) -m nir_portal.embedded exec -- $(PY) -m benchmarks

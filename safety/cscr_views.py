@@ -75,8 +75,7 @@ class BundleRequestView(View):
 
     def post(self, request, pk):
         deployment = _deployment(request, pk)
-        if not permissions.can_request_bundle(request.user, deployment):
-            raise Http404
+        permissions.REQUEST_BUNDLE.require(request.user, deployment)
         form = BundleRequestForm(request.POST or {"lifecycle_phase": CSCRBundleJob.Phase.DEPLOYMENT})
         data = form.cleaned_data if form.is_valid() else {"lifecycle_phase": CSCRBundleJob.Phase.DEPLOYMENT}
         try:

@@ -1,10 +1,8 @@
 from onboarding.models.dashboards import WeeklySnapshot
 from onboarding.models.deployments import (
     Deployment,
-    DeploymentGroupObjectPermission,
     DeploymentSite,
     DeploymentStageChange,
-    DeploymentUserObjectPermission,
     Product,
     ProductVersion,
 )
@@ -21,10 +19,8 @@ from onboarding.models.framework import Area, Framework, Requirement
 __all__ = [
     "Area",
     "Deployment",
-    "DeploymentGroupObjectPermission",
     "DeploymentSite",
     "DeploymentStageChange",
-    "DeploymentUserObjectPermission",
     "Evidence",
     "EvidenceComment",
     "EvidenceFile",
