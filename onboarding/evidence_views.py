@@ -195,12 +195,13 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
         return kwargs
 
     def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)  # builds the form, which fetches the evidence
         links = selectors.evidence_links_with_reviews(
             selectors.evidence_links_visible_to(self.request.user).filter(evidence=self.evidence)
         )
         returned = [link for link in links if link.status == EvidenceLink.Status.CHANGES_REQUESTED]
         return {
-            **super().get_context_data(**kwargs),
+            **context,
             "evidence": self.evidence,
             "latest": self.latest,
             "returned_links": returned,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from io import StringIO
 
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
@@ -19,6 +20,7 @@ from nir_portal.accounts.models import Organisation, Role
 from onboarding.models import Deployment, EvidenceLink, ProductVersion
 from onboarding.services import evidence as evidence_services
 from safety.management.commands.seed_demo import demo_email
+from tests.factories import enrol_totp
 
 TRUST, SUPPLIER, NATIONAL = "RZ1", "YZ101", "XZ1"
 OTHER_TRUST = "RZ2"
@@ -48,7 +50,11 @@ class Demo:
 
 
 def demo_person(role: str, ods_code: str):
-    return get_user_model().objects.get(email=demo_email(role, ods_code))
+    """A demo account, enrolled in TOTP as it would be after its first sign-in."""
+    user = get_user_model().objects.get(email=demo_email(role, ods_code))
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        enrol_totp(user)
+    return user
 
 
 def _evidence(actor, owner, title, code, *, deployment=None, product_version=None):
