@@ -2,7 +2,6 @@
 the same transaction, so a sign-off is superseded the moment what it covered changes."""
 
 import json
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
+from nir_portal import events
+from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.models import (
     ClinicalRiskManagementPlan,
     DeploymentHazard,
@@ -124,6 +126,7 @@ def sign_off_refresh(*, deployment: Deployment, reason: str = "") -> SignOff | N
     current.superseded_at = timezone.now()
     current.superseded_changes = snapshot_changes(current.snapshot, snapshot) or [reason or "Content changed"]
     current.save(update_fields=["status", "superseded_at", "superseded_changes"])
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="sign_off.superseded",
         organisation=deployment.organisation,
@@ -248,6 +251,7 @@ def _record_change(hazard: DeploymentHazard, actor, summary: str, changes: dict[
     HazardChange.objects.create(
         hazard=hazard, changed_by=actor, summary=summary, changes=json.loads(json.dumps(changes, default=str))
     )
+    events.publish(SafetyCaseChanged(deployment_id=hazard.deployment_id))
 
 
 @transaction.atomic
@@ -307,11 +311,20 @@ def hazard_add_local(
 
 @transaction.atomic
 def hazard_transfer_decide(
-    *, actor, hazard: DeploymentHazard, decision: str, justification: str, expected_version: int
+    *,
+    actor,
+    hazard: DeploymentHazard,
+    decision: str,
+    justification: str,
+    expected_version: int,
+    mfa_verified_at: float | None,
 ) -> DeploymentHazard:
-    """The deploying CSO accepts, adapts or rejects a hazard transferred from the supplier."""
+    """The deploying CSO accepts, adapts or rejects a hazard transferred from the supplier. Each
+    answer binds the CSO (a rejection takes the hazard out of the log), so each needs a fresh
+    authenticator check: `mfa_verified_at` is when the CSO last completed one (epoch seconds)."""
     if not permissions.can_sign_off(actor, hazard.deployment):
         raise PermissionDenied("Only the deploying organisation's CSO decides on transferred hazards.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="decide on a transferred hazard")
     hazard = _lock_hazard(hazard, expected_version)
     if hazard.source != DeploymentHazard.Source.SUPPLIER:
         raise ValidationError(
@@ -542,6 +555,7 @@ def supplier_hazard_save(
             if not DeploymentHazard.objects.filter(deployment=deployment, supplier_hazard=hazard).exists():
                 matrix = deployment.risk_plan.risk_matrix
                 _copy_supplier_hazard(deployment, hazard, matrix, _next_number(deployment)).save()
+                events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
                 sign_off_refresh(deployment=deployment, reason=f"Supplier transferred {hazard.code}")
     audit_event_record(
         action="supplier_hazard.save",
@@ -612,12 +626,7 @@ def sign_off_create(
 def _sign_off_record(
     *, actor, deployment: Deployment, statement: str, conditions: list[dict], mfa_verified_at: float | None
 ) -> SignOff:
-    window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
-    if mfa_verified_at is None or time.time() - mfa_verified_at > window:
-        raise ValidationError(
-            f"Confirm it is you with your authenticator code (needed within {window // 60} minutes of signing off).",
-            code="reauthentication_required",
-        )
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="sign off the hazard log")
     profile = CSOProfile.objects.filter(user=actor).first()
     if profile is None:
         raise ValidationError("Record your professional registration before signing off.", code="no_registration")
@@ -676,6 +685,7 @@ def _sign_off_record(
             due_on=condition["due_on"],
             sign_off=sign_off,
         )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="sign_off.create",
         actor=actor,
@@ -687,10 +697,15 @@ def _sign_off_record(
 
 
 @transaction.atomic
-def go_live_authorise(*, actor, deployment: Deployment, statement: str) -> GoLiveAuthorisation:
-    """Top management authorises go-live, accepting the residual risk of the current sign-off."""
+def go_live_authorise(
+    *, actor, deployment: Deployment, statement: str, mfa_verified_at: float | None
+) -> GoLiveAuthorisation:
+    """Top management authorises go-live, accepting the residual risk of the current sign-off. It
+    binds the approver as a sign-off binds the CSO, so it needs a fresh authenticator check:
+    `mfa_verified_at` is when the approver last completed one (epoch seconds)."""
     if not permissions.can_authorise_go_live(actor, deployment):
         raise PermissionDenied("Only the organisation's executive approver can authorise go-live.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="authorise go-live")
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
     sign_off_refresh(deployment=deployment)
     current = SignOff.objects.filter(deployment=deployment, status=SignOff.Status.CURRENT).first()
@@ -728,6 +743,7 @@ def go_live_authorise(*, actor, deployment: Deployment, statement: str) -> GoLiv
         changed_by=actor,
         reason="Go-live authorised; residual risk accepted",
     )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="go_live.authorise",
         actor=actor,

@@ -19,7 +19,7 @@ from nir_portal.forms import refused
 from nir_portal.permissions import RoleRequired
 from nir_portal.task_registry import registered_task
 from onboarding import permissions
-from onboarding.events import EvidenceRevised
+from onboarding.events import DeploymentEvidenceChanged, EvidenceRevised
 from onboarding.models import (
     Deployment,
     Evidence,
@@ -32,7 +32,9 @@ from onboarding.models import (
     Review,
 )
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
+from onboarding.permissions import can_review
 from onboarding.services.framework import framework_current
+from onboarding.services.pars import pars_acceptance_problem, pars_check_enqueue
 
 # Registered by onboarding.tasks under this name; enqueued by name (see nir_portal.task_registry).
 EVIDENCE_FILE_SCAN = "onboarding.tasks.evidence_file_scan"
@@ -56,6 +58,13 @@ class StoredUpload:
 
 
 # --- rules --------------------------------------------------------------------------------------
+
+
+def _evidence_changed(deployment_ids) -> None:
+    """Tell the apps above (the dashboards' summaries) in this transaction; ids may repeat."""
+    ids = tuple(sorted({int(pk) for pk in deployment_ids}))
+    if ids:
+        events.publish(DeploymentEvidenceChanged(deployment_ids=ids))
 
 
 def _requirements_for(codes: list[str], framework) -> dict[str, Requirement]:
@@ -241,6 +250,7 @@ def evidence_create(
             for d in deployments
         ]
     )
+    _evidence_changed(d.pk for d in deployments)
     _enqueue_scans(revision)
     audit_event_record(
         action="evidence.create",
@@ -305,6 +315,7 @@ def evidence_revise(
     # Safety supersedes the sign-offs that relied on this evidence here, in this transaction: no
     # moment exists where the new revision is stored and an old sign-off still reads as current.
     events.publish(EvidenceRevised(evidence_id=evidence.pk))
+    _evidence_changed(evidence.links.values_list("deployment_id", flat=True))
     audit_event_record(
         action="evidence.revise",
         actor=actor,
@@ -325,6 +336,7 @@ def evidence_submit(*, actor, evidence: Evidence) -> Evidence:
     )
     if not changed:
         raise ValidationError("This evidence has already been submitted.", code="not_draft")
+    _evidence_changed(evidence.links.values_list("deployment_id", flat=True))
     audit_event_record(action="evidence.submit", actor=actor, organisation=evidence.owner, target=evidence)
     return evidence
 
@@ -361,9 +373,6 @@ def evidence_links_for_new_deployment(*, deployment: Deployment) -> int:
 
 
 # --- review -------------------------------------------------------------------------------------
-
-
-can_review = permissions.can_review
 
 
 def evidence_review(*, actor, link: EvidenceLink, decision: str, comment: str, expected_version: int) -> Review:
@@ -407,6 +416,9 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
                 "This revision has files that have not passed the malware scan, so it cannot be accepted yet.",
                 code="files_not_clean",
             )
+        pars_problem = pars_acceptance_problem(link=link, revision=link.revision)
+        if pars_problem is not None:
+            raise pars_problem
     organisation = next(
         (
             m.organisation
@@ -433,6 +445,7 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     link.save(update_fields=["status", "status_changed_at", "version"])
     if comment:
         EvidenceComment.objects.create(link=link, author=actor, organisation=organisation, text=comment)
+    _evidence_changed([link.deployment_id])
     audit_event_record(
         action="evidence.review",
         actor=actor,
@@ -490,6 +503,7 @@ def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = 
         outcome=AuditEvent.Outcome.SUCCESS if status == EvidenceFile.ScanStatus.CLEAN else AuditEvent.Outcome.FAILURE,
         changes={"status": status, "detail": detail[:255], "sha256": file.sha256},
     )
+    pars_check_enqueue(file=file)
     return file
 
 
@@ -514,6 +528,7 @@ def evidence_expire_due(*, today: date | None = None) -> list[int]:
             organisation=link.evidence.owner,
             changes={"expired_on": str(link.revision.expiry_date if link.revision else today)},
         )
+    _evidence_changed(link.deployment_id for link in due)
     return [link.pk for link in due]
 
 
@@ -589,6 +604,7 @@ def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: 
             ]
         )
         carried.append(new)
+    _evidence_changed(to_version.deployments.values_list("pk", flat=True) if carried else [])
     audit_event_record(
         action="evidence.carry_forward",
         actor=actor,

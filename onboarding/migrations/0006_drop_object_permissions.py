@@ -12,7 +12,7 @@ def delete_role_groups(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('onboarding', '0003_weekly_snapshot'),
+        ('onboarding', '0005_scan_status_waiting'),
         ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
