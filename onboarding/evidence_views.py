@@ -194,7 +194,6 @@ class EvidenceDetailView(TemplateView):
         context["links"] = selectors.evidence_links_with_reviews(
             selectors.evidence_links_visible_to(self.request.user).filter(evidence=evidence)
         )
-        context["is_owner"] = bool(account_permissions.roles_in(self.request.user, evidence.owner_id))
         context["can_change"] = permissions.CHANGE_EVIDENCE.allows(self.request.user, evidence)
         context["has_drafts"] = any(link.status == EvidenceLink.Status.DRAFT for link in context["links"])
         return context
