@@ -23,6 +23,7 @@ help:
 	@echo "make test   - run the whole test suite"
 	@echo "make lint   - ruff, migrations check and the production deploy check"
 	@echo "make bench  - benchmarks, reported as ratios measured in the same run"
+	@echo "make screenshots - each role's home page and an error page at 320 and 1280 px, in screenshots/"
 	@echo "              (BENCH_ARGS=\"--strict [module ...]\": exit 1 on a missed target; only those modules)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
