@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from nir_portal.accounts import permissions as account_permissions
 from onboarding import permissions
-from onboarding.models import Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement, Review
+from onboarding.models import Area, Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement, Review
 from onboarding.models.deployments import STAGE_ORDER
 
 
@@ -21,7 +21,7 @@ def deployments_visible_to(user) -> QuerySet[Deployment]:
     return (
         queryset.select_related("organisation", "product_version__product__supplier")
         .annotate(site_count=Count("sites", distinct=True))
-        .order_by(*Deployment._meta.ordering)
+        .order_by(*(Deployment._meta.ordering or []))
     )
 
 
@@ -90,7 +90,7 @@ class RequirementStatus:
 
 @dataclass
 class AreaStatus:
-    area: object
+    area: Area
     requirements: list[RequirementStatus]
 
     @property

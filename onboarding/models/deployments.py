@@ -139,7 +139,7 @@ class DeploymentStageChange(models.Model):
 
 
 # The forward path through the stages; suspended and decommissioned sit outside it.
-STAGE_ORDER = [
+STAGE_ORDER: list[str] = [
     Deployment.Stage.SETUP,
     Deployment.Stage.GOVERNANCE,
     Deployment.Stage.TECHNICAL,
