@@ -483,7 +483,8 @@ OBJECT_URLS: dict[str, ObjectUrl] = {
     ),
     # POST only: the lead, or the national admin, re-sends and is sent back to the organisation.
     "accounts:membership-invitation-resend": ObjectUrl(
-        lambda w: _membership_in_trust_a(w, insider_status=302), allowed={Role.NATIONAL_ADMIN: Expect(post=302)}
+        lambda w: _membership_in_trust_a(w, insider_status=302),
+        allowed={Role.NATIONAL_ADMIN: Expect(post=302), Role.NATIONAL_REVIEWER: Expect(post=403)},
     ),
     # A security key is its owner's alone, whatever the role.
     "mfa_edit_webauthn": ObjectUrl(_security_key_of_trust_a_member),
@@ -904,6 +905,7 @@ INSIDERS_REFUSED: dict[str, Refused] = {
     "accounts:member-invite": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "accounts:membership-role": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "accounts:membership-remove": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "accounts:membership-invitation-resend": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:hazard-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:hazard-edit": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:hazard-transfer-decision": _trust_a_except(Role.CSO),
