@@ -76,11 +76,14 @@ def _revision_build(
         "product_version": entry.product_version,
         "organisation": entry.organisation,
     }
-    registered = [
-        parsing.load_der(bytes(r.certificate_der))
-        for r in selectors.registered_issuers(scope, exclude_entry_id=entry.pk)
-    ]
-    anchors = [*parsing.trust_store(), *registered]
+    registered, trusted = [], []
+    for issuer in selectors.registered_issuers(scope, exclude_entry_id=entry.pk):
+        certificate = parsing.load_der(bytes(issuer.certificate_der))
+        registered.append(certificate)
+        # A registered issuer is an anchor only once its own chain has built.
+        if parsing.Flag.CHAIN_NOT_BUILT not in {f["code"] for f in issuer.findings}:
+            trusted.append(certificate)
+    anchors = [*parsing.trust_store(), *trusted]
     if entry.purpose == CertificateEntry.Purpose.ISSUING_CHAIN and read.certificate.issuer == read.certificate.subject:
         # Registering a root as the issuing chain is the decision to trust it.
         anchors.append(read.certificate)
@@ -199,7 +202,7 @@ def _renewal_record(
     *, actor, entry: CertificateEntry, read: parsing.ReadFile, original_name: str
 ) -> CertificateRevision:
     # Row lock: two renewals at once would otherwise take the same revision number.
-    entry = CertificateEntry.objects.select_for_update().select_related("current_revision").get(pk=entry.pk)
+    entry = CertificateEntry.objects.select_for_update(of=("self",)).select_related("current_revision").get(pk=entry.pk)
     current = entry.current_revision
     if current is not None and current.fingerprint_sha256 == parsing.fingerprint(read.certificate):
         raise refused("file", "This is the certificate already registered: upload the renewed one.", "same_certificate")
