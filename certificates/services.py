@@ -300,23 +300,6 @@ def certificate_alert_send(*, entry_id: int, now: datetime) -> CertificateAlert 
     )
     subject, body = _alert_message(entry, revision, threshold)
     transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
-    expired_live = threshold == 0 and entry.environment == CertificateEntry.Environment.LIVE
-    deployment_ids = affected_deployment_ids(entry) if expired_live else []
-    if deployment_ids:
-        expired_on = f"{timezone.localtime(revision.not_after):%d %B %Y %H:%M}"
-        reason = (
-            f"The live certificate {entry.name} ({entry.get_purpose_display().lower()}, SHA-256 "
-            f"{revision.fingerprint_sha256[:16]}...) expired on {expired_on}."
-        )
-        transaction.on_commit(
-            lambda: certificate_expired.send(
-                sender=CertificateEntry,
-                entry_id=entry.pk,
-                revision_id=revision.pk,
-                deployment_ids=deployment_ids,
-                reason=reason,
-            )
-        )
     audit_event_record(
         action="certificate.alert",
         organisation=entry.organisation,
@@ -325,14 +308,15 @@ def certificate_alert_send(*, entry_id: int, now: datetime) -> CertificateAlert 
             "revision": revision.number,
             "threshold_days": threshold,
             "recipients": recipients,
-            "deployments_told": deployment_ids,
         },
     )
     return alert
 
 
 def certificate_alerts_send(*, now: datetime | None = None) -> dict:
-    """The daily check: one transaction per certificate, so one failure stops no other alert."""
+    """The daily check: one transaction per certificate, so one failure stops no other alert.
+    Then every expired live certificate is announced again; listeners act once per revision, so
+    an announcement lost to a failure on one day is made good the next."""
     now = now or timezone.now()
     horizon = now + timedelta(days=max(ALERT_THRESHOLDS))
     entry_ids = list(
@@ -341,4 +325,41 @@ def certificate_alerts_send(*, now: datetime | None = None) -> dict:
         .values_list("pk", flat=True)
     )
     sent = [alert for entry_id in entry_ids if (alert := certificate_alert_send(entry_id=entry_id, now=now))]
-    return {"checked": len(entry_ids), "alerts": len(sent), "expired": sum(1 for a in sent if a.threshold_days == 0)}
+    announced = certificates_expired_announce(now=now)
+    return {"checked": len(entry_ids), "alerts": len(sent), "expired_live": announced}
+
+
+def certificates_expired_announce(*, now: datetime) -> int:
+    """Tell the layers above (through `signals.certificate_expired`, after commit) of every live
+    certificate whose current revision has expired, with the deployments relying on it."""
+    entries = (
+        CertificateEntry.objects.filter(
+            environment=CertificateEntry.Environment.LIVE, current_revision__not_after__lte=now
+        )
+        .select_related("current_revision")
+        .order_by("pk")
+    )
+    count = 0
+    for entry in entries:
+        deployment_ids = affected_deployment_ids(entry)
+        if not deployment_ids:
+            continue
+        revision = entry.current_revision
+        expired_on = f"{timezone.localtime(revision.not_after):%d %B %Y %H:%M}"
+        reason = (
+            f"The live certificate {entry.name} ({entry.get_purpose_display().lower()}, SHA-256 "
+            f"{revision.fingerprint_sha256[:16]}...) expired on {expired_on} and has not been renewed."
+        )
+        transaction.on_commit(
+            lambda entry=entry, revision=revision, deployment_ids=deployment_ids, reason=reason: (
+                certificate_expired.send(
+                    sender=CertificateEntry,
+                    entry_id=entry.pk,
+                    revision_id=revision.pk,
+                    deployment_ids=deployment_ids,
+                    reason=reason,
+                )
+            )
+        )
+        count += 1
+    return count

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("organisations/", include("nir_portal.accounts.urls")),
     path("", include("onboarding.urls")),
+    path("", include("certificates.urls")),
     path("", include("safety.urls")),
     path("", include("safety.cscr_urls")),
     path("", include("onboarding.dashboard_urls")),

@@ -30,6 +30,7 @@ from safety.models import (
     HazardLibrary,
     IncidentJournalEntry,
     LibraryHazard,
+    ReReviewRequest,
     RiskMatrix,
     SafetyIncident,
     SignOff,
@@ -640,11 +641,14 @@ def _sign_off_record(
             "and nothing has changed since.",
             code="already_signed_off",
         )
+    open_requests = list(ReReviewRequest.objects.filter(deployment=deployment, resolved_by__isnull=True))
     if current is not None and sign_off_refresh(deployment=deployment) is None:
-        # Unchanged but flagged by an incident: the CSO's new sign-off is the re-review.
+        # Unchanged but flagged: the CSO's new sign-off is the re-review, and says what prompted it.
         current.status = SignOff.Status.SUPERSEDED
         current.superseded_at = timezone.now()
-        current.superseded_changes = ["Re-reviewed by the CSO after a safety incident"]
+        current.superseded_changes = [
+            f"Re-reviewed by the CSO: {r.reason}" for r in open_requests if r.sign_off_id == current.pk
+        ] or ["Re-reviewed by the CSO after a safety incident"]
         current.save(update_fields=["status", "superseded_at", "superseded_changes"])
     for condition in conditions:
         if not condition.get("description", "").strip() or not condition.get("due_on"):
@@ -668,6 +672,9 @@ def _sign_off_record(
         raise ValidationError(
             "Another sign-off of this hazard log was recorded at the same moment.", code="concurrent_sign_off"
         ) from None
+    ReReviewRequest.objects.filter(pk__in=[r.pk for r in open_requests]).update(
+        resolved_by=sign_off, resolved_at=sign_off.signed_at
+    )
     for condition in conditions:
         HazardAction.objects.create(
             deployment=deployment,

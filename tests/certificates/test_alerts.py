@@ -1,0 +1,219 @@
+"""Expiry monitoring: the daily beat task alerts the owner, the deployment lead and the CSO at 90,
+30, 14 and 7 days and on expiry, once per threshold; an expired live certificate flags the
+deployment's certificate expiry hazard for the CSO's re-review, superseding nothing.
+
+Time is frozen with time-machine: the task reads the clock itself, as it does under beat."""
+
+import time
+from datetime import date, timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core import mail
+
+from certificates import services
+from certificates.models import CertificateAlert
+from certificates.tasks import certificates_daily_check
+from nir_portal.accounts.models import CSOProfile
+from nir_portal.audit.models import AuditEvent
+from nir_portal.celery import app
+from safety import services as safety_services
+from safety.models import DeploymentHazard, ReReviewRequest, SignOff
+from tests.certificates.conftest import Environment, Purpose, add, upload
+
+pytestmark = pytest.mark.django_db
+
+CERTIFICATE_EXPIRY = "NIR-06"
+
+
+@pytest.fixture
+def run_daily_check_at(django_capture_on_commit_callbacks):
+    """Run the beat task at a frozen moment, its transactions' after-commit work (mail, the expiry
+    announcement) included, as it runs in the worker."""
+
+    def run(moment) -> dict:
+        with time_machine.travel(moment, tick=False), django_capture_on_commit_callbacks(execute=True):
+            return certificates_daily_check()
+
+    return run
+
+
+def alerts() -> list:
+    return [m for m in mail.outbox if m.subject.startswith("Certificate ") and "re-review" not in m.subject]
+
+
+def alert_subjects() -> list[str]:
+    return [m.subject for m in alerts()]
+
+
+def test_the_beat_schedule_runs_the_daily_check():
+    entry = settings.CELERY_BEAT_SCHEDULE["certificates-daily-check"]
+    app.loader.import_default_modules()
+
+    assert entry["task"] == "certificates.tasks.certificates_daily_check"
+    assert entry["task"] in app.tasks
+    schedule = entry["schedule"]
+    assert (schedule.day_of_week, schedule.day_of_month, schedule.month_of_year) == (
+        set(range(7)),
+        set(range(1, 32)),
+        set(range(1, 13)),
+    )
+    assert len(schedule.hour) == 1 and len(schedule.minute) == 1
+
+
+def test_alerts_go_out_once_at_each_threshold_and_on_expiry(world, keepers, certs, run_daily_check_at):
+    entry = add(keepers.a_lead, certs.valid, deployment=world.deployment_a, owner=keepers.a_viewer)
+    expiry = entry.current_revision.not_after
+    mail.outbox.clear()
+
+    for days_before in (120, 91, 90, 89, 60, 30, 29, 14, 13, 7, 6, 1):
+        run_daily_check_at(expiry - timedelta(days=days_before))
+        run_daily_check_at(expiry - timedelta(days=days_before, hours=-2))  # the same day again
+    run_daily_check_at(expiry + timedelta(hours=1))
+    run_daily_check_at(expiry + timedelta(days=1))
+    run_daily_check_at(expiry + timedelta(days=30))
+
+    assert alert_subjects() == [
+        "Certificate Gateway server expires within 90 days",
+        "Certificate Gateway server expires within 30 days",
+        "Certificate Gateway server expires within 14 days",
+        "Certificate Gateway server expires within 7 days",
+        "Certificate Gateway server has expired",
+    ]
+    assert {frozenset(m.to) for m in alerts()} == {
+        frozenset({keepers.a_viewer.email, keepers.a_lead.email, keepers.a_cso.email})
+    }
+    assert list(
+        CertificateAlert.objects.filter(revision=entry.current_revision)
+        .order_by("sent_at")
+        .values_list("threshold_days", flat=True)
+    ) == [90, 30, 14, 7, 0]
+    assert f"/certificates/{entry.pk}/" in alerts()[0].body
+    assert AuditEvent.objects.filter(action="certificate.alert", object_id=str(entry.pk)).count() == 5
+
+
+def test_a_certificate_first_seen_five_days_before_expiry_gets_only_the_7_day_alert(
+    world, keepers, certs, run_daily_check_at
+):
+    add(keepers.a_lead, certs.expiring_in_5_days, deployment=world.deployment_a)
+    expiry = certs.expiring_in_5_days.certificate.not_valid_after_utc
+    mail.outbox.clear()
+
+    run_daily_check_at(expiry - timedelta(days=5))
+    run_daily_check_at(expiry - timedelta(days=4))
+
+    assert alert_subjects() == ["Certificate Gateway server expires within 7 days"]
+
+
+def test_a_renewed_certificate_is_not_alerted_for_the_one_it_replaced(world, keepers, certs, run_daily_check_at):
+    entry = add(keepers.a_lead, certs.expiring_in_5_days, deployment=world.deployment_a)
+    old_expiry = certs.expiring_in_5_days.certificate.not_valid_after_utc
+    run_daily_check_at(old_expiry - timedelta(days=5))
+    services.certificate_entry_renew(actor=keepers.a_lead, entry=entry, upload=upload(certs.valid))
+    mail.outbox.clear()
+
+    run_daily_check_at(old_expiry + timedelta(days=1))
+
+    assert alert_subjects() == []
+
+
+# --- an expired live certificate and the hazard log -------------------------------------------------
+
+
+@pytest.fixture
+def signed_off(world, keepers):
+    """Trust A's hazard log signed off by its CSO, every hazard assessed at a residual rating of 1."""
+    CSOProfile.objects.create(
+        user=keepers.a_cso,
+        professional_body="GMC",
+        registration_number="7654321",
+        registration_checked_on=date(2026, 1, 5),
+    )
+    DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
+        residual_severity="minor", residual_likelihood="low", residual_rating=1
+    )
+    return safety_services.sign_off_create(
+        actor=keepers.a_cso,
+        deployment=world.deployment_a,
+        statement="Safe.",
+        conditions=[],
+        mfa_verified_at=time.time(),
+    )
+
+
+def test_an_expired_live_certificate_flags_the_certificate_expiry_hazard_for_re_review(
+    world, keepers, certs, signed_off, run_daily_check_at
+):
+    entry = add(keepers.a_lead, certs.valid, deployment=world.deployment_a)
+    expiry = entry.current_revision.not_after
+    mail.outbox.clear()
+
+    run_daily_check_at(expiry + timedelta(hours=1))
+    run_daily_check_at(expiry + timedelta(days=1))
+
+    signed_off.refresh_from_db()
+    assert (signed_off.status, signed_off.needs_re_review) == (SignOff.Status.CURRENT, True)
+    request = ReReviewRequest.objects.get()
+    assert request.hazard.library_hazard.code == CERTIFICATE_EXPIRY
+    assert (request.deployment, request.sign_off, request.resolved_by) == (world.deployment_a, signed_off, None)
+    assert "The live certificate Gateway server" in request.reason
+    assert "has not been renewed" in request.reason
+    to_cso = [m for m in mail.outbox if "needs your re-review" in m.subject]
+    assert len(to_cso) == 1
+    assert to_cso[0].to == [keepers.a_cso.email]
+    assert request.reason in to_cso[0].body
+    event = AuditEvent.objects.get(action="hazard.re_review_request")
+    assert event.changes["sign_off_flagged"] is True
+
+
+def test_the_csos_new_sign_off_records_why_it_re_reviewed_and_closes_the_request(
+    world, keepers, certs, signed_off, run_daily_check_at
+):
+    entry = add(keepers.a_lead, certs.valid, deployment=world.deployment_a)
+    run_daily_check_at(entry.current_revision.not_after + timedelta(hours=1))
+
+    renewed = safety_services.sign_off_create(
+        actor=keepers.a_cso,
+        deployment=world.deployment_a,
+        statement="Re-reviewed.",
+        conditions=[],
+        mfa_verified_at=time.time(),
+    )
+
+    signed_off.refresh_from_db()
+    request = ReReviewRequest.objects.get()
+    assert signed_off.status == SignOff.Status.SUPERSEDED
+    assert signed_off.superseded_changes == [f"Re-reviewed by the CSO: {request.reason}"]
+    assert request.resolved_by == renewed
+
+
+def test_an_expired_test_certificate_flags_nothing(world, keepers, certs, signed_off, run_daily_check_at):
+    entry = add(keepers.a_lead, certs.valid, deployment=world.deployment_a, environment=Environment.TEST)
+
+    run_daily_check_at(entry.current_revision.not_after + timedelta(hours=1))
+
+    signed_off.refresh_from_db()
+    assert not signed_off.needs_re_review
+    assert not ReReviewRequest.objects.exists()
+    assert alert_subjects()[-1] == "Certificate Gateway server has expired"
+
+
+def test_a_suppliers_expired_live_certificate_flags_every_deployment_of_its_version(
+    world, keepers, certs, run_daily_check_at
+):
+    entry = add(keepers.supplier_lead, certs.valid, product_version=world.product_version, purpose=Purpose.TLS_CLIENT)
+    mail.outbox.clear()
+
+    run_daily_check_at(entry.current_revision.not_after + timedelta(hours=1))
+
+    assert set(ReReviewRequest.objects.values_list("deployment", flat=True)) == {
+        world.deployment_a.pk,
+        world.deployment_b.pk,
+    }
+    # No sign-off yet: the hazards wait for the CSO's review before one.
+    assert set(ReReviewRequest.objects.values_list("sign_off", flat=True)) == {None}
+    alert = next(m for m in mail.outbox if m.subject == "Certificate Gateway server has expired")
+    assert {keepers.supplier_lead.email, keepers.supplier_cso.email, keepers.a_lead.email, keepers.a_cso.email} <= set(
+        alert.to
+    )
