@@ -398,3 +398,13 @@ def risk_matrix_table(matrix: RiskMatrix) -> list[MatrixRow]:
         )
         for likelihood in reversed(matrix.likelihoods)
     ]
+
+
+def re_review_requests_open(*, deployment, hazard=None) -> list:
+    """Why the CSO is asked to look again, from outside the hazard log, until a new sign-off."""
+    from safety.models import ReReviewRequest
+
+    requests = ReReviewRequest.objects.filter(deployment=deployment, resolved_by__isnull=True).select_related("hazard")
+    if hazard is not None:
+        requests = requests.filter(hazard=hazard)
+    return list(requests.order_by("-raised_at", "-id"))

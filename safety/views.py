@@ -175,6 +175,7 @@ class HazardDetailView(TemplateView):
             },
             acceptability=matrix.acceptability,
             history=selectors.hazard_history(hazard),
+            re_review_requests=selectors.re_review_requests_open(deployment=deployment, hazard=hazard),
             can_edit=permissions.can_edit_hazard_log(self.request.user, deployment),
             can_decide=hazard.source == DeploymentHazard.Source.SUPPLIER
             and permissions.can_sign_off(self.request.user, deployment),
@@ -373,6 +374,7 @@ class SignOffView(FormView):
             sign_off=selectors.latest_sign_off(user=user, deployment=deployment),
             earlier=selectors.sign_offs_visible_to(user).filter(deployment=deployment)[1:20],
             blockers=services.sign_off_blockers(deployment),
+            re_review_requests=selectors.re_review_requests_open(deployment=deployment),
             can_sign=self.can_sign,
             has_registration=CSOProfile.objects.filter(user=user).exists() if self.can_sign else False,
             has_recent_mfa=reauth.has_recent_mfa(self.request),

@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from certificates.selectors import certificates_of_deployment
 from nir_portal.accounts.models import Membership, Organisation, Role
 from onboarding.models import EvidenceFile, EvidenceRevision, Review
 from safety.models import CSCRBundleJob, DeploymentHazard, HazardControl, RiskMatrix, SafetyIncident, SignOff
@@ -315,6 +316,23 @@ def _incidents(deployment) -> list[dict]:
     ]
 
 
+def _certificates(deployment) -> list[dict]:
+    """The registered certificates the deployment relies on at issue, soonest expiry first within
+    each environment: a go-live control of the certificate expiry hazard."""
+    return [
+        {
+            "name": entry.name,
+            "purpose": entry.get_purpose_display(),
+            "environment": entry.get_environment_display(),
+            "held_by": "Supplier" if entry.product_version_id else "Deploying organisation",
+            "owner": entry.owner.full_name or entry.owner.email,
+            "not_after": entry.current_revision.not_after,
+            "fingerprint": entry.current_revision.fingerprint_sha256,
+        }
+        for entry in certificates_of_deployment(deployment)
+    ]
+
+
 def _document_control(job: CSCRBundleJob, snapshot: dict) -> dict:
     previous = job.previous
     if previous is None:
@@ -398,6 +416,7 @@ def cscr_context(
         "residual_risks": applicable,
         "incidents": _incidents(deployment),
         "go_live": go_live,
+        "certificates": _certificates(deployment),
         "evidence": evidence,
         "document_control": _document_control(job, snapshot),
         "signer_subject": signer_subject,

@@ -11,6 +11,9 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
 
 from certificates import services
 from certificates.models import CertificateAlert
@@ -165,6 +168,50 @@ def test_an_expired_live_certificate_flags_the_certificate_expiry_hazard_for_re_
     assert request.reason in to_cso[0].body
     event = AuditEvent.objects.get(action="hazard.re_review_request")
     assert event.changes["sign_off_flagged"] is True
+
+
+def test_the_cso_sees_why_on_the_sign_off_and_hazard_pages(
+    world, keepers, certs, signed_off, run_daily_check_at, client
+):
+    entry = add(keepers.a_lead, certs.valid, deployment=world.deployment_a)
+    run_daily_check_at(entry.current_revision.not_after + timedelta(hours=1))
+    request = ReReviewRequest.objects.get()
+    client.force_login(keepers.a_cso, backend="django.contrib.auth.backends.ModelBackend")
+
+    sign_off_page = client.get(reverse("safety:sign-off", args=[world.deployment_a.pk])).content.decode()
+    hazard_page = client.get(reverse("safety:hazard-detail", args=[request.hazard_id])).content.decode()
+
+    for page in (sign_off_page, hazard_page):
+        assert "Re-review needed" in page
+        assert escape(request.reason) in page
+
+
+def test_the_cscr_lists_the_registered_certificates_with_their_expiry(world, keepers, certs, signed_off):
+    from safety import cscr_services
+    from safety.cscr import document
+
+    add(keepers.a_lead, certs.valid, deployment=world.deployment_a, name="Trust gateway")
+    add(
+        keepers.supplier_lead,
+        certs.expiring_in_5_days,
+        product_version=world.product_version,
+        name="Supplier client",
+        purpose=Purpose.TLS_CLIENT,
+    )
+    job, _new = cscr_services.bundle_request(actor=keepers.a_cso, deployment=world.deployment_a)
+
+    context = document.cscr_context(
+        job, issued_at=timezone.now(), signer_subject="", signer_fingerprint="", evidence=[]
+    )
+    html = document.render_html(context)
+
+    assert [(c["name"], c["held_by"], c["not_after"]) for c in context["certificates"]] == [
+        ("Supplier client", "Supplier", certs.expiring_in_5_days.certificate.not_valid_after_utc),
+        ("Trust gateway", "Deploying organisation", certs.valid.certificate.not_valid_after_utc),
+    ]
+    section = html[html.index("<h2>12 Go-live controls") : html.index("<h2>13 Monitoring")]
+    assert "Trust gateway" in section and "Supplier client" in section
+    assert f"{certs.valid.certificate.not_valid_after_utc:%-d %b %Y}" in section
 
 
 def test_the_csos_new_sign_off_records_why_it_re_reviewed_and_closes_the_request(
