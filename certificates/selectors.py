@@ -141,3 +141,41 @@ def register_rows(entries, *, now: datetime | None = None) -> list[RegisterRow]:
         for e in entries
         if e.current_revision is not None
     ]
+
+
+# --- for the dashboards -------------------------------------------------------------------------
+
+
+def _expiring_entries(*, within_days: int, now: datetime | None):
+    return CertificateEntry.objects.filter(expiring_condition(within_days=within_days, now=now))
+
+
+def deployments_with_certificates_expiring(*, within_days: int, now: datetime | None = None) -> Q:
+    """A condition on deployments: one of their certificates, or their product version's, has
+    expired or expires within the days given."""
+    entries = _expiring_entries(within_days=within_days, now=now)
+    return Q(pk__in=entries.filter(deployment__isnull=False).values("deployment")) | Q(
+        product_version__in=entries.filter(product_version__isnull=False).values("product_version")
+    )
+
+
+def certificates_expiring_by_deployment(
+    deployments: list[Deployment], *, within_days: int, now: datetime | None = None
+) -> dict[int, int]:
+    """How many certificates each deployment relies on have expired or expire within the days
+    given, its own and its product version's: one query for a page of deployments."""
+    ids = [d.pk for d in deployments]
+    versions = {d.product_version_id for d in deployments}
+    held = (
+        _expiring_entries(within_days=within_days, now=now)
+        .filter(Q(deployment__in=ids) | Q(product_version__in=versions))
+        .values_list("deployment_id", "product_version_id")
+    )
+    by_deployment: dict[int, int] = {}
+    by_version: dict[int, int] = {}
+    for deployment_id, version_id in held:
+        if deployment_id:
+            by_deployment[deployment_id] = by_deployment.get(deployment_id, 0) + 1
+        else:
+            by_version[version_id] = by_version.get(version_id, 0) + 1
+    return {d.pk: by_deployment.get(d.pk, 0) + by_version.get(d.product_version_id, 0) for d in deployments}

@@ -60,6 +60,7 @@ RATINGS = (5, 4, 3, 2, 1)
 UNRATED = "unrated"
 NO_OPEN_RATED = "none"
 TREND_WEEKS = 26
+CERTIFICATE_DAYS = 30  # the certificates column's window when the filter does not set one
 DASHBOARD_STAGES = [*STAGE_ORDER, Deployment.Stage.SUSPENDED, Deployment.Stage.DECOMMISSIONED]
 
 
@@ -119,6 +120,8 @@ class DashboardFilters:
     band: str = ""
     dspt: str = ""
     go_live: str = ""
+    # Only deployments relying on a certificate expired or expiring within this many days.
+    certificates: int | None = None
 
 
 def overdue_review_cutoff(now: datetime | None = None) -> datetime:
@@ -524,6 +527,12 @@ def filter_deployments(
         deployments = deployments.filter(stage=filters.stage)
     if filters.deployment:
         deployments = deployments.filter(pk=filters.deployment)
+    if filters.certificates is not None:
+        from certificates.selectors import deployments_with_certificates_expiring
+
+        deployments = deployments.filter(
+            deployments_with_certificates_expiring(within_days=filters.certificates, now=now)
+        )
     if filters.q:
         q = filters.q.strip()
         deployments = deployments.filter(
@@ -568,15 +577,23 @@ def dashboard_deployments(
 
 
 def attach_row_measures(
-    deployments: list[Deployment], *, areas: list[tuple[str, str]] = (), now: datetime | None = None
+    deployments: list[Deployment],
+    *,
+    areas: list[tuple[str, str]] = (),
+    now: datetime | None = None,
+    certificate_days: int = CERTIFICATE_DAYS,
 ) -> None:
-    """Add every measure and each area's progress to a page of deployments: two queries."""
+    """Add every measure and each area's progress to a page of deployments: three queries."""
+    from certificates.selectors import certificates_expiring_by_deployment
+
     now = now or timezone.now()
     today = timezone.localdate(now)
     ids = [d.pk for d in deployments]
     measures = measures_by_deployment(ids, now=now)
     progress = area_progress_by_deployment(ids)
+    certificates = certificates_expiring_by_deployment(deployments, within_days=certificate_days, now=now)
     for deployment in deployments:
+        deployment.certificates_expiring = certificates.get(deployment.pk, 0)
         found = measures.get(deployment.pk, Measures())
         deployment.sign_off_state = found.sign_off_state
         deployment.go_live_state = found.go_live_state
@@ -962,10 +979,14 @@ def dashboard_page(
     page = Paginator(deployments, DASHBOARD_PAGE_SIZE).get_page(page_number)
     rows = list(page.object_list)
     areas = areas_for(scope)
-    attach_row_measures(rows, areas=areas, now=now)
+    attach_row_measures(rows, areas=areas, now=now, certificate_days=certificate_days(filters))
     page.object_list = rows
     filtered = filter_deployments(scope, filters, now=now)
     return DashboardPage(page=page, areas=areas, summary=dashboard_summary(filtered, areas=areas, now=now))
+
+
+def certificate_days(filters: DashboardFilters) -> int:
+    return CERTIFICATE_DAYS if filters.certificates is None else filters.certificates
 
 
 def paginate(queryset: QuerySet, page_number, per_page: int = DRILLDOWN_PAGE_SIZE) -> Page:
