@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from certificates.parsing import Flag
 from nir_portal.accounts.models import Organisation
 from onboarding.models import Deployment, ProductVersion
 
@@ -138,8 +139,6 @@ class CertificateRevision(models.Model):
 
     def flags(self, now: datetime | None = None) -> list[dict]:
         """Every finding as of `now`: those recorded at upload, and expiry or not-yet-valid."""
-        from certificates.parsing import Flag
-
         now = now or timezone.now()
         timed = []
         if now < self.not_before:

@@ -17,8 +17,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from certificates import parsing, permissions, selectors
+from certificates.events import CertificateExpired
 from certificates.models import ALERT_THRESHOLDS, CertificateAlert, CertificateEntry, CertificateRevision
-from certificates.signals import certificate_expired
+from nir_portal import events
 from nir_portal.accounts.models import Membership, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
@@ -330,8 +331,8 @@ def certificate_alerts_send(*, now: datetime | None = None) -> dict:
 
 
 def certificates_expired_announce(*, now: datetime) -> int:
-    """Tell the layers above (through `signals.certificate_expired`, after commit) of every live
-    certificate whose current revision has expired, with the deployments relying on it."""
+    """Tell the layers above (a `CertificateExpired` event each) of every live certificate whose
+    current revision has expired, with the deployments relying on it."""
     entries = (
         CertificateEntry.objects.filter(
             environment=CertificateEntry.Environment.LIVE, current_revision__not_after__lte=now
@@ -350,15 +351,9 @@ def certificates_expired_announce(*, now: datetime) -> int:
             f"The live certificate {entry.name} ({entry.get_purpose_display().lower()}, SHA-256 "
             f"{revision.fingerprint_sha256[:16]}...) expired on {expired_on} and has not been renewed."
         )
-        transaction.on_commit(
-            lambda entry=entry, revision=revision, deployment_ids=deployment_ids, reason=reason: (
-                certificate_expired.send(
-                    sender=CertificateEntry,
-                    entry_id=entry.pk,
-                    revision_id=revision.pk,
-                    deployment_ids=deployment_ids,
-                    reason=reason,
-                )
+        events.publish(
+            CertificateExpired(
+                entry_id=entry.pk, revision_id=revision.pk, deployment_ids=tuple(deployment_ids), reason=reason
             )
         )
         count += 1

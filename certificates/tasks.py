@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
+from certificates.services import certificate_alerts_send
+
 
 @shared_task(name="certificates.tasks.certificates_daily_check")
 def certificates_daily_check() -> dict:
     """Daily, from beat: expiry alerts at 90, 30, 14 and 7 days and on expiry, each sent once."""
-    from certificates.services import certificate_alerts_send
-
     return certificate_alerts_send()

@@ -9,7 +9,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "NIR onboarding portal administration"
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
+    path("", include("onboarding.home_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("accessibility/", views.AccessibilityStatementView.as_view(), name="accessibility-statement"),
     path("accounts/", include("allauth.urls")),
@@ -18,6 +18,6 @@ urlpatterns = [
     path("", include("certificates.urls")),
     path("", include("safety.urls")),
     path("", include("safety.cscr_urls")),
-    path("", include("onboarding.dashboard_urls")),
+    path("", include("dashboards.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -16,7 +16,7 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
-from onboarding import selectors
+from onboarding import selectors, uploads
 from onboarding.forms import CarryForwardForm, CommentForm, EvidenceCreateForm, EvidenceReviseForm, ReviewForm
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion, Requirement
 from onboarding.services import evidence as evidence_services
@@ -29,15 +29,11 @@ class StreamingUploadMixin:
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
-        from onboarding import uploads
-
         request.upload_handlers = [uploads.HashingUploadHandler(request)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
     def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
         """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
-        from onboarding import uploads
-
         for error in getattr(self.request, "upload_errors", []):
             form.add_error("files", error)
         if form.errors:

@@ -6,4 +6,7 @@ class SafetyConfig(AppConfig):
     verbose_name = "Clinical safety"
 
     def ready(self) -> None:
-        from safety import receivers  # noqa: F401  (listens to the certificate register)
+        # Imported here, not at the top: the subscribers import models, which need the app registry.
+        from safety import subscribers
+
+        subscribers.connect()

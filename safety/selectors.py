@@ -18,6 +18,7 @@ from safety.models import (
     HazardChange,
     HazardControl,
     IncidentJournalEntry,
+    ReReviewRequest,
     RiskMatrix,
     SafetyIncident,
     SignOff,
@@ -402,8 +403,6 @@ def risk_matrix_table(matrix: RiskMatrix) -> list[MatrixRow]:
 
 def re_review_requests_open(*, deployment, hazard=None) -> list:
     """Why the CSO is asked to look again, from outside the hazard log, until a new sign-off."""
-    from safety.models import ReReviewRequest
-
     requests = ReReviewRequest.objects.filter(deployment=deployment, resolved_by__isnull=True).select_related("hazard")
     if hazard is not None:
         requests = requests.filter(hazard=hazard)

@@ -10,12 +10,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.task_registry import registered_task
 from onboarding import permissions
+from onboarding.events import EvidenceRevised
 from onboarding.models import (
     Deployment,
     Evidence,
@@ -29,6 +32,9 @@ from onboarding.models import (
 )
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
 from onboarding.services.framework import framework_current
+
+# Registered by onboarding.tasks under this name; enqueued by name (see nir_portal.task_registry).
+EVIDENCE_FILE_SCAN = "onboarding.tasks.evidence_file_scan"
 
 REVIEW_PRIORITY = [
     EvidenceLink.ReviewBy.NATIONAL,
@@ -177,10 +183,8 @@ def _add_revision(
 
 
 def _enqueue_scans(revision: EvidenceRevision) -> None:
-    from onboarding.tasks import evidence_file_scan
-
     file_ids = list(revision.files.values_list("pk", flat=True))
-    transaction.on_commit(lambda: [evidence_file_scan.delay(file_id) for file_id in file_ids])
+    transaction.on_commit(lambda: [registered_task(EVIDENCE_FILE_SCAN).delay(file_id) for file_id in file_ids])
 
 
 @transaction.atomic
@@ -303,9 +307,9 @@ def evidence_revise(
     )
     evidence.save(update_fields=["updated_at"])
     _enqueue_scans(revision)
-    from safety.services import sign_offs_refresh_for_evidence
-
-    sign_offs_refresh_for_evidence(evidence_id=evidence.pk)
+    # Safety supersedes the sign-offs that relied on this evidence here, in this transaction: no
+    # moment exists where the new revision is stored and an old sign-off still reads as current.
+    events.publish(EvidenceRevised(evidence_id=evidence.pk))
     audit_event_record(
         action="evidence.revise",
         actor=actor,
