@@ -91,17 +91,24 @@ def certificates_expiring(*, within_days: int, now: datetime | None = None) -> Q
     )
 
 
+def _of_deployment(deployment: Deployment) -> QuerySet[CertificateEntry]:
+    return CertificateEntry.objects.filter(
+        Q(deployment=deployment) | Q(product_version=deployment.product_version_id), current_revision__isnull=False
+    )
+
+
 def certificates_of_deployment(deployment: Deployment) -> list[CertificateEntry]:
     """Every registered certificate a deployment relies on, for documents about that deployment
     (the CSCR); the caller has already established that its reader may see the deployment."""
     return list(
-        _with_current(
-            CertificateEntry.objects.filter(
-                Q(deployment=deployment) | Q(product_version=deployment.product_version_id),
-                current_revision__isnull=False,
-            )
-        ).order_by("environment", "current_revision__not_after", "name", "pk")
+        _with_current(_of_deployment(deployment)).order_by("environment", "current_revision__not_after", "name", "pk")
     )
+
+
+def certificate_count_of_deployment(deployment: Deployment) -> int:
+    """How many certificates the deployment's register holds, its own and its product version's:
+    what a hazard control citing the register rests on."""
+    return _of_deployment(deployment).count()
 
 
 def owner_choices(organisation) -> QuerySet:

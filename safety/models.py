@@ -225,7 +225,9 @@ class DeploymentHazard(models.Model):
 
 class HazardControl(models.Model):
     """A control on a hazard, typed by kind, owned by an organisation, and where cited as
-    verified, linked to the evidence revisions that verify it."""
+    verified, linked to the evidence revisions that verify it. It may cite the deployment's
+    certificate register instead of (or beside) evidence: the register's expiry monitoring is then
+    the control's evidence."""
 
     class Kind(models.TextChoices):
         DESIGN = "design", "Design"
@@ -239,6 +241,11 @@ class HazardControl(models.Model):
     owner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     is_verified = models.BooleanField(default=False)
     evidence_revisions = models.ManyToManyField(EvidenceRevision, blank=True, related_name="controls")
+    cites_certificate_register = models.BooleanField(
+        default=False,
+        help_text="The deployment's certificate register (its own certificates and its product version's) and "
+        "its expiry monitoring are evidence of the control.",
+    )
     is_withdrawn = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

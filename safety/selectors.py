@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from nir_portal.accounts import permissions as account_permissions
@@ -96,8 +96,8 @@ def hazard_log(
 def hazard_log_summary(
     *, user, deployment: Deployment, rating: str | int | None = None, status: str | None = None
 ) -> QuerySet[DeploymentHazard]:
-    """The hazard log page's rows: the filtered log with each hazard's count of live controls,
-    in one query."""
+    """The hazard log page's rows: the filtered log with each hazard's count of live controls, and
+    whether one cites the certificate register, in one query."""
     live_controls = (
         HazardControl.objects.filter(hazard=OuterRef("pk"), is_withdrawn=False)
         .order_by()
@@ -120,7 +120,12 @@ def hazard_log_summary(
             "residual_rating",
             "status",
         )
-        .annotate(control_count=Coalesce(Subquery(live_controls), 0))
+        .annotate(
+            control_count=Coalesce(Subquery(live_controls), 0),
+            cites_certificate_register=Exists(
+                HazardControl.objects.filter(hazard=OuterRef("pk"), is_withdrawn=False, cites_certificate_register=True)
+            ),
+        )
     )
 
 

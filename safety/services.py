@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
+from certificates.selectors import certificate_count_of_deployment
 from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
@@ -354,12 +355,16 @@ def hazard_transfer_decide(
 
 
 def _check_verifying_evidence(
-    deployment: Deployment, revisions: list[EvidenceRevision], *, accepted: set[int] | None = None
+    deployment: Deployment,
+    revisions: list[EvidenceRevision],
+    *,
+    accepted: set[int] | None = None,
+    cites_certificate_register: bool = False,
 ) -> None:
-    if not revisions:
+    if not revisions and not cites_certificate_register:
         raise refused(
             "evidence_revisions",
-            "A control cited as verified must link to accepted evidence.",
+            "A control cited as verified must link to accepted evidence or cite the certificate register.",
             "verified_needs_evidence",
         )
     today = timezone.localdate()
@@ -400,17 +405,26 @@ def control_save(
     owner: Organisation,
     is_verified: bool,
     evidence_revisions: list[EvidenceRevision],
+    cites_certificate_register: bool = False,
     control: HazardControl | None = None,
 ) -> HazardControl:
-    """Add or change a control. A control cited as verified must link to accepted, unexpired evidence."""
+    """Add or change a control (the arguments are its whole new state). A control cited as verified
+    must link to accepted, unexpired evidence, or cite the deployment's certificate register, whose
+    expiry monitoring is then its evidence; only a register holding a certificate can be cited."""
     if not permissions.can_edit_hazard_log(actor, hazard.deployment):
         raise PermissionDenied("Only the deploying organisation's CSO or deployment lead can edit the hazard log.")
     hazard = _lock_hazard(hazard, expected_version)
     deployment = hazard.deployment
     if owner.pk not in (deployment.organisation_id, deployment.product_version.product.supplier_id):
         raise refused("owner", "The owner must be the deploying organisation or the supplier.", "owner_not_party")
+    if cites_certificate_register and not certificate_count_of_deployment(deployment):
+        raise refused(
+            "cites_certificate_register",
+            "The deployment's certificate register holds no certificate yet: register its certificates first.",
+            "certificate_register_empty",
+        )
     if is_verified:
-        _check_verifying_evidence(deployment, evidence_revisions)
+        _check_verifying_evidence(deployment, evidence_revisions, cites_certificate_register=cites_certificate_register)
     before = None
     if control is None:
         control = HazardControl(hazard=hazard)
@@ -422,6 +436,7 @@ def control_save(
             "owner": control.owner_id,
             "verified": control.is_verified,
             "evidence": sorted(control.evidence_revisions.values_list("pk", flat=True)),
+            "certificate_register": control.cites_certificate_register,
         }
     control.kind, control.description, control.owner, control.is_verified = (
         kind,
@@ -429,6 +444,7 @@ def control_save(
         owner,
         is_verified,
     )
+    control.cites_certificate_register = cites_certificate_register
     control.full_clean()
     control.save()
     control.evidence_revisions.set(evidence_revisions)
@@ -438,6 +454,7 @@ def control_save(
         "owner": owner.pk,
         "verified": is_verified,
         "evidence": sorted(r.pk for r in evidence_revisions),
+        "certificate_register": cites_certificate_register,
     }
     changes = {k: [before[k] if before else None, after[k]] for k in after if not before or before[k] != after[k]}
     hazard.version += 1
@@ -588,7 +605,12 @@ def sign_off_blockers(deployment: Deployment) -> list[str]:
     )
     for control in controls:
         try:
-            _check_verifying_evidence(deployment, list(control.evidence_revisions.all()), accepted=accepted)
+            _check_verifying_evidence(
+                deployment,
+                list(control.evidence_revisions.all()),
+                accepted=accepted,
+                cites_certificate_register=control.cites_certificate_register,
+            )
         except ValidationError as error:
             blockers.append(f"{control.hazard.reference}: {' '.join(error.messages)}")
     return blockers

@@ -172,6 +172,7 @@ def _hazards(snapshot: dict, labels: dict, acceptability: dict, names: dict[str,
                         "kind_label": kinds.get(control["kind"], control["kind"]),
                         "owner_name": names.get(control["owner"], control["owner"]),
                         "evidence_labels": [_evidence_label(e) for e in control.get("evidence", [])],
+                        "cites_certificate_register": bool(control.get("certificate_register")),
                     }
                     for control in hazard.get("controls", [])
                 ],
@@ -417,6 +418,13 @@ def cscr_context(
         "incidents": _incidents(deployment),
         "go_live": go_live,
         "certificates": _certificates(deployment),
+        # The controls whose evidence is the register's monitoring, as the CSO signed them.
+        "register_citations": [
+            {"hazard": h["reference"], **c}
+            for h in applicable
+            for c in h["controls_view"]
+            if c["cites_certificate_register"]
+        ],
         "evidence": evidence,
         "document_control": _document_control(job, snapshot),
         "signer_subject": signer_subject,

@@ -27,9 +27,10 @@ ROW = (
     '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Status </span>'
     '<strong class="nhsuk-tag {status_class}">{status}</strong></td>'
     '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Controls </span>'
-    "{controls}</td></tr>"
+    "{controls}{register}</td></tr>"
 )
 DECISION_NEEDED = SafeString(' <strong class="nhsuk-tag nhsuk-tag--orange">Decision needed</strong>')
+CITES_REGISTER = SafeString(" (certificate register cited)")
 
 
 @register.simple_tag
@@ -55,6 +56,7 @@ def hazard_log_rows(hazards, url_prefix: str) -> SafeString:
                 status_class=status_tag_class(hazard.status),
                 status=escape(status_labels.get(hazard.status, hazard.status)),
                 controls=int(hazard.control_count or 0),
+                register=CITES_REGISTER if getattr(hazard, "cites_certificate_register", False) else "",
             )
         )
     return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above

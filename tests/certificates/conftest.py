@@ -1,12 +1,16 @@
 """Fixtures for the certificate register: the test PKI, and the people who keep the register."""
 
+import time
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 
 from certificates import services
 from certificates.models import CertificateEntry
-from nir_portal.accounts.models import Role
+from nir_portal.accounts.models import CSOProfile, Role
+from safety import services as safety_services
+from safety.models import DeploymentHazard
 from tests.certificates.pki import HOST, Issued, pki
 
 Purpose = CertificateEntry.Purpose
@@ -82,3 +86,24 @@ def registered_chain(world, keepers, certs):
             hostname="",
         )
     return world.deployment_a
+
+
+@pytest.fixture
+def signed_off(world, keepers):
+    """Trust A's hazard log signed off by its CSO, every hazard assessed at a residual rating of 1."""
+    CSOProfile.objects.create(
+        user=keepers.a_cso,
+        professional_body="GMC",
+        registration_number="7654321",
+        registration_checked_on=date(2026, 1, 5),
+    )
+    DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
+        residual_severity="minor", residual_likelihood="low", residual_rating=1
+    )
+    return sign(world.deployment_a, keepers.a_cso)
+
+
+def sign(deployment, cso, statement: str = "Safe."):
+    return safety_services.sign_off_create(
+        actor=cso, deployment=deployment, statement=statement, conditions=[], mfa_verified_at=time.time()
+    )

@@ -5,7 +5,7 @@ deployment's certificate expiry hazard for the CSO's re-review, superseding noth
 Time is frozen with time-machine: the task reads the clock itself, as it does under beat."""
 
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -18,11 +18,12 @@ from django.utils.html import escape
 from certificates import services
 from certificates.models import CertificateAlert
 from certificates.tasks import certificates_daily_check
-from nir_portal.accounts.models import CSOProfile
 from nir_portal.audit.models import AuditEvent
 from nir_portal.celery import app
+from safety import cscr_services
 from safety import services as safety_services
-from safety.models import DeploymentHazard, ReReviewRequest, SignOff
+from safety.cscr import document
+from safety.models import ReReviewRequest, SignOff
 from tests.certificates.conftest import Environment, Purpose, add, upload
 
 pytestmark = pytest.mark.django_db
@@ -124,27 +125,6 @@ def test_a_renewed_certificate_is_not_alerted_for_the_one_it_replaced(world, kee
 # --- an expired live certificate and the hazard log -------------------------------------------------
 
 
-@pytest.fixture
-def signed_off(world, keepers):
-    """Trust A's hazard log signed off by its CSO, every hazard assessed at a residual rating of 1."""
-    CSOProfile.objects.create(
-        user=keepers.a_cso,
-        professional_body="GMC",
-        registration_number="7654321",
-        registration_checked_on=date(2026, 1, 5),
-    )
-    DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
-        residual_severity="minor", residual_likelihood="low", residual_rating=1
-    )
-    return safety_services.sign_off_create(
-        actor=keepers.a_cso,
-        deployment=world.deployment_a,
-        statement="Safe.",
-        conditions=[],
-        mfa_verified_at=time.time(),
-    )
-
-
 def test_an_expired_live_certificate_flags_the_certificate_expiry_hazard_for_re_review(
     world, keepers, certs, signed_off, run_daily_check_at
 ):
@@ -187,9 +167,6 @@ def test_the_cso_sees_why_on_the_sign_off_and_hazard_pages(
 
 
 def test_the_cscr_lists_the_registered_certificates_with_their_expiry(world, keepers, certs, signed_off):
-    from safety import cscr_services
-    from safety.cscr import document
-
     add(keepers.a_lead, certs.valid, deployment=world.deployment_a, name="Trust gateway")
     add(
         keepers.supplier_lead,
