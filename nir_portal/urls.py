@@ -14,6 +14,7 @@ urlpatterns = [
     path("accessibility/", views.AccessibilityStatementView.as_view(), name="accessibility-statement"),
     path("accounts/", include("allauth.urls")),
     path("organisations/", include("nir_portal.accounts.urls")),
+    path("audit/", include("nir_portal.audit.urls")),
     path("", include("onboarding.urls")),
     path("", include("certificates.urls")),
     path("", include("safety.urls")),

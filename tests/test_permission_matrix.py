@@ -19,13 +19,16 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from django.urls.converters import IntConverter
 from django.urls.resolvers import RegexPattern
 
+from nir_portal.accounts import reauth
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
+from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion
 from onboarding.services import evidence as evidence_services
 from onboarding.services import framework as framework_services
@@ -546,10 +549,23 @@ def _cscr_job_of_trust_a(world, insider_status: int = 200) -> Target:
     """A queued CSCR bundle job of trust A's current sign-off (nothing is enqueued: no commit)."""
     _sign_off_of_trust_a(world)
     cso = CSOProfile.objects.get(registration_number="1234567").user
-    job, _ = cscr_services.bundle_request(actor=cso, deployment=world.deployment_a)
+    job, _ = cscr_services.bundle_request(actor=cso, deployment=world.deployment_a, mfa_verified_at=time.time())
     return Target(
         kwargs={"pk": job.pk}, owners=(world.trust_a, world.supplier), insider=cso, insider_status=insider_status
     )
+
+
+def _evidence_link_reviewed_nationally(world) -> Target:
+    """Trust A's evidence waiting for the national team, opened by a national reviewer (who may
+    record a PARS exception: an empty form is shown again with its error)."""
+    target = _evidence_link(world)
+    reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
+    return Target(kwargs=target.kwargs, owners=target.owners, insider=reviewer)
+
+
+OBJECT_URLS["onboarding:evidence-pars-exception"] = ObjectUrl(
+    _evidence_link_reviewed_nationally, allowed=dict.fromkeys(NATIONAL, Expect(post=200))
+)
 
 
 CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
@@ -617,7 +633,48 @@ CERTIFICATE_OBJECT_URLS: dict[str, ObjectUrl] = {
 }
 OBJECT_URLS.update(CERTIFICATE_OBJECT_URLS)
 
+
+# --- The "stale authenticator" column: every action that binds a person ---------------------------------
+
+# The person of the right role for each binding action, from the action's own organisation. With
+# an authenticator check older than REAUTHENTICATION_SECONDS their POST is sent to re-authenticate.
+BINDING_URLS: dict[str, Callable[..., Target]] = {
+    "safety:sign-off": lambda w: _deployment_a(w, Role.CSO),
+    "safety:go-live": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
+    "safety:hazard-transfer-decision": _transferred_hazard_of_trust_a,
+    "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
+    "accounts:membership-role": _membership_in_trust_a,
+    "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
+}
+
+
+def stale_client_for(user) -> Client:
+    """Signed in with MFA, but the last authenticator check is older than the window."""
+    client = client_for(user)
+    session = client.session
+    for record in session["account_authentication_methods"]:
+        record["at"] = time.time() - settings.ACCOUNT_REAUTHENTICATION_TIMEOUT - 60
+    session.save()
+    return client
+
+
+def binding_view_names() -> set[str]:
+    return {
+        route.name
+        for route in all_routes()
+        if issubclass(getattr(route.pattern.callback, "view_class", object), reauth.RecentMFARequiredMixin)
+    }
+
+
 ADMIN_SAMPLE_ID = "1"
+
+# Pages without an id that only national roles open; every other role gets 404, as for anything
+# they may not see.
+NATIONAL_ONLY_URLS = {
+    "audit:event-list": "the audit trail, read-only",
+    "audit:export-json": "a slice of the audit trail as a FHIR Bundle",
+    "audit:export-ndjson": "a slice of the audit trail as FHIR NDJSON",
+}
 
 
 def _reverse(route: Route) -> str:
@@ -717,6 +774,25 @@ def test_anonymous_visitors_are_sent_to_sign_in_and_someone_entitled_gets_the_pa
     assert entitled.status_code == target.insider_status
 
 
+def test_every_binding_action_has_a_stale_authenticator_column():
+    # A view that binds a person uses the re-authentication guard; the column must list it.
+    assert binding_view_names() == set(BINDING_URLS)
+
+
+@pytest.mark.parametrize("url_name", sorted(BINDING_URLS))
+def test_a_stale_authenticator_of_the_right_role_is_sent_to_reauthenticate(url_name, world):
+    target = BINDING_URLS[url_name](world)
+    url = reverse(url_name, kwargs=target.kwargs)
+    client = stale_client_for(target.insider)
+    before = AuditEvent.objects.count()
+
+    response = client.post(url, {})
+
+    assert response.status_code == 302
+    assert urlparse(response["Location"]).path == reverse("mfa_reauthenticate")
+    assert AuditEvent.objects.count() == before  # nothing was done, so nothing was recorded
+
+
 # --- URLs without ids ----------------------------------------------------------------------------------
 
 
@@ -759,6 +835,19 @@ def test_every_portal_page_without_an_id_opens_for_a_signed_in_member(world):
             broken.append(f"{route.name}: {status}")
 
     assert not broken
+
+
+@pytest.mark.parametrize("url_name", sorted(NATIONAL_ONLY_URLS))
+def test_a_national_only_page_answers_404_to_every_other_role_and_opens_for_national_roles(url_name, db):
+    url = reverse(url_name)
+    wrong = []
+    for (kind, role), person in outsiders(excluded=()).items():
+        expected = 200 if role in NATIONAL else 404
+        got = client_for(person).get(url).status_code
+        if got != expected:
+            wrong.append(f"GET as {role} of a {kind}: {got}, expected {expected}")
+
+    assert not wrong, f"{url_name}:\n" + "\n".join(wrong)
 
 
 # --- The admin: staff only, before anything is looked up --------------------------------------------

@@ -31,7 +31,9 @@ from onboarding.models import (
     Review,
 )
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
+from onboarding.permissions import can_review
 from onboarding.services.framework import framework_current
+from onboarding.services.pars import pars_acceptance_problem, pars_check_enqueue
 
 # Registered by onboarding.tasks under this name; enqueued by name (see nir_portal.task_registry).
 EVIDENCE_FILE_SCAN = "onboarding.tasks.evidence_file_scan"
@@ -41,10 +43,6 @@ REVIEW_PRIORITY = [
     EvidenceLink.ReviewBy.DEPLOYING_CSO,
     EvidenceLink.ReviewBy.DEPLOYING_LEAD,
 ]
-REVIEWER_ROLES = {
-    EvidenceLink.ReviewBy.DEPLOYING_CSO: (Role.CSO,),
-    EvidenceLink.ReviewBy.DEPLOYING_LEAD: (Role.DEPLOYMENT_LEAD, Role.CSO),
-}
 
 
 @dataclass(frozen=True)
@@ -368,18 +366,6 @@ def evidence_links_for_new_deployment(*, deployment: Deployment) -> int:
 # --- review -------------------------------------------------------------------------------------
 
 
-def can_review(user, link: EvidenceLink) -> bool:
-    if account_permissions.roles_in(user, link.evidence.owner_id):
-        return False  # nobody reviews their own organisation's evidence
-    if link.review_by == EvidenceLink.ReviewBy.NATIONAL:
-        return any(
-            role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
-            for role in {m.role for m in account_permissions.memberships_of(user)}
-        )
-    roles = account_permissions.roles_in(user, link.deployment.organisation_id)
-    return bool(roles & set(REVIEWER_ROLES[link.review_by]))
-
-
 def evidence_review(*, actor, link: EvidenceLink, decision: str, comment: str, expected_version: int) -> Review:
     # The refusal is audited outside the decision's transaction: raising inside it would roll the
     # denial's audit row back. Who may review depends only on fields a link never changes.
@@ -421,6 +407,9 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
                 "This revision has files that have not passed the malware scan, so it cannot be accepted yet.",
                 code="files_not_clean",
             )
+        pars_problem = pars_acceptance_problem(link=link, revision=link.revision)
+        if pars_problem is not None:
+            raise pars_problem
     organisation = next(
         (
             m.organisation
@@ -504,6 +493,7 @@ def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = 
         outcome=AuditEvent.Outcome.SUCCESS if status == EvidenceFile.ScanStatus.CLEAN else AuditEvent.Outcome.FAILURE,
         changes={"status": status, "detail": detail[:255], "sha256": file.sha256},
     )
+    pars_check_enqueue(file=file)
     return file
 
 
