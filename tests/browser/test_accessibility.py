@@ -49,6 +49,8 @@ EXCLUDED = {
     "dashboards:national-export-xlsx": "downloads the national view as a spreadsheet",
     "cscr:job-download": "downloads a CSCR bundle (ZIP)",
     "cscr:job-progress": "an HTML fragment the job page polls (checked within cscr:job-detail)",
+    "audit:export-json": "downloads the audit trail as FHIR AuditEvent JSON",
+    "audit:export-ndjson": "downloads the audit trail as FHIR AuditEvent NDJSON",
     "certificates:register-export-csv": "downloads the certificate register as CSV",
     "certificates:register-export-xlsx": "downloads the certificate register as a spreadsheet",
     # POST only.
@@ -56,6 +58,7 @@ EXCLUDED = {
     "mfa_login_webauthn": "POST only: passkey sign-in from the sign-in page",
     "onboarding:evidence-submit": "POST only: a button on the evidence page",
     "onboarding:evidence-comment": "POST only: the comment form on the review page",
+    "onboarding:evidence-pars-exception": "POST only: the PARS exception form on the review page",
     "onboarding:framework-publish": "POST only: a button on the framework page",
     "onboarding:framework-draft": "POST only: a button on the framework page",
     "safety:action-complete": "POST only: a button on the hazard page",

@@ -175,7 +175,9 @@ def test_the_cscr_lists_the_registered_certificates_with_their_expiry(world, kee
         name="Supplier client",
         purpose=Purpose.TLS_CLIENT,
     )
-    job, _new = cscr_services.bundle_request(actor=keepers.a_cso, deployment=world.deployment_a)
+    job, _new = cscr_services.bundle_request(
+        actor=keepers.a_cso, deployment=world.deployment_a, mfa_verified_at=time.time()
+    )
 
     context = document.cscr_context(
         job, issued_at=timezone.now(), signer_subject="", signer_fingerprint="", evidence=[]

@@ -5,6 +5,7 @@ other control change does; renewing a certificate in the register does not."""
 
 import csv
 import io
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -223,7 +224,9 @@ def test_the_sign_off_and_the_cscr_show_the_citation_as_signed(world, keepers, c
     resigned = sign(world.deployment_a, keepers.a_cso, "Register cited.")
 
     sign_off_page = signed_in(keepers.a_cso).get(reverse("safety:sign-off-detail", args=[resigned.pk]))
-    job, _new = cscr_services.bundle_request(actor=keepers.a_cso, deployment=world.deployment_a)
+    job, _new = cscr_services.bundle_request(
+        actor=keepers.a_cso, deployment=world.deployment_a, mfa_verified_at=time.time()
+    )
     context = document.cscr_context(
         job, issued_at=timezone.now(), signer_subject="", signer_fingerprint="", evidence=[]
     )
