@@ -9,9 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -24,6 +22,7 @@ from nir_portal.accounts.models import Membership, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.mail import messages
 from onboarding.models import Deployment, ProductVersion
 
 HOSTNAME = re.compile(
@@ -256,31 +255,6 @@ def affected_deployment_ids(entry: CertificateEntry) -> list[int]:
     )
 
 
-def _alert_message(entry: CertificateEntry, revision: CertificateRevision, threshold: int) -> tuple[str, str]:
-    expiry = f"{timezone.localtime(revision.not_after):%d %B %Y %H:%M}"
-    if threshold == 0:
-        subject = f"Certificate {entry.name} has expired"
-        opening = f"The {entry.get_environment_display().lower()} certificate {entry.name} expired on {expiry}."
-        if entry.environment == CertificateEntry.Environment.LIVE:
-            opening += (
-                " Connections that rely on it fail until it is renewed; the certificate expiry hazard of every "
-                "deployment relying on it has been flagged for the CSO's re-review."
-            )
-    else:
-        subject = f"Certificate {entry.name} expires within {threshold} days"
-        opening = f"The {entry.get_environment_display().lower()} certificate {entry.name} expires on {expiry}."
-    body = (
-        f"{opening}\n\n"
-        f"Purpose: {entry.get_purpose_display()}\n"
-        f"Held by: {entry.holder}\n"
-        f"Owner: {entry.owner}\n"
-        f"Subject: {revision.subject}\n"
-        f"SHA-256 fingerprint: {revision.fingerprint_sha256}\n\n"
-        f"Upload the renewed certificate to the register:\n{settings.SITE_URL}{entry.get_absolute_url()}\n"
-    )
-    return subject, body
-
-
 @transaction.atomic
 def certificate_alert_send(*, entry_id: int, now: datetime) -> CertificateAlert | None:
     """Alert once for the most urgent threshold the entry's current certificate has reached, if no
@@ -299,8 +273,9 @@ def certificate_alert_send(*, entry_id: int, now: datetime) -> CertificateAlert 
     alert = CertificateAlert.objects.create(
         revision=revision, threshold_days=threshold, sent_at=now, recipients=recipients
     )
-    subject, body = _alert_message(entry, revision, threshold)
-    transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+    # Queued in this transaction: the alert row and its messages commit together, and a mail server
+    # that is down delays the messages without losing them or sending the alert twice.
+    messages.certificate_expiry(entry=entry, revision=revision, threshold_days=threshold, to=recipients)
     audit_event_record(
         action="certificate.alert",
         organisation=entry.organisation,

@@ -1,22 +1,12 @@
 """Re-review of a hazard prompted from outside the hazard log: a lower layer (the certificate
 register) reports a fact, and the CSO is asked to look again, as after a safety incident."""
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 
-from nir_portal.accounts.models import Membership, Role
 from nir_portal.audit.services import audit_event_record
+from nir_portal.mail import messages
 from onboarding.models import Deployment
 from safety.models import DeploymentHazard, ReReviewRequest, SignOff
-
-
-def _cso_emails(deployment: Deployment) -> list[str]:
-    return list(
-        Membership.objects.filter(organisation=deployment.organisation, role=Role.CSO).values_list(
-            "user__email", flat=True
-        )
-    )
 
 
 @transaction.atomic
@@ -52,21 +42,7 @@ def hazard_re_review_request(
         source_reference=source_reference,
         reason=reason,
     )
-    which = hazard.reference if hazard else "a hazard"
-    subject = f"{request.get_source_display()}: {which} of {deployment.name} needs your re-review"
-    body = (
-        f"{reason}\n\n"
-        + (
-            f"The current sign-off of the hazard log covered {hazard.reference} {hazard.name} and is flagged for your "
-            "re-review; it is not superseded.\n\n"
-            if flagged
-            else "No current sign-off covers the hazard; review it before the next sign-off.\n\n"
-        )
-        + f"{settings.SITE_URL}{deployment.get_absolute_url()}"
-    )
-    emails = _cso_emails(deployment)
-    if emails:
-        transaction.on_commit(lambda: send_mail(subject, body, None, emails))
+    messages.hazard_re_review_requested(request=request, flagged=flagged)
     audit_event_record(
         action="hazard.re_review_request",
         organisation=deployment.organisation,

@@ -25,6 +25,7 @@ from safety import services as safety_services
 from safety.cscr import document
 from safety.models import ReReviewRequest, SignOff
 from tests.certificates.conftest import Environment, Purpose, add, upload
+from tests.mail.helpers import assert_plain_and_html
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +44,17 @@ def run_daily_check_at(django_capture_on_commit_callbacks):
     return run
 
 
-def alerts() -> list:
-    return [m for m in mail.outbox if m.subject.startswith("Certificate ") and "re-review" not in m.subject]
+def alerts(to: str | None = None) -> list:
+    """Expiry alerts sent, to one address when given (each recipient gets a message of their own)."""
+    return [
+        m
+        for m in mail.outbox
+        if m.subject.startswith("Certificate ") and "re-review" not in m.subject and to in (None, *m.to)
+    ]
 
 
-def alert_subjects() -> list[str]:
-    return [m.subject for m in alerts()]
+def alert_subjects(to: str) -> list[str]:
+    return [m.subject for m in alerts(to)]
 
 
 def test_the_beat_schedule_runs_the_daily_check():
@@ -78,22 +84,28 @@ def test_alerts_go_out_once_at_each_threshold_and_on_expiry(world, keepers, cert
     run_daily_check_at(expiry + timedelta(days=1))
     run_daily_check_at(expiry + timedelta(days=30))
 
-    assert alert_subjects() == [
-        "Certificate Gateway server expires within 90 days",
-        "Certificate Gateway server expires within 30 days",
-        "Certificate Gateway server expires within 14 days",
-        "Certificate Gateway server expires within 7 days",
-        "Certificate Gateway server has expired",
-    ]
-    assert {frozenset(m.to) for m in alerts()} == {
-        frozenset({keepers.a_viewer.email, keepers.a_lead.email, keepers.a_cso.email})
+    for person in (keepers.a_viewer, keepers.a_lead, keepers.a_cso):
+        assert alert_subjects(person.email) == [
+            "Certificate Gateway server expires within 90 days",
+            "Certificate Gateway server expires within 30 days",
+            "Certificate Gateway server expires within 14 days",
+            "Certificate Gateway server expires within 7 days",
+            "Certificate Gateway server has expired",
+        ]
+    assert {address for m in alerts() for address in m.to} == {
+        keepers.a_viewer.email,
+        keepers.a_lead.email,
+        keepers.a_cso.email,
     }
+    html = assert_plain_and_html(alerts(keepers.a_viewer.email)[-1])
+    assert "Certificate Gateway server has expired" in html and entry.current_revision.fingerprint_sha256 in html
     assert list(
         CertificateAlert.objects.filter(revision=entry.current_revision)
         .order_by("sent_at")
         .values_list("threshold_days", flat=True)
     ) == [90, 30, 14, 7, 0]
-    assert f"/certificates/{entry.pk}/" in alerts()[0].body
+    assert f"/certificates/{entry.pk}/" in alerts(keepers.a_viewer.email)[0].body
+    assert "flagged for the CSO's re-review" in alerts(keepers.a_viewer.email)[-1].body
     assert AuditEvent.objects.filter(action="certificate.alert", object_id=str(entry.pk)).count() == 5
 
 
@@ -107,7 +119,7 @@ def test_a_certificate_first_seen_five_days_before_expiry_gets_only_the_7_day_al
     run_daily_check_at(expiry - timedelta(days=5))
     run_daily_check_at(expiry - timedelta(days=4))
 
-    assert alert_subjects() == ["Certificate Gateway server expires within 7 days"]
+    assert alert_subjects(keepers.a_lead.email) == ["Certificate Gateway server expires within 7 days"]
 
 
 def test_a_renewed_certificate_is_not_alerted_for_the_one_it_replaced(world, keepers, certs, run_daily_check_at):
@@ -119,7 +131,7 @@ def test_a_renewed_certificate_is_not_alerted_for_the_one_it_replaced(world, kee
 
     run_daily_check_at(old_expiry + timedelta(days=1))
 
-    assert alert_subjects() == []
+    assert alert_subjects(keepers.a_lead.email) == []
 
 
 # --- an expired live certificate and the hazard log -------------------------------------------------
@@ -146,6 +158,8 @@ def test_an_expired_live_certificate_flags_the_certificate_expiry_hazard_for_re_
     assert len(to_cso) == 1
     assert to_cso[0].to == [keepers.a_cso.email]
     assert request.reason in to_cso[0].body
+    assert "is flagged for your re-review; it is not superseded" in to_cso[0].body
+    assert request.reason in assert_plain_and_html(to_cso[0])
     event = AuditEvent.objects.get(action="hazard.re_review_request")
     assert event.changes["sign_off_flagged"] is True
 
@@ -222,7 +236,8 @@ def test_an_expired_test_certificate_flags_nothing(world, keepers, certs, signed
     signed_off.refresh_from_db()
     assert not signed_off.needs_re_review
     assert not ReReviewRequest.objects.exists()
-    assert alert_subjects()[-1] == "Certificate Gateway server has expired"
+    assert alert_subjects(keepers.a_lead.email)[-1] == "Certificate Gateway server has expired"
+    assert "re-review" not in alerts(keepers.a_lead.email)[-1].body  # a test certificate flags no hazard
 
 
 def test_a_suppliers_expired_live_certificate_flags_every_deployment_of_its_version(
@@ -239,7 +254,5 @@ def test_a_suppliers_expired_live_certificate_flags_every_deployment_of_its_vers
     }
     # No sign-off yet: the hazards wait for the CSO's review before one.
     assert set(ReReviewRequest.objects.values_list("sign_off", flat=True)) == {None}
-    alert = next(m for m in mail.outbox if m.subject == "Certificate Gateway server has expired")
-    assert {keepers.supplier_lead.email, keepers.supplier_cso.email, keepers.a_lead.email, keepers.a_cso.email} <= set(
-        alert.to
-    )
+    told = {m.to[0] for m in mail.outbox if m.subject == "Certificate Gateway server has expired"}
+    assert {keepers.supplier_lead.email, keepers.supplier_cso.email, keepers.a_lead.email, keepers.a_cso.email} <= told
