@@ -23,7 +23,7 @@ from nir_portal.accounts.models import Organisation
 from onboarding.models import Deployment
 
 # The fields a dashboard's links carry to its drill-downs, exports and other sort orders.
-FILTER_FIELDS = ("region", "supplier", "product", "stage", "rating", "sign_off", "q")
+FILTER_FIELDS = ("region", "supplier", "product", "stage", "rating", "sign_off", "certificates", "q")
 NARROWING_FIELDS = ("deployment", "area", "band", "dspt", "go_live", "measure", "hazard_rating", "decision")
 
 
@@ -34,6 +34,13 @@ class DashboardFilterForm(forms.Form):
     stage = forms.ChoiceField(label="Stage", required=False)
     rating = forms.ChoiceField(label="Highest open residual risk rating", required=False)
     sign_off = forms.ChoiceField(label="Sign-off", required=False)
+    certificates = forms.IntegerField(
+        label="Certificates expiring within (days)",
+        required=False,
+        min_value=0,
+        max_value=3650,
+        help_text="Expired certificates included",
+    )
     q = forms.CharField(
         label="Search", required=False, max_length=100, help_text="Deployment or organisation name, or ODS code"
     )
@@ -93,6 +100,7 @@ class DashboardFilterForm(forms.Form):
             band=data.get("band") or "",
             dspt=data.get("dspt") or "",
             go_live=data.get("go_live") or "",
+            certificates=data.get("certificates"),
         )
 
     def value(self, name: str) -> str:

@@ -37,7 +37,16 @@ class ScopedMixin:
     """Resolves the dashboard's scope (404 outside it) and its GET form of filters."""
 
     scope_name = "national"
-    filter_fields: tuple[str, ...] = ("region", "supplier", "product", "stage", "rating", "sign_off", "q")
+    filter_fields: tuple[str, ...] = (
+        "region",
+        "supplier",
+        "product",
+        "stage",
+        "rating",
+        "sign_off",
+        "certificates",
+        "q",
+    )
 
     def dispatch(self, request, *args, **kwargs):
         self.scope = SCOPES[self.scope_name](request)
@@ -59,6 +68,7 @@ class ScopedMixin:
             "carried": self.form.carried(),
             "filter_fields": self.filter_fields,
             "narrowing": self.form.narrowing(),
+            "certificate_days": selectors.certificate_days(self.filters),
             "organisation": self.request.active_organisation,
             "dashboard_url": reverse(f"dashboards:{self.scope_name}"),
             "dashboard_title": "national dashboard"
@@ -242,7 +252,7 @@ def _narrowed(form: DashboardFilterForm) -> list[tuple[str, str]]:
     return described
 
 
-TRUST_FILTERS = ("product", "stage", "rating", "sign_off", "q")
+TRUST_FILTERS = ("product", "stage", "rating", "sign_off", "certificates", "q")
 SUPPLIER_FILTERS = ("product", "stage", "q")
 
 

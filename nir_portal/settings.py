@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "nir_portal.accounts",
     "nir_portal.mail",
     "onboarding",
+    "certificates",
     "safety",
     "dashboards",
 ]
@@ -295,6 +296,13 @@ CLAMAV_RETRY_MAX_SECONDS = env.float("CLAMAV_RETRY_MAX_SECONDS", default=300.0)
 # Set by `make run` when its clamd has only the development signatures: every page says so.
 CLAMAV_DEVELOPMENT_SIGNATURES = env.bool("CLAMAV_DEVELOPMENT_SIGNATURES", default=False)
 
+# --- Certificate register (certificates) ----------------------------------------------------------
+# Issuers trusted when checking a registered certificate's chain, besides those registered as an
+# issuing chain: a PEM file, or a folder of .pem/.crt files. Unset: only registered issuers count.
+CERTIFICATE_TRUST_STORE = env.str("CERTIFICATE_TRUST_STORE", default="")
+# A certificate with its chain is a few KiB; anything far larger is not one.
+CERTIFICATE_MAX_FILE_BYTES = env.int("CERTIFICATE_MAX_FILE_KB", default=256) * 1024
+
 # --- Clinical Safety Case Report bundles (safety/cscr) -------------------------------------------
 # Signed bundles are private like evidence: stored apart from static files, served only through a view.
 if EVIDENCE_S3_BUCKET:
@@ -415,6 +423,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "dashboard-weekly-snapshot": {
         "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",
         "schedule": crontab(hour=4, minute=30, day_of_week="mon"),
+    },
+    # Daily: expiry alerts at 90, 30, 14 and 7 days and on expiry, each sent once.
+    "certificates-daily-check": {
+        "task": "certificates.tasks.certificates_daily_check",
+        "schedule": crontab(hour=6, minute=45),
     },
 }
 

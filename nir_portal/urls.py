@@ -16,6 +16,7 @@ urlpatterns = [
     path("organisations/", include("nir_portal.accounts.urls")),
     path("audit/", include("nir_portal.audit.urls")),
     path("", include("onboarding.urls")),
+    path("", include("certificates.urls")),
     path("", include("safety.urls")),
     path("", include("safety.cscr_urls")),
     path("", include("dashboards.urls")),

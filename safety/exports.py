@@ -38,9 +38,11 @@ def _controls(hazard: DeploymentHazard) -> str:
     lines = []
     for control in hazard.controls.all():
         verified = "verified" if control.is_verified else "not verified"
+        register = "; evidence: the certificate register" if control.cites_certificate_register else ""
         withdrawn = "; withdrawn" if control.is_withdrawn else ""
         lines.append(
-            f"{control.get_kind_display()}: {control.description} (owner: {control.owner.name}; {verified}{withdrawn})"
+            f"{control.get_kind_display()}: {control.description} "
+            f"(owner: {control.owner.name}; {verified}{register}{withdrawn})"
         )
     return "\n".join(lines)
 

@@ -163,13 +163,21 @@ class ControlForm(forms.Form):
     owner = forms.ModelChoiceField(
         label="Owner", queryset=Organisation.objects.none(), widget=forms.RadioSelect, empty_label=None
     )
-    is_verified = forms.BooleanField(label="The control is verified by accepted evidence", required=False)
+    is_verified = forms.BooleanField(
+        label="The control is verified by accepted evidence or the certificate register", required=False
+    )
     evidence_revisions = forms.ModelMultipleChoiceField(
         label="Evidence that verifies it",
         queryset=EvidenceRevision.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Only evidence accepted for this deployment can be cited.",
+    )
+    cites_certificate_register = forms.BooleanField(
+        label="Cite the deployment's certificate register as evidence",
+        required=False,
+        help_text="Its certificates, the supplier's for this product version included, and their expiry monitoring: "
+        "alerts 90, 30, 14 and 7 days before expiry and on expiry.",
     )
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 

@@ -4,6 +4,7 @@ deployment's hazard log, the CSO's sign-off, go-live authorisation and safety in
 import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from nir_portal.accounts.models import Organisation
 from onboarding.models import Deployment, EvidenceRevision, ProductVersion
@@ -224,7 +225,9 @@ class DeploymentHazard(models.Model):
 
 class HazardControl(models.Model):
     """A control on a hazard, typed by kind, owned by an organisation, and where cited as
-    verified, linked to the evidence revisions that verify it."""
+    verified, linked to the evidence revisions that verify it. It may cite the deployment's
+    certificate register instead of (or beside) evidence: the register's expiry monitoring is then
+    the control's evidence."""
 
     class Kind(models.TextChoices):
         DESIGN = "design", "Design"
@@ -238,6 +241,11 @@ class HazardControl(models.Model):
     owner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     is_verified = models.BooleanField(default=False)
     evidence_revisions = models.ManyToManyField(EvidenceRevision, blank=True, related_name="controls")
+    cites_certificate_register = models.BooleanField(
+        default=False,
+        help_text="The deployment's certificate register (its own certificates and its product version's) and "
+        "its expiry monitoring are evidence of the control.",
+    )
     is_withdrawn = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -480,3 +488,43 @@ class CSCRBundleJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.COMPLETE, self.Status.FAILED)
+
+
+class ReReviewRequest(models.Model):
+    """A reason from outside the hazard log (an expired live certificate) for the CSO to look at a
+    hazard again. It flags the sign-off that covered the hazard, supersedes nothing, and stays
+    open until a new sign-off has taken it into account."""
+
+    class Source(models.TextChoices):
+        CERTIFICATE_EXPIRY = "certificate_expiry", "Certificate expiry"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="re_review_requests")
+    hazard = models.ForeignKey(
+        DeploymentHazard, null=True, blank=True, on_delete=models.PROTECT, related_name="re_review_requests"
+    )
+    sign_off = models.ForeignKey(
+        SignOff,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="re_review_requests",
+        help_text="The current sign-off it flagged, when one covered the hazard.",
+    )
+    source = models.CharField(max_length=30, choices=Source.choices)
+    source_reference = models.CharField(max_length=100, help_text="What raised it, e.g. a certificate revision.")
+    reason = models.TextField()
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_by = models.ForeignKey(SignOff, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "source", "source_reference"], name="re_review_request_once_per_source"
+            ),
+        ]
+        triggers = [pgtrigger.Protect(name="re_review_request_never_deleted", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()}: {self.reason[:60]}"

@@ -17,6 +17,7 @@ from safety.models import (
     HazardChange,
     HazardControl,
     IncidentJournalEntry,
+    ReReviewRequest,
     RiskMatrix,
     SafetyIncident,
     SignOff,
@@ -112,20 +113,24 @@ class HazardLogRow:
     residual_rating: int | None
     status: str
     control_count: int
+    register_citations: int  # live controls citing the certificate register
 
     @property
     def reference(self) -> str:
         return f"H{self.number:03d}"
 
 
-HAZARD_LOG_ROW_FIELDS = [f for f in HazardLogRow.__dataclass_fields__ if f != "control_count"]
+HAZARD_LOG_ROW_FIELDS = [
+    f for f in HazardLogRow.__dataclass_fields__ if f not in ("control_count", "register_citations")
+]
 
 
 def hazard_log_summary(
     *, user, deployment: Deployment, rating: str | int | None = None, status: str | None = None
 ) -> list[HazardLogRow]:
-    """The hazard log page's rows: the filtered log with each hazard's count of live controls, in
-    one query (controls joined and counted once, not a subquery per hazard). Who may read the log
+    """The hazard log page's rows: the filtered log with each hazard's count of live controls, and of
+    those citing the certificate register, in one query (controls joined and counted once, not a
+    subquery per hazard). Who may read the log
     is decided from the person's memberships already in memory, as `hazards_visible_to` decides it,
     so the query is on the deployment's own hazards alone."""
     if not safety_permissions.can_view_hazard_log(user, deployment):
@@ -133,8 +138,13 @@ def hazard_log_summary(
     rows = (
         _log_filtered(DeploymentHazard.objects.filter(deployment=deployment), rating=rating, status=status)
         .order_by("number")
-        .annotate(control_count=Count("controls", filter=Q(controls__is_withdrawn=False)))
-        .values_list(*HAZARD_LOG_ROW_FIELDS, "control_count")
+        .annotate(
+            control_count=Count("controls", filter=Q(controls__is_withdrawn=False)),
+            register_citations=Count(
+                "controls", filter=Q(controls__is_withdrawn=False, controls__cites_certificate_register=True)
+            ),
+        )
+        .values_list(*HAZARD_LOG_ROW_FIELDS, "control_count", "register_citations")
     )
     return [HazardLogRow(*row) for row in rows]
 
@@ -415,3 +425,11 @@ def risk_matrix_table(matrix: RiskMatrix) -> list[MatrixRow]:
         )
         for likelihood in reversed(matrix.likelihoods)
     ]
+
+
+def re_review_requests_open(*, deployment, hazard=None) -> list:
+    """Why the CSO is asked to look again, from outside the hazard log, until a new sign-off."""
+    requests = ReReviewRequest.objects.filter(deployment=deployment, resolved_by__isnull=True).select_related("hazard")
+    if hazard is not None:
+        requests = requests.filter(hazard=hazard)
+    return list(requests.order_by("-raised_at", "-id"))

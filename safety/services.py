@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
+from certificates.selectors import certificate_count_of_deployment
 from nir_portal import events
 from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile, Organisation
@@ -31,6 +32,7 @@ from safety.models import (
     HazardLibrary,
     IncidentJournalEntry,
     LibraryHazard,
+    ReReviewRequest,
     RiskMatrix,
     SafetyIncident,
     SignOff,
@@ -366,12 +368,16 @@ def hazard_transfer_decide(
 
 
 def _check_verifying_evidence(
-    deployment: Deployment, revisions: list[EvidenceRevision], *, accepted: set[int] | None = None
+    deployment: Deployment,
+    revisions: list[EvidenceRevision],
+    *,
+    accepted: set[int] | None = None,
+    cites_certificate_register: bool = False,
 ) -> None:
-    if not revisions:
+    if not revisions and not cites_certificate_register:
         raise refused(
             "evidence_revisions",
-            "A control cited as verified must link to accepted evidence.",
+            "A control cited as verified must link to accepted evidence or cite the certificate register.",
             "verified_needs_evidence",
         )
     today = timezone.localdate()
@@ -412,17 +418,26 @@ def control_save(
     owner: Organisation,
     is_verified: bool,
     evidence_revisions: list[EvidenceRevision],
+    cites_certificate_register: bool = False,
     control: HazardControl | None = None,
 ) -> HazardControl:
-    """Add or change a control. A control cited as verified must link to accepted, unexpired evidence."""
+    """Add or change a control (the arguments are its whole new state). A control cited as verified
+    must link to accepted, unexpired evidence, or cite the deployment's certificate register, whose
+    expiry monitoring is then its evidence; only a register holding a certificate can be cited."""
     if not permissions.can_edit_hazard_log(actor, hazard.deployment):
         raise PermissionDenied("Only the deploying organisation's CSO or deployment lead can edit the hazard log.")
     hazard = _lock_hazard(hazard, expected_version)
     deployment = hazard.deployment
     if owner.pk not in (deployment.organisation_id, deployment.product_version.product.supplier_id):
         raise refused("owner", "The owner must be the deploying organisation or the supplier.", "owner_not_party")
+    if cites_certificate_register and not certificate_count_of_deployment(deployment):
+        raise refused(
+            "cites_certificate_register",
+            "The deployment's certificate register holds no certificate yet: register its certificates first.",
+            "certificate_register_empty",
+        )
     if is_verified:
-        _check_verifying_evidence(deployment, evidence_revisions)
+        _check_verifying_evidence(deployment, evidence_revisions, cites_certificate_register=cites_certificate_register)
     before = None
     if control is None:
         control = HazardControl(hazard=hazard)
@@ -434,6 +449,7 @@ def control_save(
             "owner": control.owner_id,
             "verified": control.is_verified,
             "evidence": sorted(control.evidence_revisions.values_list("pk", flat=True)),
+            "certificate_register": control.cites_certificate_register,
         }
     control.kind, control.description, control.owner, control.is_verified = (
         kind,
@@ -441,6 +457,7 @@ def control_save(
         owner,
         is_verified,
     )
+    control.cites_certificate_register = cites_certificate_register
     control.full_clean()
     control.save()
     control.evidence_revisions.set(evidence_revisions)
@@ -450,6 +467,7 @@ def control_save(
         "owner": owner.pk,
         "verified": is_verified,
         "evidence": sorted(r.pk for r in evidence_revisions),
+        "certificate_register": cites_certificate_register,
     }
     changes = {k: [before[k] if before else None, after[k]] for k in after if not before or before[k] != after[k]}
     hazard.version += 1
@@ -601,7 +619,12 @@ def sign_off_blockers(deployment: Deployment) -> list[str]:
     )
     for control in controls:
         try:
-            _check_verifying_evidence(deployment, list(control.evidence_revisions.all()), accepted=accepted)
+            _check_verifying_evidence(
+                deployment,
+                list(control.evidence_revisions.all()),
+                accepted=accepted,
+                cites_certificate_register=control.cites_certificate_register,
+            )
         except ValidationError as error:
             blockers.append(f"{control.hazard.reference}: {' '.join(error.messages)}")
     return blockers
@@ -649,11 +672,14 @@ def _sign_off_record(
             "and nothing has changed since.",
             code="already_signed_off",
         )
+    open_requests = list(ReReviewRequest.objects.filter(deployment=deployment, resolved_by__isnull=True))
     if current is not None and sign_off_refresh(deployment=deployment) is None:
-        # Unchanged but flagged by an incident: the CSO's new sign-off is the re-review.
+        # Unchanged but flagged: the CSO's new sign-off is the re-review, and says what prompted it.
         current.status = SignOff.Status.SUPERSEDED
         current.superseded_at = timezone.now()
-        current.superseded_changes = ["Re-reviewed by the CSO after a safety incident"]
+        current.superseded_changes = [
+            f"Re-reviewed by the CSO: {r.reason}" for r in open_requests if r.sign_off_id == current.pk
+        ] or ["Re-reviewed by the CSO after a safety incident"]
         current.save(update_fields=["status", "superseded_at", "superseded_changes"])
     for condition in conditions:
         if not condition.get("description", "").strip() or not condition.get("due_on"):
@@ -677,6 +703,9 @@ def _sign_off_record(
         raise ValidationError(
             "Another sign-off of this hazard log was recorded at the same moment.", code="concurrent_sign_off"
         ) from None
+    ReReviewRequest.objects.filter(pk__in=[r.pk for r in open_requests]).update(
+        resolved_by=sign_off, resolved_at=sign_off.signed_at
+    )
     for condition in conditions:
         HazardAction.objects.create(
             deployment=deployment,

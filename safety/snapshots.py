@@ -1,5 +1,6 @@
 """The canonical snapshot a CSO signs: every hazard and assessment, every control with the SHA-256
-of each evidence revision relied on, the risk matrix version and the product version.
+of each evidence revision relied on (and whether it cites the certificate register), the risk
+matrix version and the product version.
 
 The snapshot is plain JSON with sorted keys and no floats, so its SHA-256 is reproducible by
 anyone from `sign-off.json` alone."""
@@ -67,16 +68,20 @@ def snapshot_build(deployment: Deployment) -> dict:
             revisions = sorted(control.evidence_revisions.all(), key=lambda r: (r.evidence_id, r.number))
             for revision in revisions:
                 relied_on.setdefault(revision.evidence_id, revision)
-            control_entries.append(
-                {
-                    "id": control.pk,
-                    "kind": control.kind,
-                    "description": control.description,
-                    "owner": control.owner.ods_code,
-                    "verified": control.is_verified,
-                    "evidence": [_revision(r) for r in revisions],
-                }
-            )
+            entry = {
+                "id": control.pk,
+                "kind": control.kind,
+                "description": control.description,
+                "owner": control.owner.ods_code,
+                "verified": control.is_verified,
+                "evidence": [_revision(r) for r in revisions],
+            }
+            if control.cites_certificate_register:
+                # Present only when cited, so the snapshots of controls that never cite it keep
+                # their hashes. The citation is covered, not the certificates: a renewal is the
+                # monitoring working, not a change to what the CSO signed.
+                entry["certificate_register"] = True
+            control_entries.append(entry)
         hazard_entries.append(
             {
                 "number": hazard.number,
@@ -154,6 +159,22 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _citation_changes(reference: str, before: list[dict], after: list[dict]) -> list[str]:
+    citing_before = {c["id"] for c in before if c.get("certificate_register")}
+    citing_after = {c["id"] for c in after if c.get("certificate_register")}
+    described = {c["id"]: c["description"][:60] for c in [*before, *after]}
+    return [
+        *(
+            f"{reference}: control '{described[i]}' now cites the certificate register"
+            for i in sorted(citing_after - citing_before)
+        ),
+        *(
+            f"{reference}: control '{described[i]}' no longer cites the certificate register"
+            for i in sorted(citing_before - citing_after)
+        ),
+    ]
+
+
 def snapshot_changes(old: dict, new: dict) -> list[str]:
     """What changed between two snapshots, in words a CSO can act on."""
     changes: list[str] = []
@@ -173,6 +194,7 @@ def snapshot_changes(old: dict, new: dict) -> list[str]:
                 )
         if before["controls"] != after["controls"]:
             changes.append(f"{after['reference']}: controls changed")
+            changes.extend(_citation_changes(after["reference"], before["controls"], after["controls"]))
         if before["actions"] != after["actions"]:
             changes.append(f"{after['reference']}: actions changed")
     old_evidence = {e["evidence_id"]: e for e in old.get("evidence_current", [])}

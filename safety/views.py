@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView, View
 
+from certificates.selectors import certificate_count_of_deployment
 from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile, Organisation
 from nir_portal.audit.services import audit_event_record
@@ -175,6 +176,10 @@ class HazardDetailView(TemplateView):
             },
             acceptability=matrix.acceptability,
             history=selectors.hazard_history(hazard),
+            certificate_register_size=certificate_count_of_deployment(deployment)
+            if any(c.cites_certificate_register for c in hazard.controls.all())
+            else 0,
+            re_review_requests=selectors.re_review_requests_open(deployment=deployment, hazard=hazard),
             can_edit=permissions.can_edit_hazard_log(self.request.user, deployment),
             can_decide=hazard.source == DeploymentHazard.Source.SUPPLIER
             and permissions.can_sign_off(self.request.user, deployment),
@@ -295,6 +300,7 @@ class ControlCreateView(HazardFormMixin, FormView):
             owner=data["owner"],
             is_verified=data["is_verified"],
             evidence_revisions=list(data["evidence_revisions"]),
+            cites_certificate_register=data["cites_certificate_register"],
         )
 
 
@@ -362,6 +368,7 @@ class SignOffView(reauth.RecentMFARequiredMixin, FormView):
             sign_off=selectors.latest_sign_off(user=user, deployment=deployment),
             earlier=selectors.sign_offs_visible_to(user).filter(deployment=deployment)[1:20],
             blockers=services.sign_off_blockers(deployment),
+            re_review_requests=selectors.re_review_requests_open(deployment=deployment),
             can_sign=self.can_sign,
             has_registration=CSOProfile.objects.filter(user=user).exists() if self.can_sign else False,
             has_recent_mfa=reauth.has_recent_mfa(self.request),

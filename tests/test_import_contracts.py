@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("dashboards", "safety", "onboarding", "nir_portal")
+APPS = ("dashboards", "safety", "certificates", "onboarding", "nir_portal")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -50,6 +50,9 @@ def test_the_contracts_hold_on_the_code_as_it_is(tmp_path):
         ("onboarding/selectors.py", "from onboarding.services import deployments as _back_arrow", "Inside onboarding"),
         ("safety/cscr_services.py", "from safety import tasks as _back_arrow", "Inside safety"),
         ("dashboards/services.py", "from dashboards import tasks as _back_arrow", "Inside dashboards"),
+        ("certificates/models.py", "from safety import models as _back_arrow", "Apps depend only"),
+        ("onboarding/models/deployments.py", "from certificates import models as _back_arrow", "Apps depend only"),
+        ("certificates/services.py", "from certificates import tasks as _back_arrow", "Inside certificates"),
     ],
 )
 def test_an_import_against_the_arrows_breaks_its_contract(tmp_path, module, back_arrow, contract):

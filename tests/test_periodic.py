@@ -14,6 +14,7 @@ EXPECTED = {
     "onboarding.tasks.evidence_files_rescan_quarantined",
     "onboarding.dashboard_tasks.dashboard_weekly_snapshot",
     "nir_portal.mail.tasks.mail_send_stalled",
+    "certificates.tasks.certificates_daily_check",
 }
 
 

@@ -614,6 +614,51 @@ CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
 OBJECT_URLS.update(CSCR_OBJECT_URLS)
 PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
 
+
+def _certificate_of_trust_a(world, insider_role=Role.VIEWER) -> Target:
+    from certificates import services as certificate_services
+    from tests.certificates.pki import HOST, pki
+
+    lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
+    entry = certificate_services.certificate_entry_create(
+        actor=lead,
+        deployment=world.deployment_a,
+        name="Gateway server",
+        purpose="gateway_server",
+        environment="live",
+        owner=lead,
+        endpoint_hostname=HOST,
+        upload=certificate_services.Upload(name="gateway.pem", data=pki().valid.pem),
+    )
+    insider = lead if insider_role == Role.DEPLOYMENT_LEAD else world.member(world.trust_a, insider_role)
+    return Target(kwargs={"pk": entry.pk}, owners=(world.trust_a,), insider=insider)
+
+
+CERTIFICATE_OBJECT_URLS: dict[str, ObjectUrl] = {
+    # A deployment's register: its organisation (and its supplier, for the version's certificates)
+    # and the national team read it; only the organisation's leads and CSO add to it.
+    "certificates:deployment-certificates": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "certificates:deployment-certificate-create": ObjectUrl(
+        lambda w: Target(
+            kwargs={"deployment_pk": w.deployment_a.pk},
+            owners=(w.trust_a, w.supplier),
+            insider=w.member(w.trust_a, Role.DEPLOYMENT_LEAD),
+        )
+    ),
+    "certificates:product-version-certificates": ObjectUrl(_product_version, allowed=NATIONAL_READS),
+    "certificates:product-version-certificate-create": ObjectUrl(
+        lambda w: Target(
+            kwargs={"version_pk": w.product_version.pk},
+            owners=(w.supplier,),
+            insider=w.member(w.supplier, Role.SUPPLIER_ASSURANCE_LEAD),
+        )
+    ),
+    "certificates:entry-detail": ObjectUrl(_certificate_of_trust_a, allowed=NATIONAL_READS),
+    "certificates:entry-renew": ObjectUrl(lambda w: _certificate_of_trust_a(w, Role.CSO)),
+}
+OBJECT_URLS.update(CERTIFICATE_OBJECT_URLS)
+
+
 # --- The "stale authenticator" column: every action that binds a person ---------------------------------
 
 # The person of the right role for each binding action, from the action's own organisation. With

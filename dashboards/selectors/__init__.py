@@ -2,6 +2,7 @@
 are gathered here. Definitions of every measure: `dashboards.selectors.national`."""
 
 from dashboards.selectors.measures import (
+    CERTIFICATE_DAYS,
     DASHBOARD_STAGES,
     DSPT_REQUIREMENT,
     NO_OPEN_RATED,
@@ -35,6 +36,7 @@ from dashboards.selectors.national import (
     Summary,
     areas_for,
     attach_row_measures,
+    certificate_days,
     dashboard_data_version,
     dashboard_deployments,
     dashboard_page,
@@ -63,6 +65,7 @@ from dashboards.selectors.trust import WAITING_SHOWN, Waiting, trust_waiting
 from onboarding.models import Deployment
 
 __all__ = [
+    "CERTIFICATE_DAYS",
     "DASHBOARD_PAGE_SIZE",
     "DASHBOARD_STAGES",
     "DEFAULT_SORT",
@@ -97,6 +100,7 @@ __all__ = [
     "area_progress_by_deployment",
     "areas_for",
     "attach_row_measures",
+    "certificate_days",
     "dashboard_data_version",
     "dashboard_deployments",
     "dashboard_page",

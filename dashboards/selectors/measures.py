@@ -35,6 +35,7 @@ RATINGS = (5, 4, 3, 2, 1)
 UNRATED = "unrated"
 NO_OPEN_RATED = "none"
 TREND_WEEKS = 26
+CERTIFICATE_DAYS = 30  # the certificates column's window when the filter does not set one
 DASHBOARD_STAGES = [*STAGE_ORDER, Deployment.Stage.SUSPENDED, Deployment.Stage.DECOMMISSIONED]
 
 
@@ -94,6 +95,8 @@ class DashboardFilters:
     band: str = ""
     dspt: str = ""
     go_live: str = ""
+    # Only deployments relying on a certificate expired or expiring within this many days.
+    certificates: int | None = None
 
 
 def overdue_review_cutoff(now: datetime | None = None) -> datetime:

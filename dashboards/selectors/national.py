@@ -31,10 +31,12 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils import timezone
 
+from certificates.selectors import certificates_expiring_by_deployment, deployments_with_certificates_expiring
 from dashboards.models import DeploymentSummary
 from dashboards.selectors.measures import (
     _BAND_SQL,
     _RATING_KEYS,
+    CERTIFICATE_DAYS,
     DASHBOARD_STAGES,
     DSPT_REQUIREMENT,
     NO_OPEN_RATED,
@@ -190,6 +192,10 @@ def filter_deployments(
         deployments = deployments.filter(stage=filters.stage)
     if filters.deployment:
         deployments = deployments.filter(pk=filters.deployment)
+    if filters.certificates is not None:
+        deployments = deployments.filter(
+            deployments_with_certificates_expiring(within_days=filters.certificates, now=now)
+        )
     if filters.q:
         q = filters.q.strip()
         deployments = deployments.filter(
@@ -234,15 +240,21 @@ def dashboard_deployments(
 
 
 def attach_row_measures(
-    deployments: list[Deployment], *, areas: list[tuple[str, str]] = (), now: datetime | None = None
+    deployments: list[Deployment],
+    *,
+    areas: list[tuple[str, str]] = (),
+    now: datetime | None = None,
+    certificate_days: int = CERTIFICATE_DAYS,
 ) -> None:
-    """Add every measure and each area's progress to a page of deployments: two queries."""
+    """Add every measure and each area's progress to a page of deployments: three queries."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     ids = [d.pk for d in deployments]
     measures = measures_by_deployment(ids, now=now)
     progress = area_progress_by_deployment(ids)
+    certificates = certificates_expiring_by_deployment(deployments, within_days=certificate_days, now=now)
     for deployment in deployments:
+        deployment.certificates_expiring = certificates.get(deployment.pk, 0)
         found = measures.get(deployment.pk, Measures())
         deployment.sign_off_state = found.sign_off_state
         deployment.go_live_state = found.go_live_state
@@ -447,10 +459,14 @@ def dashboard_page(
     page = Paginator(deployments, DASHBOARD_PAGE_SIZE).get_page(page_number)
     rows = list(page.object_list)
     areas = areas_for(scope)
-    attach_row_measures(rows, areas=areas, now=now)
+    attach_row_measures(rows, areas=areas, now=now, certificate_days=certificate_days(filters))
     page.object_list = rows
     filtered = filter_deployments(scope, filters, now=now)
     return DashboardPage(page=page, areas=areas, summary=dashboard_summary(filtered, areas=areas, now=now))
+
+
+def certificate_days(filters: DashboardFilters) -> int:
+    return CERTIFICATE_DAYS if filters.certificates is None else filters.certificates
 
 
 def paginate(queryset: QuerySet, page_number, per_page: int = DRILLDOWN_PAGE_SIZE) -> Page:

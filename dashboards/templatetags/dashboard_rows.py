@@ -9,11 +9,13 @@ a header there and a function here. Every text is escaped with Django's `escape`
 from dataclasses import dataclass
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboards.selectors import CERTIFICATE_DAYS
 from nir_portal.accounts.templatetags.portal import status_tag_class
 
 register = template.Library()
@@ -30,6 +32,8 @@ class RowContext:
     hazards_url: str
     evidence_url: str
     carried: str
+    certificate_days: int = CERTIFICATE_DAYS
+    certificates_url: str = ""  # a deployment's register, "{}" standing for its id
 
 
 def _plural(count: int) -> str:
@@ -111,6 +115,16 @@ def _dspt(d, c: RowContext) -> str:
     return f'<a href="{url}">{text}<span class="nhsuk-u-visually-hidden">: DSPT evidence of {escape(d.name)}</span></a>'
 
 
+def _certificates(d, c: RowContext) -> str:
+    count, days = int(d.certificates_expiring), int(c.certificate_days)
+    renew = ' <strong class="nhsuk-tag nhsuk-tag--red">Renew</strong>' if count else ""
+    return (
+        f'<span data-testid="certificates-expiring"><a href="{escape(c.certificates_url.format(int(d.pk)))}">'
+        f'{count}<span class="nhsuk-u-visually-hidden"> certificate{_plural(count)} expired or expiring within '
+        f"{days} day{_plural(days)}, {escape(d.name)}</span></a>{renew}</span>"
+    )
+
+
 # (responsive heading, cell) in column order: the headers in _deployment_rows.html follow this.
 DEPLOYMENT_CELLS = [
     ("Deployment", _deployment),
@@ -122,14 +136,26 @@ DEPLOYMENT_CELLS = [
     ("Evidence expiring", _expiring),
     ("Reviews overdue", _overdue),
     ("DSPT", _dspt),
+    ("Certificates expiring", _certificates),
 ]
+# A placeholder id, replaced per row: one reverse() per page instead of one per row.
+_PLACEHOLDER_ID = 987654321
 CELL = '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">{} </span>{}</td>'
 
 
 @register.simple_tag
-def deployment_rows(deployments, hazards_url: str, evidence_url: str, carried: str) -> SafeString:
+def deployment_rows(
+    deployments, hazards_url: str, evidence_url: str, carried: str, certificate_days=CERTIFICATE_DAYS
+) -> SafeString:
     """The rows of the dashboards' deployment table, one `<tr>` per deployment."""
-    context = RowContext(hazards_url=hazards_url, evidence_url=evidence_url, carried=str(carried))
+    certificates_url = reverse("certificates:deployment-certificates", args=[_PLACEHOLDER_ID])
+    context = RowContext(
+        hazards_url=hazards_url,
+        evidence_url=evidence_url,
+        carried=str(carried),
+        certificate_days=certificate_days if isinstance(certificate_days, int) else CERTIFICATE_DAYS,
+        certificates_url=certificates_url.replace("{", "{{").replace("}", "}}").replace(str(_PLACEHOLDER_ID), "{}"),
+    )
     rows = []
     for d in deployments:
         cells = "".join(CELL.format(heading, cell(d, context)) for heading, cell in DEPLOYMENT_CELLS)

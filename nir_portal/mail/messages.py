@@ -10,6 +10,7 @@ from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
 from nir_portal.accounts.models import LEAD_ROLES, NATIONAL_ROLES, Membership, Organisation, Role
 from nir_portal.mail.models import OutgoingMail
@@ -201,6 +202,63 @@ def incident_reported(*, incident, hazards: list) -> list[OutgoingMail]:
         },
         organisation=deployment.organisation,
         target=incident,
+    )
+
+
+def hazard_re_review_requested(*, request, flagged: bool) -> list[OutgoingMail]:
+    """To the organisation's CSOs: something outside the hazard log (an expired live certificate)
+    asks them to look at a hazard again; `flagged` when the current sign-off covered it."""
+    deployment, hazard = request.deployment, request.hazard
+    which = f"{hazard.reference} {hazard.name}" if hazard else "A hazard"
+    return mail_queue(
+        template="hazard_re_review",
+        to=_emails(organisations=[deployment.organisation_id], roles=[Role.CSO]),
+        subject=f"{request.get_source_display()}: {hazard.reference if hazard else 'a hazard'} of "
+        f"{deployment.name} needs your re-review"[:200],
+        context={
+            "source": request.get_source_display(),
+            "reason": request.reason,
+            "hazard": which,
+            "deployment": deployment.name,
+            "flagged": flagged,
+            "hazard_url": _url("safety:hazard-detail", hazard.pk) if hazard else "",
+            "sign_off_page_url": _url("safety:sign-off", deployment.pk),
+        },
+        organisation=deployment.organisation,
+        target=request,
+    )
+
+
+# --- the certificate register ------------------------------------------------------------------------
+
+
+def certificate_expiry(*, entry, revision, threshold_days: int, to: Iterable[str]) -> list[OutgoingMail]:
+    """To the certificate's owner and the leads and CSOs of every organisation relying on it (the
+    register works out who): it expires within `threshold_days`, or has expired (0)."""
+    expired = threshold_days == 0
+    return mail_queue(
+        template="certificate_expiry",
+        to=to,
+        subject=(
+            f"Certificate {entry.name} has expired"
+            if expired
+            else f"Certificate {entry.name} expires within {threshold_days} days"
+        )[:200],
+        context={
+            "name": entry.name,
+            "expired": expired,
+            "live": entry.environment == entry.Environment.LIVE,
+            "environment": entry.get_environment_display().lower(),
+            "expires_at": f"{timezone.localtime(revision.not_after):%-d %B %Y %H:%M}",
+            "purpose": entry.get_purpose_display(),
+            "held_by": str(entry.holder),
+            "owner": str(entry.owner),
+            "subject": revision.subject,
+            "fingerprint": revision.fingerprint_sha256,
+            "entry_url": settings.SITE_URL.rstrip("/") + entry.get_absolute_url(),
+        },
+        organisation=entry.organisation,
+        target=entry,
     )
 
 

@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from certificates.selectors import certificates_of_deployment
 from nir_portal.accounts.models import Membership, Organisation, Role
 from onboarding.models import EvidenceFile, EvidenceRevision, Review
 from safety.models import CSCRBundleJob, DeploymentHazard, HazardControl, RiskMatrix, SafetyIncident, SignOff
@@ -171,6 +172,7 @@ def _hazards(snapshot: dict, labels: dict, acceptability: dict, names: dict[str,
                         "kind_label": kinds.get(control["kind"], control["kind"]),
                         "owner_name": names.get(control["owner"], control["owner"]),
                         "evidence_labels": [_evidence_label(e) for e in control.get("evidence", [])],
+                        "cites_certificate_register": bool(control.get("certificate_register")),
                     }
                     for control in hazard.get("controls", [])
                 ],
@@ -315,6 +317,23 @@ def _incidents(deployment) -> list[dict]:
     ]
 
 
+def _certificates(deployment) -> list[dict]:
+    """The registered certificates the deployment relies on at issue, soonest expiry first within
+    each environment: a go-live control of the certificate expiry hazard."""
+    return [
+        {
+            "name": entry.name,
+            "purpose": entry.get_purpose_display(),
+            "environment": entry.get_environment_display(),
+            "held_by": "Supplier" if entry.product_version_id else "Deploying organisation",
+            "owner": entry.owner.full_name or entry.owner.email,
+            "not_after": entry.current_revision.not_after,
+            "fingerprint": entry.current_revision.fingerprint_sha256,
+        }
+        for entry in certificates_of_deployment(deployment)
+    ]
+
+
 def _document_control(job: CSCRBundleJob, snapshot: dict) -> dict:
     previous = job.previous
     if previous is None:
@@ -398,6 +417,14 @@ def cscr_context(
         "residual_risks": applicable,
         "incidents": _incidents(deployment),
         "go_live": go_live,
+        "certificates": _certificates(deployment),
+        # The controls whose evidence is the register's monitoring, as the CSO signed them.
+        "register_citations": [
+            {"hazard": h["reference"], **c}
+            for h in applicable
+            for c in h["controls_view"]
+            if c["cites_certificate_register"]
+        ],
         "evidence": evidence,
         "document_control": _document_control(job, snapshot),
         "signer_subject": signer_subject,

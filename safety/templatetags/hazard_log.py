@@ -29,9 +29,10 @@ ROW = (
     '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Status </span>'
     '<strong class="nhsuk-tag {status_class}">{status}</strong></td>'
     '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Controls </span>'
-    "{controls}</td></tr>"
+    "{controls}{register}</td></tr>"
 )
 DECISION_NEEDED = SafeString(' <strong class="nhsuk-tag nhsuk-tag--orange">Decision needed</strong>')
+CITES_REGISTER = SafeString(" (certificate register cited)")
 
 
 RATING_TAGS = {rating: rating_tag(rating) for rating in (None, 1, 2, 3, 4, 5)}
@@ -63,6 +64,7 @@ def hazard_log_rows(hazards: Iterable[HazardLogRow], url_prefix: str) -> SafeStr
                 status_class=status_class,
                 status=status,
                 controls=int(hazard.control_count),
+                register=CITES_REGISTER if hazard.register_citations else "",
             )
         )
     return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above

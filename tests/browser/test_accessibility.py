@@ -20,6 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
 from playwright.sync_api import Page
 
+from certificates import services as certificate_services
+from certificates.models import CertificateEntry
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from onboarding import services as onboarding_services
 from onboarding.models import EvidenceLink, Requirement
@@ -28,6 +30,7 @@ from safety import services as safety_services
 from safety.models import CSCRBundleJob, DeploymentHazard, SafetyIncident, SignOff
 from tests import factories
 from tests.browser.axe import assert_accessible, horizontal_overflow
+from tests.certificates.pki import HOST, pki
 from tests.onboarding import evidence_fixtures as fx
 from tests.safety.conftest import score_all
 
@@ -46,11 +49,16 @@ EXCLUDED = {
     "dashboards:national-export-xlsx": "downloads the national view as a spreadsheet",
     "cscr:job-download": "downloads a CSCR bundle (ZIP)",
     "cscr:job-progress": "an HTML fragment the job page polls (checked within cscr:job-detail)",
+    "audit:export-json": "downloads the audit trail as FHIR AuditEvent JSON",
+    "audit:export-ndjson": "downloads the audit trail as FHIR AuditEvent NDJSON",
+    "certificates:register-export-csv": "downloads the certificate register as CSV",
+    "certificates:register-export-xlsx": "downloads the certificate register as a spreadsheet",
     # POST only.
     "accounts:active-organisation": "POST only: the header's organisation switcher, on every page checked",
     "mfa_login_webauthn": "POST only: passkey sign-in from the sign-in page",
     "onboarding:evidence-submit": "POST only: a button on the evidence page",
     "onboarding:evidence-comment": "POST only: the comment form on the review page",
+    "onboarding:evidence-pars-exception": "POST only: the PARS exception form on the review page",
     "onboarding:framework-publish": "POST only: a button on the framework page",
     "onboarding:framework-draft": "POST only: a button on the framework page",
     "safety:action-complete": "POST only: a button on the hazard page",
@@ -106,6 +114,7 @@ class Things:
     supplier_evidence: object
     new_person: object  # invited, has not set a password: follows the emailed link
     supplier_hazard: object
+    certificate: object  # Trust A's gateway certificate, with findings to show
 
 
 def _pk(*objects) -> list[dict]:
@@ -171,6 +180,14 @@ ARGUMENTS = {
     "safety:supplier-hazard-list": lambda t, p: _pk(t.version),
     "safety:supplier-hazard-create": lambda t, p: _pk(t.version),
     "safety:supplier-hazard-edit": lambda t, p: _pk(t.supplier_hazard),
+    "certificates:deployment-certificates": lambda t, p: _pk(p.deployment),
+    "certificates:deployment-certificate-create": lambda t, p: (
+        [{"deployment_pk": p.deployment.pk}] if p.deployment else []
+    ),
+    "certificates:product-version-certificates": lambda t, p: _pk(t.version),
+    "certificates:product-version-certificate-create": lambda t, p: [{"version_pk": t.version.pk}],
+    "certificates:entry-detail": lambda t, p: _pk(t.certificate),
+    "certificates:entry-renew": lambda t, p: _pk(t.certificate),
 }
 
 # Parts of a page that differ between people and requests without changing what axe judges:
@@ -330,8 +347,22 @@ def _things(world, roster: list[Persona]) -> Things:
     safety_services.incident_report(
         actor=cso, deployment=deployment, reference="INC-001", reported_on=date(2026, 11, 2), summary="Misfiled study."
     )
+    # A gateway certificate with findings (a 1024-bit key), so its page shows them. (by_role's
+    # deployment lead is Network N's, the last in the roster.)
+    trust_lead = Membership.objects.filter(organisation=world.trust_a, role=Role.DEPLOYMENT_LEAD).first().user
+    certificate = certificate_services.certificate_entry_create(
+        actor=trust_lead,
+        deployment=deployment,
+        name="Gateway server",
+        purpose=CertificateEntry.Purpose.GATEWAY_SERVER,
+        environment=CertificateEntry.Environment.LIVE,
+        owner=trust_lead,
+        endpoint_hostname=HOST,
+        upload=certificate_services.Upload(name="gateway.pem", data=pki().weak_1024.pem),
+    )
     return Things(
         supplier_hazard=supplier_hazard,
+        certificate=certificate,
         framework=framework,
         draft_requirement=draft.requirements.order_by("pk").first(),
         version=version,
