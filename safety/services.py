@@ -20,6 +20,7 @@ from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
 from safety import permissions
+from safety.lifecycle.duties import independent_acceptance_check, registration_check_refusal
 from safety.models import (
     ClinicalRiskManagementPlan,
     DeploymentHazard,
@@ -621,6 +622,7 @@ def _sign_off_record(
     profile = CSOProfile.objects.filter(user=actor).first()
     if profile is None:
         raise ValidationError("Record your professional registration before signing off.", code="no_registration")
+    registration_check_refusal(profile)
     if not statement.strip():
         raise refused("statement", "Write your summary safety statement.", "statement_required")
     # Row lock: concurrent sign-offs of one deployment queue here; the first wins, the rest see it.
@@ -707,6 +709,7 @@ def go_live_authorise(*, actor, deployment: Deployment, statement: str) -> GoLiv
                 for blocker in blockers
             ]
         )
+    independent_acceptance_check(approver=actor, sign_off=current, act="authorise go-live")
     if GoLiveAuthorisation.objects.filter(sign_off=current).exists():
         raise ValidationError("Go-live is already authorised for this sign-off.", code="already_authorised")
     if not statement.strip():

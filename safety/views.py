@@ -35,6 +35,7 @@ from safety.forms import (
     SupplierHazardForm,
     TransferDecisionForm,
 )
+from safety.lifecycle.duties import registration_check_refusal
 from safety.models import DeploymentHazard
 from safety.snapshots import snapshot_sha256
 
@@ -329,6 +330,17 @@ class ReviewQueueView(TemplateView):
         return {**super().get_context_data(**kwargs), "queue": selectors.cso_review_queue(self.request.user)}
 
 
+def _registration_stale(profile) -> str:
+    """Why the CSO's registration check is too old to sign with ("" when it is not)."""
+    if profile is None:
+        return ""
+    try:
+        registration_check_refusal(profile)
+    except ValidationError as error:
+        return error.messages[0]
+    return ""
+
+
 class SignOffView(FormView):
     """The current sign-off, what blocks a new one, and the CSO's form. Signing binds the CSO, so it
     needs an MFA code entered within the last few minutes; a stale session is sent to enter one,
@@ -368,13 +380,15 @@ class SignOffView(FormView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, deployment = self.request.user, self.deployment
+        profile = CSOProfile.objects.filter(user=user).first() if self.can_sign else None
         context.update(
             deployment=deployment,
             sign_off=selectors.latest_sign_off(user=user, deployment=deployment),
             earlier=selectors.sign_offs_visible_to(user).filter(deployment=deployment)[1:20],
             blockers=services.sign_off_blockers(deployment),
             can_sign=self.can_sign,
-            has_registration=CSOProfile.objects.filter(user=user).exists() if self.can_sign else False,
+            has_registration=profile is not None,
+            registration_stale=_registration_stale(profile),
             has_recent_mfa=reauth.has_recent_mfa(self.request),
             can_authorise=permissions.can_authorise_go_live(user, deployment),
             crumbs=[(deployment.get_absolute_url(), deployment.name)],

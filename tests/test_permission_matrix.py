@@ -364,7 +364,10 @@ def _action_of_trust_a(world) -> Target:
 def _sign_off_of_trust_a(world) -> Target:
     cso = world.member(world.trust_a, Role.CSO)
     CSOProfile.objects.create(
-        user=cso, professional_body="GMC", registration_number="1234567", registration_checked_on=date(2026, 1, 5)
+        user=cso,
+        professional_body="GMC",
+        registration_number="1234567",
+        registration_checked_on=factories.recent_registration_check(),
     )
     DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
         residual_severity="minor", residual_likelihood="low", residual_rating=1

@@ -306,7 +306,10 @@ def _things(world, roster: list[Persona]) -> Things:
     deployment = world.deployment_a
     # A signed-off hazard log (later superseded by the supplier's transfer), and an incident.
     CSOProfile.objects.create(
-        user=cso, professional_body="GMC", registration_number="7654321", registration_checked_on=date(2026, 1, 5)
+        user=cso,
+        professional_body="GMC",
+        registration_number="7654321",
+        registration_checked_on=factories.recent_registration_check(),
     )
     score_all(deployment)
     safety_services.sign_off_create(

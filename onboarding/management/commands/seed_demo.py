@@ -1,11 +1,13 @@
 """Demo organisations, people, products and deployments. Idempotent; refuses to run with DEBUG off."""
 
 import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
@@ -92,7 +94,7 @@ class Command(BaseCommand):
                         defaults={
                             "professional_body": CSOProfile.ProfessionalBody.HCPC,
                             "registration_number": f"RA{organisation.pk:06d}",
-                            "registration_checked_on": "2026-10-01",
+                            "registration_checked_on": timezone.localdate() - timedelta(days=60),
                         },
                     )
                 if role == Role.NATIONAL_ADMIN:

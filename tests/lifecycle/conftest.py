@@ -1,0 +1,5 @@
+"""The lifecycle tests share the clinical-safety invariant arrangements: a world whose deployments
+start hazard logs under the default matrix, and the `safety` helper driving the real services."""
+
+from tests.onboarding.evidence_fixtures import *  # noqa: F403  fixtures, found by name
+from tests.safety_invariants.conftest import safety, safety_reference, world  # noqa: F401  fixtures, by name
