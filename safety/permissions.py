@@ -47,3 +47,23 @@ def can_view_supplier_hazards(user, product_version: ProductVersion) -> bool:
     return account_permissions.is_national(user) or bool(
         account_permissions.roles_in(user, product_version.product.supplier_id)
     )
+
+
+def can_decide_live_case(user, deployment: Deployment) -> bool:
+    return bool(_roles(user, deployment) & {Role.CSO, Role.EXECUTIVE_APPROVER})
+
+
+def can_escalate_incident(user, deployment: Deployment) -> bool:
+    return Role.CSO in _roles(user, deployment)
+
+
+def can_record_fault_finding(user, supplier_id: int) -> bool:
+    return bool(account_permissions.roles_in(user, supplier_id) & {Role.SUPPLIER_CSO, Role.SUPPLIER_ASSURANCE_LEAD})
+
+
+def can_upgrade(user, deployment: Deployment) -> bool:
+    return Role.DEPLOYMENT_LEAD in _roles(user, deployment)
+
+
+def can_plan_decommissioning(user, deployment: Deployment) -> bool:
+    return bool(_roles(user, deployment) & EDIT_ROLES)

@@ -19,8 +19,11 @@ from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
+from onboarding.services.cases import case_version_current, case_version_mark_live
 from safety import permissions
 from safety.lifecycle.duties import independent_acceptance_check, registration_check_refusal
+from safety.lifecycle.incidents import incident_risk_score
+from safety.lifecycle.supersession import case_out_of_date_clear, case_out_of_date_mark
 from safety.models import (
     ClinicalRiskManagementPlan,
     DeploymentHazard,
@@ -131,6 +134,7 @@ def sign_off_refresh(*, deployment: Deployment, reason: str = "") -> SignOff | N
         target=current,
         changes={"changes": current.superseded_changes[:50]},
     )
+    case_out_of_date_mark(sign_off=current)
     return current
 
 
@@ -574,6 +578,8 @@ def sign_off_blockers(deployment: Deployment) -> list[str]:
             blockers.append(
                 f"{hazard.reference} {hazard.name} was transferred by the supplier and needs your decision."
             )
+        if hazard.needs_re_review:
+            blockers.append(f"{hazard.reference} {hazard.name} needs re-review: {hazard.re_review_reason}")
     controls = (
         HazardControl.objects.filter(
             hazard__deployment=deployment, is_verified=True, is_withdrawn=False, hazard__is_applicable=True
@@ -653,6 +659,7 @@ def _sign_off_record(
             raise refused("conditions", "Each condition needs a description and a due date.", "condition_incomplete")
     sign_off = SignOff(
         deployment=deployment,
+        case_version=case_version_current(deployment),
         cso=actor,
         cso_name=actor.full_name or actor.email,
         professional_body=profile.professional_body,
@@ -721,16 +728,21 @@ def go_live_authorise(*, actor, deployment: Deployment, statement: str) -> GoLiv
         statement=statement.strip(),
         snapshot_sha256=current.snapshot_sha256,
     )
-    from_stage = deployment.stage
-    deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
-    deployment.stage_changed_at = timezone.now()
-    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    deployment.stage_changes.create(
-        from_stage=from_stage,
-        to_stage=deployment.stage,
-        changed_by=actor,
-        reason="Go-live authorised; residual risk accepted",
-    )
+    if deployment.stage == Deployment.Stage.LIVE:
+        # A live deployment re-authorised (a new case version, or a case brought up to date) stays live.
+        case_version_mark_live(deployment=deployment)
+        case_out_of_date_clear(deployment=deployment)
+    else:
+        from_stage = deployment.stage
+        deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
+        deployment.stage_changed_at = timezone.now()
+        deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+        deployment.stage_changes.create(
+            from_stage=from_stage,
+            to_stage=deployment.stage,
+            changed_by=actor,
+            reason="Go-live authorised; residual risk accepted",
+        )
     audit_event_record(
         action="go_live.authorise",
         actor=actor,
@@ -755,6 +767,8 @@ def incident_report(
     clinical_risk_assessment: str = "",
     system_release: str = "",
     hazards: list[DeploymentHazard] | None = None,
+    severity: str = "",
+    likelihood: str = "",
 ) -> SafetyIncident:
     """Record a safety incident. One against a signed-off hazard flags the sign-off for re-review
     and tells the CSO."""
@@ -773,6 +787,7 @@ def incident_report(
         clinical_risk_assessment=clinical_risk_assessment,
         system_release=system_release,
     )
+    incident_risk_score(incident, severity=severity, likelihood=likelihood)
     incident.full_clean()
     incident.save()
     incident.hazards.set(hazards)

@@ -1,3 +1,4 @@
+from onboarding.models.cases import CaseVersion, DeploymentNotice
 from onboarding.models.dashboards import WeeklySnapshot
 from onboarding.models.deployments import (
     Deployment,
@@ -20,8 +21,10 @@ from onboarding.models.framework import Area, Framework, Requirement
 
 __all__ = [
     "Area",
+    "CaseVersion",
     "Deployment",
     "DeploymentGroupObjectPermission",
+    "DeploymentNotice",
     "DeploymentSite",
     "DeploymentStageChange",
     "DeploymentUserObjectPermission",

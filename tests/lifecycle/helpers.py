@@ -1,0 +1,28 @@
+"""Arrangements shared by the lifecycle tests: a deployment taken live through the real services."""
+
+from django.utils import timezone
+
+from nir_portal.accounts.models import Role
+from onboarding.models import Deployment
+from safety import services as safety_services
+from tests import factories
+
+
+def executive(world, organisation=None):
+    return factories.member(organisation or world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
+
+
+def take_live(safety, world, deployment=None, approver=None):
+    """Sign off, authorise go-live and record the deployment live (the stage move is arranged)."""
+    deployment = deployment or world.deployment_a
+    cso = safety.cso if deployment.organisation_id == world.trust_a.pk else None
+    safety.make_signable(deployment) if cso else None
+    sign_off = safety.sign(deployment) if cso else None
+    approver = approver or executive(world, deployment.organisation)
+    safety_services.go_live_authorise(actor=approver, deployment=deployment, statement="I accept the residual risk.")
+    Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
+    from onboarding.services.cases import case_version_mark_live
+
+    case_version_mark_live(deployment=deployment)
+    deployment.refresh_from_db()
+    return sign_off, approver
