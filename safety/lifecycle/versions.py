@@ -51,7 +51,11 @@ def product_version_publish(
     ):
         raise PermissionDenied("Only the supplier's CSO or assurance lead publishes a product version.")
     # Row lock: publishing twice at once must not flag deployments twice.
-    version = ProductVersion.objects.select_for_update().select_related("previous_version").get(pk=product_version.pk)
+    version = (
+        ProductVersion.objects.select_for_update(of=("self",))
+        .select_related("previous_version")
+        .get(pk=product_version.pk)
+    )
     if version.published_at is not None:
         raise ValidationError(f"{version} was published on {version.published_at:%d %B %Y}.", code="already_published")
     previous = version.previous_version

@@ -26,3 +26,20 @@ def take_live(safety, world, deployment=None, approver=None):
     case_version_mark_live(deployment=deployment)
     deployment.refresh_from_db()
     return sign_off, approver
+
+
+def sign_other(safety, deployment, cso):
+    """Score another trust's log (a bulk arrangement) and sign it off as that trust's CSO."""
+    from safety.models import DeploymentHazard
+
+    safety.cso_profile(cso)
+    matrix = deployment.risk_plan.risk_matrix
+    DeploymentHazard.objects.filter(deployment=deployment).update(
+        initial_severity="major",
+        initial_likelihood="low",
+        initial_rating=matrix.rating("major", "low"),
+        residual_severity="minor",
+        residual_likelihood="very_low",
+        residual_rating=matrix.rating("minor", "very_low"),
+    )
+    return safety.sign(deployment, actor=cso)

@@ -16,7 +16,6 @@ from tests.onboarding.evidence_fixtures import error_codes
 def test_superseding_a_live_sign_off_marks_the_case_out_of_date_and_tells_the_cso_lead_and_approver(
     safety, world, people, django_capture_on_commit_callbacks, settings
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     _, approver = take_live(safety, world)
     lead = people.a_lead
 
