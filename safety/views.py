@@ -179,6 +179,7 @@ class HazardDetailView(TemplateView):
             can_edit=permissions.can_edit_hazard_log(self.request.user, deployment),
             can_decide=hazard.source == DeploymentHazard.Source.SUPPLIER
             and permissions.can_sign_off(self.request.user, deployment),
+            can_re_review=permissions.can_sign_off(self.request.user, deployment),
             crumbs=_log_crumbs(deployment),
         )
         return context
@@ -549,6 +550,7 @@ class IncidentDetailView(TemplateView):
             incident=incident,
             deployment=deployment,
             can_update=can_update,
+            can_escalate=permissions.can_escalate_incident(self.request.user, deployment),
             form=kwargs.get("form") or (JournalEntryForm() if can_update else None),
             crumbs=[
                 (deployment.get_absolute_url(), deployment.name),
