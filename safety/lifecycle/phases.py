@@ -26,8 +26,7 @@ PHASE_SECTIONS = {
 
 def phase_refusal(*, deployment, sign_off: SignOff, phase: str) -> None:
     """Refuse a phase's CSCR when its journey has not collected what the phase reports."""
-    if phase == CSCRBundleJob.Phase.USE and not PeriodicReview.objects.filter(deployment=deployment).exists():
-        raise ValidationError("Record a periodic review before producing a use-phase CSCR.", code="no_periodic_review")
+    # A use-phase CSCR without a periodic review says so in its own section rather than being refused.
     if phase == CSCRBundleJob.Phase.MAINTENANCE and not (sign_off.case_version and sign_off.case_version.number > 1):
         raise ValidationError(
             "A maintenance CSCR reports a version change: the sign-off must be of an upgraded case version.",

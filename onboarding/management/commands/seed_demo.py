@@ -15,6 +15,7 @@ from onboarding import services
 from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
 from onboarding.models import Deployment, Product, ProductVersion
 from onboarding.services.framework import framework_load
+from safety.lifecycle.demo import demo_lifecycle_seed
 from safety.services import safety_reference_data_load
 
 DEMO_PASSWORD = "Demo-Portal-2026!"  # noqa: S105  (documented demo credential, DEBUG only)
@@ -40,7 +41,8 @@ DEPLOYMENTS = [
         "Northbridge NIR rollout",
         ["Northbridge General Hospital", "Riverside Imaging Centre"],
     ),
-    ("RZ2", "Acme PACS NIR Connector", "2.1", "Eastmoor NIR deployment", ["Eastmoor Hospital"]),
+    # Live on 2.0, so Acme's publication of 2.1 flags it and its lead can upgrade the case.
+    ("RZ2", "Acme PACS NIR Connector", "2.0", "Eastmoor NIR deployment", ["Eastmoor Hospital"]),
     ("RZ3", "Lumen Viewer NIR Gateway", "1.0", "Southdown NIR deployment", ["Southdown University Hospital"]),
     (
         "QZ1",
@@ -129,6 +131,7 @@ class Command(BaseCommand):
                     name=name,
                     sites=sites,
                 )
+        demo_lifecycle_seed(product_versions={n: versions[("Acme PACS NIR Connector", n)] for n in ("2.0", "2.1")})
 
     def _print_accounts(self) -> None:
         self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD})")
