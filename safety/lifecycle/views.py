@@ -53,7 +53,8 @@ class ServiceFormView(FormView):
             return self.form_invalid(form)
         except PermissionDenied:
             raise Http404 from None
-        messages.success(self.request, self.success_message)
+        if self.success_message:
+            messages.success(self.request, self.success_message)
         return redirect(self.success_url_for(result))
 
 
@@ -90,7 +91,8 @@ class ProductVersionPublishView(ServiceFormView):
         return versions.product_version_publish(actor=self.request.user, product_version=self.version, **data)
 
     def success_url_for(self, result):
-        messages.success(self.request, f"{self.version} is published; {len(result)} deployment(s) were told.")
+        told = f"{len(result)} deployment{'' if len(result) == 1 else 's'} of the earlier version"
+        messages.success(self.request, f"{self.version} is published and {told} have been told.")
         return reverse("safety:supplier-hazard-list", kwargs={"pk": self.version.pk})
 
 
