@@ -25,6 +25,7 @@ from onboarding import services as onboarding_services
 from onboarding.models import EvidenceLink, Requirement
 from onboarding.services import framework as framework_services
 from safety import services as safety_services
+from safety.lifecycle.models import IncidentEscalation
 from safety.models import CSCRBundleJob, DeploymentHazard, SafetyIncident, SignOff
 from tests import factories
 from tests.browser.axe import assert_accessible, horizontal_overflow
@@ -106,6 +107,7 @@ class Things:
     supplier_evidence: object
     new_person: object  # invited, has not set a password: follows the emailed link
     supplier_hazard: object
+    escalation: object
 
 
 def _pk(*objects) -> list[dict]:
@@ -171,6 +173,16 @@ ARGUMENTS = {
     "safety:supplier-hazard-list": lambda t, p: _pk(t.version),
     "safety:supplier-hazard-create": lambda t, p: _pk(t.version),
     "safety:supplier-hazard-edit": lambda t, p: _pk(t.supplier_hazard),
+    "safety:version-publish": lambda t, p: _pk(t.next_version),
+    "safety:case-versions": lambda t, p: _pk(p.deployment),
+    "safety:case-upgrade": lambda t, p: _pk(p.deployment),
+    "safety:hazard-re-review": _hazards,
+    "safety:live-case-decision": lambda t, p: _pk(p.deployment),
+    "safety:incident-escalate": _of_deployment(SafetyIncident),
+    "safety:escalation-detail": lambda t, p: _pk(t.escalation),
+    "safety:periodic-review": lambda t, p: _pk(p.deployment),
+    "safety:decommissioning": lambda t, p: _pk(p.deployment),
+    "safety:decommissioning-authorise": lambda t, p: _pk(p.deployment),
 }
 
 # Parts of a page that differ between people and requests without changing what axe judges:
@@ -330,10 +342,15 @@ def _things(world, roster: list[Persona]) -> Things:
         supplier_controls="Identifier check on import.",
         is_transferred=True,
     )
-    safety_services.incident_report(
+    incident = safety_services.incident_report(
         actor=cso, deployment=deployment, reference="INC-001", reported_on=date(2026, 11, 2), summary="Misfiled study."
     )
+    # Made directly: incident_escalate would queue its notices on the real broker.
+    escalation = IncidentEscalation.objects.create(
+        incident=incident, supplier=version.product.supplier, note="Please check the import.", escalated_by=cso
+    )
     return Things(
+        escalation=escalation,
         supplier_hazard=supplier_hazard,
         framework=framework,
         draft_requirement=draft.requirements.order_by("pk").first(),
