@@ -54,6 +54,7 @@ test: install frontend
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 	DEBUG=true $(PY) -m nir_portal.embedded exec -- $(PY) manage.py makemigrations --check --dry-run
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 		ALLOWED_HOSTS=nir-portal.example.nhs.uk DATABASE_URL=$${DATABASE_URL:-postgres://localhost/unused} \

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "nir_portal.accounts",
     "onboarding",
     "safety",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -351,11 +352,14 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_MAX_MEMORY_PER_CHILD_KB", d
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE", default=str(BASE_DIR / ".data" / "celerybeat-schedule"))
-# nir_portal is not an installed app, so autodiscovery does not find its tasks module.
-CELERY_IMPORTS = ["nir_portal.tasks", "onboarding.dashboard_tasks"]
+# nir_portal is not an installed app, so autodiscovery does not find its tasks module; the task
+# the beat schedule names is listed too, so a beat-only process knows it.
+CELERY_IMPORTS = ["nir_portal.tasks", "dashboards.tasks"]
 CELERY_BEAT_SCHEDULE: dict = {
     # Daily, at an hour that exists exactly once on both clock-change days.
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
+    # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
+    "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},
     # Mondays, for the week that has just ended (the go-live trend on the national dashboard).
     "dashboard-weekly-snapshot": {
         "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",

@@ -36,3 +36,11 @@ def audit_chain_check() -> dict:
         changes={"intact": intact, "first_broken_id": first_broken_id},
     )
     return {"intact": intact, "first_broken_id": first_broken_id}
+
+
+@shared_task(name="nir_portal.tasks.audit_checkpoint_take", acks_late=True)
+def audit_checkpoint_take(reason: str = "scheduled", **context) -> int:
+    """Sign and store the audit chain's head (hourly from beat, and after each CSCR bundle is signed)."""
+    from nir_portal.audit.checkpoints import audit_checkpoint_create
+
+    return audit_checkpoint_create(reason=reason, context=context).sequence

@@ -9,14 +9,15 @@ admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "NIR onboarding portal administration"
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
+    path("", include("onboarding.home_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("accessibility/", views.AccessibilityStatementView.as_view(), name="accessibility-statement"),
     path("accounts/", include("allauth.urls")),
     path("organisations/", include("nir_portal.accounts.urls")),
+    path("audit/", include("nir_portal.audit.urls")),
     path("", include("onboarding.urls")),
     path("", include("safety.urls")),
     path("", include("safety.cscr_urls")),
-    path("", include("onboarding.dashboard_urls")),
+    path("", include("dashboards.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -16,10 +16,18 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
-from onboarding import selectors
-from onboarding.forms import CarryForwardForm, CommentForm, EvidenceCreateForm, EvidenceReviseForm, ReviewForm
-from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion, Requirement
+from onboarding import selectors, uploads
+from onboarding.forms import (
+    CarryForwardForm,
+    CommentForm,
+    EvidenceCreateForm,
+    EvidenceReviseForm,
+    ParsExceptionForm,
+    ReviewForm,
+)
+from onboarding.models import EvidenceFile, EvidenceLink, ParsException, ParsReport, ProductVersion, Requirement
 from onboarding.services import evidence as evidence_services
+from onboarding.services import pars as pars_services
 from onboarding.services.framework import framework_current
 
 
@@ -29,15 +37,11 @@ class StreamingUploadMixin:
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
-        from onboarding import uploads
-
         request.upload_handlers = [uploads.HashingUploadHandler(request)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
     def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
         """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
-        from onboarding import uploads
-
         for error in getattr(self.request, "upload_errors", []):
             form.add_error("files", error)
         if form.errors:
@@ -268,7 +272,15 @@ class EvidenceReviewView(FormView):
             requirements=Requirement.objects.filter(
                 framework=link.deployment.framework, code__in=link.evidence.requirement_codes
             ),
+            pars_reports=list(ParsReport.objects.filter(revision=link.revision).select_related("file"))
+            if link.revision
+            else [],
+            pars_exception=ParsException.objects.filter(link=link, revision=link.revision)
+            .select_related("reviewer")
+            .first(),
+            pars_exception_form=kwargs.get("pars_exception_form") or ParsExceptionForm(),
         )
+        context["pars_failing"] = any(not saved.passed for saved in context["pars_reports"])
         return context
 
     def post(self, request, *args, **kwargs):
@@ -287,6 +299,31 @@ class EvidenceReviewView(FormView):
             raise Http404 from None
         messages.success(self.request, "Your decision has been recorded.")
         return redirect("onboarding:review-queue")
+
+
+class ParsExceptionView(EvidenceReviewView):
+    """The reviewer records why a failing PARS report is acceptable; the review screen again."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        self.get_form_kwargs()
+        if not self.can_review:
+            raise Http404
+        form = ParsExceptionForm(request.POST)
+        if form.is_valid():
+            try:
+                pars_services.pars_exception_record(
+                    actor=request.user, link=self.link, justification=form.cleaned_data["justification"]
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            except PermissionDenied:
+                raise Http404 from None
+            else:
+                messages.success(request, "Your exception has been recorded; the evidence can now be accepted.")
+                return redirect("onboarding:evidence-review", pk=self.link.pk)
+        return self.render_to_response(self.get_context_data(pars_exception_form=form))
 
 
 class EvidenceCommentView(View):

@@ -138,6 +138,15 @@ class CommentForm(forms.Form):
     )
 
 
+class ParsExceptionForm(forms.Form):
+    justification = forms.CharField(
+        label="Why the failing PARS rules are acceptable",
+        help_text="Recorded with your name against this revision, and shown to everyone who reviews it.",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=STATEMENT_MAX_LENGTH,
+    )
+
+
 class CarryForwardForm(forms.Form):
     changed_codes = forms.MultipleChoiceField(
         label="Requirements whose evidence changed in this version",

@@ -9,7 +9,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Role
-from onboarding.models import Deployment
+from onboarding.models import Deployment, EvidenceLink
 
 VIEW = "view_deployment"
 MANAGE = "manage_deployment"
@@ -61,3 +61,22 @@ def can(user, codename: str, deployment: Deployment) -> bool:
     if codename == VIEW and account_permissions.is_national(user):
         return True
     return deployments_with_permission(user, codename).filter(pk=deployment.pk).exists()
+
+
+# Who reviews evidence sent for review, by the link's review route (national links: national roles).
+REVIEWER_ROLES = {
+    EvidenceLink.ReviewBy.DEPLOYING_CSO: (Role.CSO,),
+    EvidenceLink.ReviewBy.DEPLOYING_LEAD: (Role.DEPLOYMENT_LEAD, Role.CSO),
+}
+
+
+def can_review(user, link: EvidenceLink) -> bool:
+    if account_permissions.roles_in(user, link.evidence.owner_id):
+        return False  # nobody reviews their own organisation's evidence
+    if link.review_by == EvidenceLink.ReviewBy.NATIONAL:
+        return any(
+            role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
+            for role in {m.role for m in account_permissions.memberships_of(user)}
+        )
+    roles = account_permissions.roles_in(user, link.deployment.organisation_id)
+    return bool(roles & set(REVIEWER_ROLES[link.review_by]))

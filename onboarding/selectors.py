@@ -8,6 +8,7 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Role
 from onboarding import permissions
 from onboarding.models import Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement
+from onboarding.models.deployments import STAGE_ORDER
 
 
 def deployments_visible_to(user) -> QuerySet[Deployment]:
@@ -143,8 +144,6 @@ def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checkli
     for everyone who can see the deployment; links to evidence are only those the person may open.
     A requirement provided by both parties is accepted only when each party's evidence is.
     Three queries whatever the number of requirements and revisions."""
-    from onboarding.services.deployments import STAGE_ORDER
-
     today = today or timezone.localdate()
     framework = deployment.framework
     if framework is None:

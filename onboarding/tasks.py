@@ -4,17 +4,17 @@ import logging
 
 from celery import shared_task
 
+from onboarding import scanning
 from onboarding.models import EvidenceFile
+from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
+from onboarding.services.reminders import reminders_send
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(bind=True, name=EVIDENCE_FILE_SCAN, max_retries=5, default_retry_delay=60, acks_late=True)
 def evidence_file_scan(self, file_id: int) -> str:
     """Scan one file with ClamAV. Until an explicit clean answer the file stays quarantined."""
-    from onboarding import scanning
-    from onboarding.services.evidence import evidence_file_record_scan
-
     file = EvidenceFile.objects.filter(pk=file_id).first()
     if file is None or file.scan_status in (EvidenceFile.ScanStatus.CLEAN, EvidenceFile.ScanStatus.INFECTED):
         return "skipped"
@@ -23,6 +23,15 @@ def evidence_file_scan(self, file_id: int) -> str:
     if result.status == EvidenceFile.ScanStatus.ERROR:
         logger.warning("Scanner unavailable for evidence file %s: %s", file_id, result.detail)
     return result.status
+
+
+@shared_task(name="onboarding.tasks.evidence_file_pars_check", acks_late=True)
+def evidence_file_pars_check(file_id: int) -> bool | None:
+    """Check a clean file's sample AuditEvents against the PARS rules; returns whether it passed."""
+    from onboarding.services.pars import pars_report_record
+
+    report = pars_report_record(file_id=file_id)
+    return None if report is None else report.passed
 
 
 @shared_task
@@ -41,9 +50,6 @@ def evidence_files_rescan_quarantined() -> int:
 @shared_task
 def evidence_daily_expiry_and_reminders() -> dict:
     """Expire evidence past its date, then email owners and reviewers."""
-    from onboarding.services.evidence import evidence_expire_due
-    from onboarding.services.reminders import reminders_send
-
     expired = evidence_expire_due()
     sent = reminders_send(expired_link_ids=expired)
     return {"expired": len(expired), "emails": sent}

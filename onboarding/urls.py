@@ -29,6 +29,11 @@ urlpatterns = [
     path("evidence/links/<int:pk>/", evidence_views.EvidenceReviewView.as_view(), name="evidence-review"),
     path("evidence/links/<int:pk>/comment/", evidence_views.EvidenceCommentView.as_view(), name="evidence-comment"),
     path(
+        "evidence/links/<int:pk>/pars-exception/",
+        evidence_views.ParsExceptionView.as_view(),
+        name="evidence-pars-exception",
+    ),
+    path(
         "evidence/files/<int:pk>/download/",
         evidence_views.EvidenceFileDownloadView.as_view(),
         name="evidence-file-download",

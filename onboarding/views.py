@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
-from django.views.generic import DetailView, FormView, ListView
+from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation, Role
@@ -10,6 +10,7 @@ from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
 from onboarding import permissions, selectors, services
 from onboarding.forms import DeploymentCreateForm, StageChangeForm
+from onboarding.models import ProductVersion
 
 
 class DeploymentListView(ListView):
@@ -90,3 +91,22 @@ class DeploymentStageChangeView(FormView):
             return self.form_invalid(form)
         messages.success(self.request, "The deployment's stage has been changed.")
         return redirect(self.deployment)
+
+
+class HomeView(TemplateView):
+    """Each person's start page: what their role does here and the deployments they can see."""
+
+    template_name = "portal/home.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        organisation = self.request.active_organisation
+        context["deployments"] = selectors.deployments_visible_to(self.request.user)[:50]
+        context["is_national"] = account_permissions.is_national(self.request.user)
+        context["organisation_kind"] = organisation.kind if organisation else ""
+        context["product_versions"] = (
+            ProductVersion.objects.filter(product__supplier=organisation).select_related("product")
+            if organisation is not None and organisation.is_supplier
+            else []
+        )
+        return context

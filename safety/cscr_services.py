@@ -18,8 +18,10 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from nir_portal.audit.checkpoints import AUDIT_CHECKPOINT_TAKE
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+from nir_portal.task_registry import registered_task
 from onboarding.models import Deployment
 from safety.cscr import bundle, document, signing
 from safety.cscr.permissions import can_request_bundle
@@ -29,6 +31,10 @@ from safety.models import CSCRBundleJob, SignOff
 from safety.services import sign_off_refresh
 
 logger = logging.getLogger(__name__)
+
+# Registered by safety.tasks under this name; enqueued by name so that the two modules do not import
+# each other.
+CSCR_BUNDLE_BUILD = "safety.tasks.cscr_bundle_build"
 
 # pg_try_advisory_lock(BUILD_LOCK_CLASS, job id): one build of a job at a time, across workers. A
 # session lock, so a worker that dies releases it with its connection.
@@ -131,11 +137,9 @@ def _bundle_request_record(
 
 
 def bundle_enqueue(*, job_id: int) -> None:
-    from safety.tasks import cscr_bundle_build
-
     options = {"queue": settings.CSCR_QUEUE} if settings.CSCR_QUEUE else {}
     try:
-        cscr_bundle_build.apply_async(args=[job_id], **options)
+        registered_task(CSCR_BUNDLE_BUILD).apply_async(args=[job_id], **options)
     except Exception:
         logger.exception("CSCR bundle job %s could not be enqueued; it stays queued.", job_id)
 
@@ -350,6 +354,8 @@ def _complete(
     locked.failure_reason = ""
     locked.completed_at = issued_at
     locked.save()
+    # The chain is checkpointed at every signing: the bundle's own signature time anchors it.
+    transaction.on_commit(lambda: registered_task(AUDIT_CHECKPOINT_TAKE).delay(reason="cscr.issue", cscr_job=locked.pk))
     audit_event_record(
         action="cscr.issue",
         organisation=job.deployment.organisation,

@@ -21,6 +21,7 @@ from django.views.generic import FormView, TemplateView, View
 
 from nir_portal.audit.services import audit_event_record
 from nir_portal.permissions import get_visible_or_404
+from onboarding.uploads import HashingUploadHandler
 from safety import cscr_services
 from safety import selectors as safety_selectors
 from safety.cscr import permissions, selectors, signing, verification
@@ -151,8 +152,6 @@ class BundleVerifyView(FormView):
     def dispatch(self, request, *args, **kwargs):
         # The size-limited handler must be in place before anything reads the body; the CSRF check
         # then runs on the parsed form (see onboarding.uploads.HashingUploadHandler).
-        from onboarding.uploads import HashingUploadHandler
-
         request.upload_handlers = [HashingUploadHandler(request, max_bytes=settings.CSCR_VERIFY_MAX_UPLOAD_BYTES)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 

@@ -7,6 +7,8 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
+from safety.cscr_services import CSCR_BUNDLE_BUILD, bundle_build
+
 logger = logging.getLogger(__name__)
 
 _in_pool_child = False
@@ -42,14 +44,10 @@ def _retire_this_child_after_the_task() -> bool:
     return True
 
 
-@shared_task(
-    bind=True, name="safety.tasks.cscr_bundle_build", acks_late=True, reject_on_worker_lost=True, max_retries=10
-)
+@shared_task(bind=True, name=CSCR_BUNDLE_BUILD, acks_late=True, reject_on_worker_lost=True, max_retries=10)
 def cscr_bundle_build(self, job_id: int) -> str:
     """Build one CSCR bundle. A redelivery (the worker died) or a retry finds the job row and carries
     on from it; a job already complete or failed is left as it is."""
-    from safety.cscr_services import bundle_build
-
     outcome = bundle_build(job_id=job_id)
     if outcome.retry:
         raise self.retry(countdown=min(60, 5 * 2**self.request.retries))

@@ -555,6 +555,19 @@ def _cscr_job_of_trust_a(world, insider_status: int = 200) -> Target:
     )
 
 
+def _evidence_link_reviewed_nationally(world) -> Target:
+    """Trust A's evidence waiting for the national team, opened by a national reviewer (who may
+    record a PARS exception: an empty form is shown again with its error)."""
+    target = _evidence_link(world)
+    reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
+    return Target(kwargs=target.kwargs, owners=target.owners, insider=reviewer)
+
+
+OBJECT_URLS["onboarding:evidence-pars-exception"] = ObjectUrl(
+    _evidence_link_reviewed_nationally, allowed=dict.fromkeys(NATIONAL, Expect(post=200))
+)
+
+
 CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
     "cscr:bundle-list": ObjectUrl(lambda w: _deployment_a(w, Role.CSO), allowed=NATIONAL_READS),
     # POST only; with no sign-off yet, the CSO's request is refused with a message and a redirect.
@@ -610,6 +623,14 @@ OBJECT_URLS.update(LIFECYCLE_OBJECT_URLS)
 PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
 
 ADMIN_SAMPLE_ID = "1"
+
+# Pages without an id that only national roles open; every other role gets 404, as for anything
+# they may not see.
+NATIONAL_ONLY_URLS = {
+    "audit:event-list": "the audit trail, read-only",
+    "audit:export-json": "a slice of the audit trail as a FHIR Bundle",
+    "audit:export-ndjson": "a slice of the audit trail as FHIR NDJSON",
+}
 
 
 def _reverse(route: Route) -> str:
@@ -751,6 +772,19 @@ def test_every_portal_page_without_an_id_opens_for_a_signed_in_member(world):
             broken.append(f"{route.name}: {status}")
 
     assert not broken
+
+
+@pytest.mark.parametrize("url_name", sorted(NATIONAL_ONLY_URLS))
+def test_a_national_only_page_answers_404_to_every_other_role_and_opens_for_national_roles(url_name, db):
+    url = reverse(url_name)
+    wrong = []
+    for (kind, role), person in outsiders(excluded=()).items():
+        expected = 200 if role in NATIONAL else 404
+        got = client_for(person).get(url).status_code
+        if got != expected:
+            wrong.append(f"GET as {role} of a {kind}: {got}, expected {expected}")
+
+    assert not wrong, f"{url_name}:\n" + "\n".join(wrong)
 
 
 # --- The admin: staff only, before anything is looked up --------------------------------------------

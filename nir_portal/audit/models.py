@@ -41,3 +41,29 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_email or 'system'} {self.action} ({self.outcome})"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain's head (last entry id and hash) at a moment, signed with the portal's key and
+    copied to storage outside the database, so a rewrite of the whole chain is still detected."""
+
+    sequence = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    reason = models.CharField(max_length=40)
+    last_event_id = models.BigIntegerField(null=True, blank=True)
+    last_hash = models.CharField(max_length=64)
+    payload = models.TextField(help_text="The canonical JSON that is signed.")
+    signature = models.TextField(help_text="Base64 signature over the payload.")
+    certificate_pem = models.TextField()
+    certificate_fingerprint = models.CharField(max_length=64)
+    timestamp_token = models.TextField(blank=True, help_text="Base64 RFC 3161 token over the payload, if any.")
+    storage_name = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["-sequence"]
+        triggers = [
+            pgtrigger.Protect(name="audit_checkpoint_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit checkpoint {self.sequence} at entry {self.last_event_id}"

@@ -18,6 +18,7 @@ from onboarding.models.evidence import (
     Review,
 )
 from onboarding.models.framework import Area, Framework, Requirement
+from onboarding.models.pars import ParsException, ParsReport
 
 __all__ = [
     "Area",
@@ -34,6 +35,8 @@ __all__ = [
     "EvidenceLink",
     "EvidenceRevision",
     "Framework",
+    "ParsException",
+    "ParsReport",
     "Product",
     "ProductVersion",
     "Requirement",

@@ -179,3 +179,14 @@ class DeploymentUserObjectPermission(UserObjectPermissionBase):
 
 class DeploymentGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Deployment, on_delete=models.CASCADE)
+
+
+# The forward path through the stages; suspended and decommissioned sit outside it.
+STAGE_ORDER = [
+    Deployment.Stage.SETUP,
+    Deployment.Stage.GOVERNANCE,
+    Deployment.Stage.TECHNICAL,
+    Deployment.Stage.SAFETY_SIGN_OFF,
+    Deployment.Stage.GO_LIVE_AUTHORISED,
+    Deployment.Stage.LIVE,
+]

@@ -4,22 +4,19 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation, Role
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding import permissions
+from onboarding.events import DeploymentCreated
 from onboarding.models import Deployment, DeploymentSite, DeploymentStageChange, Product, ProductVersion
+from onboarding.models.deployments import STAGE_ORDER
+from onboarding.selectors import deployment_checklist
 from onboarding.services.cases import case_version_mark_live, case_version_open_first, case_version_retire_all
-
-STAGE_ORDER = [
-    Deployment.Stage.SETUP,
-    Deployment.Stage.GOVERNANCE,
-    Deployment.Stage.TECHNICAL,
-    Deployment.Stage.SAFETY_SIGN_OFF,
-    Deployment.Stage.GO_LIVE_AUTHORISED,
-    Deployment.Stage.LIVE,
-]
+from onboarding.services.evidence import evidence_links_for_new_deployment
+from onboarding.services.framework import framework_current
 
 
 def _is_supplier_lead(user, supplier: Organisation) -> bool:
@@ -96,10 +93,6 @@ def deployment_create(
         raise PermissionDenied("Only the organisation's deployment lead can open a deployment.")
     if product_version.status == ProductVersion.Status.WITHDRAWN:
         raise refused("product_version", "That product version has been withdrawn.", "withdrawn")
-    from onboarding.services.evidence import evidence_links_for_new_deployment
-    from onboarding.services.framework import framework_current
-    from safety.services import hazard_log_create
-
     deployment = Deployment(
         organisation=organisation,
         product_version=product_version,
@@ -120,7 +113,8 @@ def deployment_create(
     case_version_open_first(deployment=deployment, actor=actor)
     permissions.deployment_grant_permissions(deployment)
     shared = evidence_links_for_new_deployment(deployment=deployment)
-    hazards = hazard_log_create(deployment=deployment)
+    # Safety starts the hazard log here, in this transaction: no deployment exists without one.
+    reported = events.publish(DeploymentCreated(deployment=deployment))
     audit_event_record(
         action="deployment.create",
         actor=actor,
@@ -130,7 +124,7 @@ def deployment_create(
             "product_version": str(product_version),
             "sites": sites or [],
             "shared_evidence": shared,
-            "hazards": hazards,
+            **reported,
         },
     )
     return deployment
@@ -138,8 +132,6 @@ def deployment_create(
 
 def _check_stage_complete(actor, deployment: Deployment) -> None:
     """A stage is complete only when every mandatory requirement of that stage is accepted."""
-    from onboarding.selectors import deployment_checklist
-
     checklist = deployment_checklist(user=actor, deployment=deployment)
     missing = checklist.unaccepted_mandatory_for_stage(deployment.stage)
     if missing:

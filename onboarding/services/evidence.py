@@ -10,12 +10,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.task_registry import registered_task
 from onboarding import permissions
+from onboarding.events import EvidenceRevised
 from onboarding.models import (
     Deployment,
     Evidence,
@@ -28,17 +31,18 @@ from onboarding.models import (
     Review,
 )
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
+from onboarding.permissions import can_review
 from onboarding.services.framework import framework_current
+from onboarding.services.pars import pars_acceptance_problem, pars_check_enqueue
+
+# Registered by onboarding.tasks under this name; enqueued by name (see nir_portal.task_registry).
+EVIDENCE_FILE_SCAN = "onboarding.tasks.evidence_file_scan"
 
 REVIEW_PRIORITY = [
     EvidenceLink.ReviewBy.NATIONAL,
     EvidenceLink.ReviewBy.DEPLOYING_CSO,
     EvidenceLink.ReviewBy.DEPLOYING_LEAD,
 ]
-REVIEWER_ROLES = {
-    EvidenceLink.ReviewBy.DEPLOYING_CSO: (Role.CSO,),
-    EvidenceLink.ReviewBy.DEPLOYING_LEAD: (Role.DEPLOYMENT_LEAD, Role.CSO),
-}
 
 
 @dataclass(frozen=True)
@@ -177,10 +181,8 @@ def _add_revision(
 
 
 def _enqueue_scans(revision: EvidenceRevision) -> None:
-    from onboarding.tasks import evidence_file_scan
-
     file_ids = list(revision.files.values_list("pk", flat=True))
-    transaction.on_commit(lambda: [evidence_file_scan.delay(file_id) for file_id in file_ids])
+    transaction.on_commit(lambda: [registered_task(EVIDENCE_FILE_SCAN).delay(file_id) for file_id in file_ids])
 
 
 @transaction.atomic
@@ -303,9 +305,9 @@ def evidence_revise(
     )
     evidence.save(update_fields=["updated_at"])
     _enqueue_scans(revision)
-    from safety.services import sign_offs_refresh_for_evidence
-
-    sign_offs_refresh_for_evidence(evidence_id=evidence.pk)
+    # Safety supersedes the sign-offs that relied on this evidence here, in this transaction: no
+    # moment exists where the new revision is stored and an old sign-off still reads as current.
+    events.publish(EvidenceRevised(evidence_id=evidence.pk))
     audit_event_record(
         action="evidence.revise",
         actor=actor,
@@ -365,18 +367,6 @@ def evidence_links_for_new_deployment(*, deployment: Deployment, exclude: set[in
 # --- review -------------------------------------------------------------------------------------
 
 
-def can_review(user, link: EvidenceLink) -> bool:
-    if account_permissions.roles_in(user, link.evidence.owner_id):
-        return False  # nobody reviews their own organisation's evidence
-    if link.review_by == EvidenceLink.ReviewBy.NATIONAL:
-        return any(
-            role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN)
-            for role in {m.role for m in account_permissions.memberships_of(user)}
-        )
-    roles = account_permissions.roles_in(user, link.deployment.organisation_id)
-    return bool(roles & set(REVIEWER_ROLES[link.review_by]))
-
-
 def evidence_review(*, actor, link: EvidenceLink, decision: str, comment: str, expected_version: int) -> Review:
     # The refusal is audited outside the decision's transaction: raising inside it would roll the
     # denial's audit row back. Who may review depends only on fields a link never changes.
@@ -418,6 +408,9 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
                 "This revision has files that have not passed the malware scan, so it cannot be accepted yet.",
                 code="files_not_clean",
             )
+        pars_problem = pars_acceptance_problem(link=link, revision=link.revision)
+        if pars_problem is not None:
+            raise pars_problem
     organisation = next(
         (
             m.organisation
@@ -501,6 +494,7 @@ def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = 
         outcome=AuditEvent.Outcome.SUCCESS if status == EvidenceFile.ScanStatus.CLEAN else AuditEvent.Outcome.FAILURE,
         changes={"status": status, "detail": detail[:255], "sha256": file.sha256},
     )
+    pars_check_enqueue(file=file)
     return file
 
 

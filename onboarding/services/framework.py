@@ -12,6 +12,7 @@ from django.utils import timezone
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from onboarding import permissions
 from onboarding.models import Area, Deployment, Framework, Requirement
 
 REQUIREMENT_FIELDS = (
@@ -203,8 +204,6 @@ def requirement_update(*, actor, requirement: Requirement, **fields) -> Requirem
 def deployment_framework_change(*, actor, deployment: Deployment, framework: Framework) -> Deployment:
     """Move a deployment to another published framework version. Evidence is linked by
     requirement code, so accepted evidence counts again wherever its code persists."""
-    from onboarding import permissions
-
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
     if not permissions.can(actor, permissions.MANAGE, deployment):
         raise PermissionDenied("Only the deployment lead can change the framework version.")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from nir_portal.accounts.models import LEAD_ROLES, Membership, Role
 from onboarding.models import EvidenceLink
+from onboarding.selectors import review_queue_for
 
 REMINDER_DAYS = (30, 7)
 OWNER_ROLES = {*LEAD_ROLES, Role.CSO, Role.SUPPLIER_CSO}
@@ -52,8 +53,6 @@ def reminders_send(*, expired_link_ids: list[int], today=None) -> int:
 
 
 def _send_reviewer_digests() -> int:
-    from onboarding.selectors import review_queue_for
-
     reviewers = (
         Membership.objects.filter(
             role__in=[Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN, Role.CSO, Role.DEPLOYMENT_LEAD],

@@ -6,7 +6,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from nir_portal.accounts.models import Membership, Role
+from nir_portal.task_registry import registered_task
 from onboarding.models import Deployment
+
+LIFECYCLE_NOTICE_SEND = "safety.tasks.lifecycle_notice_send"
 
 
 def people_of(deployment: Deployment, roles: tuple[str, ...]) -> list[str]:
@@ -34,10 +37,8 @@ def notice_queue(*, subject: str, body: str, recipients: list[str]) -> None:
     """Queue one notice after commit; nothing is sent for a transaction that rolls back."""
     if not recipients:
         return
-    from safety.tasks import lifecycle_notice_send
-
     body = f"{body}\n\n{settings.SITE_URL}"
-    transaction.on_commit(lambda: lifecycle_notice_send.delay(subject, body, list(recipients)))
+    transaction.on_commit(lambda: registered_task(LIFECYCLE_NOTICE_SEND).delay(subject, body, list(recipients)))
 
 
 def notice_deliver(*, subject: str, body: str, recipients: list[str]) -> int:

@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from dashboards.selectors import area_progress_by_deployment
 from nir_portal.accounts.models import Organisation, Role
-from onboarding.dashboard_selectors import area_progress_by_deployment
 from onboarding.models import Deployment
 from tests import factories
 from tests.browser.axe import assert_accessible, horizontal_overflow

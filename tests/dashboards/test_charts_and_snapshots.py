@@ -12,10 +12,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from onboarding import charts
-from onboarding.dashboard_selectors import Band, HeatmapArea
-from onboarding.dashboard_services import week_start_of, weekly_snapshot_record
-from onboarding.dashboard_tasks import dashboard_weekly_snapshot
+from dashboards import charts
+from dashboards.selectors import Band, HeatmapArea
+from dashboards.services import week_start_of, weekly_snapshot_record
+from dashboards.tasks import dashboard_weekly_snapshot
 from onboarding.models import Deployment, DeploymentStageChange, EvidenceRevision, Review, WeeklySnapshot
 from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
 from tests.dashboards.conftest import seed_scale
@@ -112,7 +112,7 @@ def test_the_beat_schedule_runs_the_snapshot_weekly():
     entry = settings.CELERY_BEAT_SCHEDULE["dashboard-weekly-snapshot"]
 
     assert entry["task"] == dashboard_weekly_snapshot.name
-    assert "onboarding.dashboard_tasks" in settings.CELERY_IMPORTS
+    assert "dashboards.tasks" in settings.CELERY_IMPORTS
     assert entry["schedule"].day_of_week == {1}
 
 

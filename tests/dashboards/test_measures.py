@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from dashboards import selectors
 from nir_portal.accounts.models import CSOProfile, Role
-from onboarding import dashboard_selectors as selectors
 from onboarding.models import Deployment, EvidenceLink
 from onboarding.selectors import deployment_checklist
 from safety import services as safety_services

@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from dashboards.selectors import area_progress_by_deployment, measures_by_deployment
 from nir_portal.accounts.models import Organisation, Role
-from onboarding.dashboard_selectors import area_progress_by_deployment, measures_by_deployment
 from onboarding.models import Deployment
 from tests import factories
 from tests.dashboards.conftest import cold, seed_scale

@@ -49,9 +49,9 @@ def at_stage(deployment: Deployment, stage: str) -> Deployment:
 
 def test_the_mandatory_counters_per_area_and_overall_move_when_a_link_is_accepted(world, people):
     before = counts(checklist_for(people.a_lead, world.deployment_a))
-    assert before["overall"] == (0, 24)
+    assert before["overall"] == (0, 25)
     assert before["governance"] == (0, 7)
-    assert before["interoperability"] == (0, 4)
+    assert before["interoperability"] == (0, 5)
     assert [a.area.code for a in checklist_for(people.a_lead, world.deployment_a).areas] == fx.DEFAULT_AREAS
 
     dpia = fx.trust_evidence(people.a_contributor, world.deployment_a, ["GOV-03"])
@@ -61,11 +61,11 @@ def test_the_mandatory_counters_per_area_and_overall_move_when_a_link_is_accepte
     fx.decide(people.a_cso, conformance, world.deployment_a)
     after = counts(checklist_for(people.a_lead, world.deployment_a))
 
-    assert submitted["overall"] == (0, 24)
+    assert submitted["overall"] == (0, 25)
     assert after["governance"] == (1, 7)
-    assert after["interoperability"] == (1, 4)
-    assert after["overall"] == (2, 24)
-    assert counts(checklist_for(people.b_lead, world.deployment_b))["overall"] == (0, 24)
+    assert after["interoperability"] == (1, 5)
+    assert after["overall"] == (2, 25)
+    assert counts(checklist_for(people.b_lead, world.deployment_b))["overall"] == (0, 25)
 
 
 def _on_a_framework_where_int_04_is_optional(world, people) -> None:
@@ -81,7 +81,7 @@ def test_accepting_an_optional_requirement_does_not_change_the_mandatory_counter
     fx.decide(people.a_lead, supplier_side, world.deployment_a)
 
     checklist = checklist_for(people.a_lead, world.deployment_a)
-    assert counts(checklist)["interoperability"] == (0, 3)
+    assert counts(checklist)["interoperability"] == (0, 4)
     assert {r.requirement.code: r.status for a in checklist.areas for r in a.requirements}["INT-04"] == "accepted"
 
 

@@ -32,7 +32,7 @@ def statuses(checklist) -> dict[str, str]:
 # --- Loading ------------------------------------------------------------------------------------
 
 
-def test_load_framework_loads_24_requirements_across_9_areas_and_a_second_load_creates_nothing():
+def test_load_framework_loads_25_requirements_across_9_areas_and_a_second_load_creates_nothing():
     out = StringIO()
 
     call_command("load_framework", "--publish", stdout=out)
@@ -41,7 +41,7 @@ def test_load_framework_loads_24_requirements_across_9_areas_and_a_second_load_c
     assert framework.version == 1
     assert framework.status == Framework.Status.PUBLISHED
     assert list(framework.areas.order_by("order").values_list("code", flat=True)) == fx.DEFAULT_AREAS
-    assert framework.requirements.count() == 24
+    assert framework.requirements.count() == 25
     int_01 = framework.requirements.get(code="INT-01")
     assert (int_01.area.code, int_01.provided_by, int_01.reviewed_by) == (
         "interoperability",
@@ -54,7 +54,7 @@ def test_load_framework_loads_24_requirements_across_9_areas_and_a_second_load_c
     call_command("load_framework", "--publish", stdout=again)
 
     assert Framework.objects.count() == 1
-    assert Requirement.objects.count() == 24
+    assert Requirement.objects.count() == 25
     assert Area.objects.count() == 9
     assert "Unchanged" in again.getvalue()
     assert AuditEvent.objects.filter(action="framework.load").count() == 1
@@ -72,7 +72,7 @@ def test_loading_changed_data_creates_the_next_version_as_a_draft_and_leaves_the
     assert created
     assert framework.version == 2
     assert framework.status == Framework.Status.DRAFT
-    assert framework.requirements.count() == 23
+    assert framework.requirements.count() == 24
     assert framework_current() == default_framework
     assert default_framework.requirements.filter(code="INT-04").exists()
 
@@ -171,7 +171,7 @@ def test_moving_a_deployment_to_a_new_version_keeps_accepted_evidence_where_its_
     checklist = statuses(deployment_checklist(user=people.a_lead, deployment=moved))
     assert checklist["INT-01"] == "accepted"
     assert "INT-03" not in checklist
-    assert len(checklist) == 23
+    assert len(checklist) == 24
     event = AuditEvent.objects.get(action="deployment.framework_change")
     assert (event.actor, event.organisation, event.changes) == (people.a_lead, world.trust_a, {"framework": [1, 2]})
     world.deployment_b.refresh_from_db()

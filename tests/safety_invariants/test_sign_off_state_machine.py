@@ -246,9 +246,7 @@ def test_sign_off_invariants_hold_for_any_sequence_of_changes(safety, world, peo
             for sign_off in SignOff.objects.filter(deployment=deployment, status=SignOff.Status.SUPERSEDED):
                 assert sign_off.superseded_at is not None and sign_off.superseded_changes
 
-    started = time.monotonic()
     run_state_machine_as_test(SignOffMachine, settings=MACHINE_SETTINGS)
     # Every example was rolled back: the log is as the fixture left it.
     assert not SignOff.objects.exists()
     assert not HazardChange.objects.filter(hazard_id__in=hazard_ids, summary="Control added").exists()
-    assert time.monotonic() - started < 120

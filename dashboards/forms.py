@@ -6,8 +6,7 @@ from urllib.parse import urlencode
 
 from django import forms
 
-from nir_portal.accounts.models import Organisation
-from onboarding.dashboard_selectors import (
+from dashboards.selectors import (
     DASHBOARD_STAGES,
     NO_OPEN_RATED,
     RATINGS,
@@ -20,6 +19,7 @@ from onboarding.dashboard_selectors import (
     GoLiveState,
     SignOffState,
 )
+from nir_portal.accounts.models import Organisation
 from onboarding.models import Deployment
 
 # The fields a dashboard's links carry to its drill-downs, exports and other sort orders.

@@ -26,9 +26,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from dashboards.services import week_start_of, weekly_snapshot_record
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.accounts.permissions import role_group_name
-from onboarding.dashboard_services import week_start_of, weekly_snapshot_record
 from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
 from onboarding.models import (
     Deployment,
@@ -43,10 +43,13 @@ from onboarding.models import (
     Requirement,
     Review,
 )
+from onboarding.models.deployments import STAGE_ORDER
 from onboarding.permissions import DEPLOYING_ROLE_PERMISSIONS, SUPPLIER_ROLE_PERMISSIONS
-from onboarding.services.deployments import STAGE_ORDER
 from onboarding.services.evidence import expiry_date_for, review_by_for
 from onboarding.services.framework import framework_current, framework_load
+from safety.models import ClinicalRiskManagementPlan, DeploymentHazard, GoLiveAuthorisation, SignOff, SupplierHazard
+from safety.services import safety_reference_data_load
+from safety.snapshots import snapshot_build, snapshot_sha256
 
 BATCH = 2000
 PLACES = [
@@ -200,7 +203,6 @@ class ScaleSeeder:
     # --- the run --------------------------------------------------------------------------------
 
     def run(self) -> dict[str, int]:
-        from safety.services import safety_reference_data_load
 
         self.framework = (
             framework_current()
@@ -443,7 +445,6 @@ class ScaleSeeder:
         return max(STAGE_ORDER.index(s) for s in self.paths[deployment.pk] if s in STAGE_ORDER)
 
     def _hazards(self) -> None:
-        from safety.models import ClinicalRiskManagementPlan, DeploymentHazard, SupplierHazard
 
         self._bulk(
             ClinicalRiskManagementPlan,
@@ -720,8 +721,6 @@ class ScaleSeeder:
     # --- sign-offs and go-live ------------------------------------------------------------------
 
     def _sign_offs(self) -> None:
-        from safety.models import GoLiveAuthorisation, SignOff
-        from safety.snapshots import snapshot_build, snapshot_sha256
 
         current, superseded = [], []
         for deployment in self.deployments:

@@ -41,7 +41,7 @@ def open_first_case_versions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('onboarding', '0003_weekly_snapshot'),
+        ('onboarding', '0004_pars_reports'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

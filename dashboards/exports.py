@@ -8,7 +8,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from onboarding.dashboard_selectors import RATINGS, UNRATED, DsptState, GoLiveState, SignOffState
+from dashboards.selectors import RATINGS, UNRATED, DsptState, GoLiveState, SignOffState
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Spreadsheet programs run a cell starting with one of these as a formula (CSV injection).
@@ -44,7 +44,7 @@ def columns(areas: list[tuple[str, str]]) -> list[str]:
 
 def national_rows(deployments, areas: list[tuple[str, str]]) -> list[list[Cell]]:
     """One row per deployment, in `columns(areas)` order. Expects the measures that
-    `dashboard_selectors.attach_row_measures` adds."""
+    `dashboards.selectors.attach_row_measures` adds."""
     rows: list[list[Cell]] = []
     for d in deployments:
         hazards = dict(d.hazards_by_rating)

@@ -1,13 +1,13 @@
 """The dashboards: national (national team only), a trust's and a supplier's, the lists behind
 their numbers, and the national view's exports.
 
-Each view takes its scope from a `dashboard_selectors.*_scope(user, ...)` selector: someone outside
+Each view takes its scope from a `dashboards.selectors.*_scope(user, ...)` selector: someone outside
 it gets a 404, as for any object they may not see. The filters are a GET form, so every filtered
 view, drill-down and export has a URL of its own.
 
 The national dashboard's content is the same for every national user, so its template caches it
 (setting DASHBOARD_CACHE_SECONDS, default 60; 0 turns the cache off) keyed by the data's
-fingerprint (`dashboard_selectors.dashboard_data_version`: the audit trail's newest entry moves
+fingerprint (`dashboards.selectors.dashboard_data_version`: the audit trail's newest entry moves
 with every write), the minute (the overdue and days-in-stage measures move with time) and the
 query. A change made anywhere therefore shows on the next request; only what time alone changes
 can be up to a minute old.
@@ -22,10 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
+from dashboards import charts, exports, selectors
+from dashboards.forms import DashboardFilterForm
 from nir_portal.audit.services import audit_event_record
-from onboarding import charts, dashboard_exports
-from onboarding import dashboard_selectors as selectors
-from onboarding.dashboard_forms import DashboardFilterForm
 
 SCOPES = {
     "national": lambda request: selectors.national_scope(request.user),
@@ -153,7 +152,7 @@ class NationalExportView(ScopedMixin, View):
         deployments = list(selectors.dashboard_deployments(scope=self.scope, filters=self.filters))
         selectors.attach_row_measures(deployments)
         areas = selectors.areas_for(self.scope)
-        header, rows = dashboard_exports.columns(areas), dashboard_exports.national_rows(deployments, areas)
+        header, rows = exports.columns(areas), exports.national_rows(deployments, areas)
         audit_event_record(
             action="dashboard.export",
             actor=request.user,
@@ -164,11 +163,11 @@ class NationalExportView(ScopedMixin, View):
         )
         if fmt == "xlsx":
             response = HttpResponse(
-                dashboard_exports.to_xlsx(header, rows, title="NIR deployments"),
-                content_type=dashboard_exports.XLSX_CONTENT_TYPE,
+                exports.to_xlsx(header, rows, title="NIR deployments"),
+                content_type=exports.XLSX_CONTENT_TYPE,
             )
         else:
-            response = HttpResponse(dashboard_exports.to_csv(header, rows), content_type="text/csv; charset=utf-8")
+            response = HttpResponse(exports.to_csv(header, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="nir-deployments-{timezone.localdate():%Y%m%d}.{fmt}"'
         return response
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import dashboard_views as views
+from dashboards import views
 
 app_name = "dashboards"
 urlpatterns = [
