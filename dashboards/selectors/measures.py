@@ -234,6 +234,7 @@ hz AS (
 ),
 m AS (
     SELECT d.id AS deployment_id, d.stage,
+        (d.stage = 'live' AND d.safety_case_out_of_date_since IS NOT NULL) AS case_out_of_date,
         CASE WHEN so.current THEN 'current' WHEN so.deployment_id IS NOT NULL THEN 'superseded' ELSE 'none' END
             AS sign_off_state,
         CASE WHEN gl.current THEN 'authorised' WHEN gl.deployment_id IS NOT NULL THEN 'superseded' ELSE 'none' END
