@@ -123,7 +123,11 @@ class Command(BaseCommand):
                 previous = version
         for ods_code, product_name, version_name, name, sites in DEPLOYMENTS:
             version = versions[(product_name, version_name)]
-            if not Deployment.objects.filter(organisation=organisations[ods_code], product_version=version).exists():
+            # One deployment per organisation and product: an upgrade moves it to a newer version.
+            deployed = Deployment.objects.filter(
+                organisation=organisations[ods_code], product_version__product=version.product
+            )
+            if not deployed.exists():
                 services.deployment_create(
                     actor=national_admin,
                     organisation=organisations[ods_code],
