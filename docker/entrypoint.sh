@@ -11,6 +11,9 @@ if [ "$#" -gt 0 ]; then shift; fi
 
 case "$command" in
     web)
+        # Uploads are received on the media volume, so that storing one is a rename (a volume
+        # created before this folder existed in the image lacks it).
+        if [ -n "${FILE_UPLOAD_TEMP_DIR:-}" ]; then mkdir -p "$FILE_UPLOAD_TEMP_DIR"; fi
         # Web workers are recycled too, so a slow leak cannot grow without bound.
         exec gunicorn nir_portal.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \

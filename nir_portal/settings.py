@@ -95,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "nir_portal.accounts.context_processors.active_organisation",
+                "nir_portal.context_processors.malware_signatures",
             ],
         },
     },
@@ -209,13 +210,14 @@ SECURE_HSTS_PRELOAD = True
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-NHS_FONT_HOST = "https://assets.nhs.uk"
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
-    "font-src": [CSP.SELF, NHS_FONT_HOST],
+    # The NHS.UK stylesheet is built without its outside font host (see the Makefile): pages load
+    # nothing from another origin, so no outside request can hold up a page.
+    "font-src": [CSP.SELF],
     "connect-src": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -243,6 +245,9 @@ STORAGES = {
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Where uploads are received. On the same filesystem as the evidence store, storing an upload is
+# a rename rather than a copy of up to 250 MB (and, under Docker, /tmp is a tmpfs held in memory).
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 
 # Evidence files are private: stored outside the static root and served only through a view.
 EVIDENCE_MAX_FILE_BYTES = env.int("EVIDENCE_MAX_FILE_MB", default=250) * 1024 * 1024
@@ -268,6 +273,11 @@ else:
     }
 CLAMAV_URL = env.str("CLAMAV_URL", default="tcp://127.0.0.1:3310")  # or unix:///run/clamav/clamd.ctl
 CLAMAV_TIMEOUT = env.float("CLAMAV_TIMEOUT", default=120.0)
+# A scan that cannot reach the daemon is tried again after this many seconds, doubling each time.
+CLAMAV_RETRY_SECONDS = env.float("CLAMAV_RETRY_SECONDS", default=10.0)
+CLAMAV_RETRY_MAX_SECONDS = env.float("CLAMAV_RETRY_MAX_SECONDS", default=300.0)
+# Set by `make run` when its clamd has only the development signatures: every page says so.
+CLAMAV_DEVELOPMENT_SIGNATURES = env.bool("CLAMAV_DEVELOPMENT_SIGNATURES", default=False)
 
 # --- Clinical Safety Case Report bundles (safety/cscr) -------------------------------------------
 # Signed bundles are private like evidence: stored apart from static files, served only through a view.

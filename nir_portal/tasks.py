@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from nir_portal.audit.checkpoints import audit_checkpoint_create
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_chain_verify, audit_event_record
 
@@ -41,6 +42,4 @@ def audit_chain_check() -> dict:
 @shared_task(name="nir_portal.tasks.audit_checkpoint_take", acks_late=True)
 def audit_checkpoint_take(reason: str = "scheduled", **context) -> int:
     """Sign and store the audit chain's head (hourly from beat, and after each CSCR bundle is signed)."""
-    from nir_portal.audit.checkpoints import audit_checkpoint_create
-
     return audit_checkpoint_create(reason=reason, context=context).sequence

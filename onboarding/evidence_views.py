@@ -7,15 +7,18 @@ from django.core.files.storage import storages
 from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from nir_portal.accounts import permissions as account_permissions
+from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from onboarding import selectors, uploads
 from onboarding.forms import (
     CarryForwardForm,
@@ -33,17 +36,31 @@ from onboarding.services.framework import framework_current
 
 class StreamingUploadMixin:
     """Installs the hashing, size-limited upload handler before the request body is read; the
-    CSRF check then runs on the parsed form as usual."""
+    CSRF check then runs on the parsed form as usual. Signed-in people may send a body as large
+    as the evidence limit; anyone else is held to the default before the body is read."""
+
+    request_body_limit = BodyLimit("EVIDENCE_MAX_FILE_BYTES")
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
         request.upload_handlers = [uploads.HashingUploadHandler(request)]
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        # Parsing the body (for the form's data) has run the handler by now.
+        form.refused_uploads = self.upload_refusals()
+        return form
+
+    def upload_refusals(self) -> list[str]:
+        """The handler's refusals (a file over the size limit), each with the file's name."""
+        handlers = self.request.upload_handlers
+        name = next((h.file_name for h in handlers if getattr(h, "file_name", None)), "")
+        messages_ = [m for error in getattr(self.request, "upload_errors", []) for m in error.messages]
+        return [f"{name}: {message}" if name else message for message in messages_]
+
     def stored_uploads(self, form) -> list[evidence_services.StoredUpload] | None:
         """Inspect every file, then store them; on any problem, put it on the form and store nothing."""
-        for error in getattr(self.request, "upload_errors", []):
-            form.add_error("files", error)
         if form.errors:
             return None
         inspected = []
@@ -278,7 +295,9 @@ class EvidenceReviewView(FormView):
             pars_exception=ParsException.objects.filter(link=link, revision=link.revision)
             .select_related("reviewer")
             .first(),
-            pars_exception_form=kwargs.get("pars_exception_form") or ParsExceptionForm(),
+            pars_exception_form=kwargs.get("pars_exception_form")
+            # What the reviewer typed before being sent to re-authenticate comes back here.
+            or ParsExceptionForm(initial=reauth.form_draft_take(self.request, form_path=self.request.path)),
         )
         context["pars_failing"] = any(not saved.passed for saved in context["pars_reports"])
         return context
@@ -301,22 +320,38 @@ class EvidenceReviewView(FormView):
         return redirect("onboarding:review-queue")
 
 
-class ParsExceptionView(EvidenceReviewView):
-    """The reviewer records why a failing PARS report is acceptable; the review screen again."""
+class ParsExceptionView(reauth.RecentMFARequiredMixin, EvidenceReviewView):
+    """The reviewer records why a failing PARS report is acceptable; the review screen again. The
+    exception binds the reviewer, so a stale session is sent to enter an authenticator code and
+    comes back to the review screen with the justification kept."""
 
     http_method_names = ["post"]
 
-    def post(self, request, *args, **kwargs):
+    def dispatch(self, request, *args, **kwargs):
+        if request.method.lower() not in self.http_method_names:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        # Refuse people who may not review before the guard's detour: they get a 404, not a code prompt.
         self.get_form_kwargs()
         if not self.can_review:
             raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def reauth_form_path(self) -> str:
+        return reverse("onboarding:evidence-review", kwargs={"pk": self.kwargs["pk"]})
+
+    def post(self, request, *args, **kwargs):
         form = ParsExceptionForm(request.POST)
         if form.is_valid():
             try:
                 pars_services.pars_exception_record(
-                    actor=request.user, link=self.link, justification=form.cleaned_data["justification"]
+                    actor=request.user,
+                    link=self.link,
+                    justification=form.cleaned_data["justification"],
+                    mfa_verified_at=reauth.last_mfa_at(request),
                 )
             except ValidationError as error:
+                if reauth.is_reauthentication_refusal(error):
+                    return reauth.send_to_reauthenticate(request, form_path=self.reauth_form_path())
                 add_service_errors(form, error)
             except PermissionDenied:
                 raise Http404 from None
@@ -350,7 +385,8 @@ class EvidenceFileDownloadView(View):
     def get(self, request, pk):
         file = get_visible_or_404(request, selectors.evidence_files_visible_to(request.user), pk=pk)
         if file.scan_status != EvidenceFile.ScanStatus.CLEAN:
-            messages.error(request, f"{file.original_name} is quarantined: {file.get_scan_status_display().lower()}.")
+            state = file.get_scan_status_display().lower()
+            messages.error(request, f"{file.original_name} cannot be downloaded: {state}.")
             return redirect(file.revision.evidence)
         audit_event_record(
             action="evidence_file.download",

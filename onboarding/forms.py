@@ -81,17 +81,32 @@ class EvidenceRevisionFields(forms.Form):
     files = MultipleFileField(
         label="Files (optional)",
         required=False,
-        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each smaller than 250 MB.",
+        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, JSON, PNG, JPEG or ZIP, each smaller than 250 MB.",
     )
     action = forms.ChoiceField(
         choices=[("submit", "Submit for review"), ("draft", "Save as draft")], required=False, widget=forms.HiddenInput
     )
 
+    # Set by the upload view: files refused while the request was received (too large), with names.
+    refused_uploads: list[str] = []
+
     def clean(self):
         cleaned = super().clean()
-        if not (cleaned.get("statement") or "").strip() and not cleaned.get("files") and "statement" not in self.errors:
+        if self.refused_uploads:
+            # A file was attached but refused: its size is what to fix, not a missing file.
+            self.add_error("files", list(self.refused_uploads))
+        elif (
+            not (cleaned.get("statement") or "").strip() and not cleaned.get("files") and "statement" not in self.errors
+        ):
             self.add_error("statement", "Enter a statement, attach a file, or both.")
         return cleaned
+
+    def summary_fields(self):
+        """Fields in the order the error summary lists them: a refused file first."""
+        fields = list(self)
+        if self.refused_uploads:
+            fields.sort(key=lambda field: field.name != "files")
+        return fields
 
 
 class EvidenceCreateForm(EvidenceRevisionFields):

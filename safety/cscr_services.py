@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from nir_portal.accounts import reauth
 from nir_portal.audit.checkpoints import AUDIT_CHECKPOINT_TAKE
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
@@ -54,16 +55,19 @@ def bundle_request(
     deployment: Deployment,
     lifecycle_phase: str = CSCRBundleJob.Phase.DEPLOYMENT,
     include_evidence: bool = False,
+    mfa_verified_at: float | None,
 ) -> tuple[CSCRBundleJob, bool]:
     """Ask for the CSCR bundle of the deployment's current sign-off. Returns the job and whether it
     is new: a bundle of the same sign-off and phase already queued, building or issued is returned
-    as it is."""
+    as it is. Issuing the safety case binds the person who asks for it, so it needs a fresh
+    authenticator check: `mfa_verified_at` is when they last completed one (epoch seconds)."""
     # The refusal is audited outside the request's transaction, which would roll it back.
     if not can_request_bundle(actor, deployment):
         audit_event_record(action="cscr.request", actor=actor, target=deployment, outcome=AuditEvent.Outcome.DENIED)
         raise PermissionDenied(
             "Only the deploying organisation's CSO, deployment lead or executive approver can produce its CSCR bundle."
         )
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="issue the safety case report")
     return _bundle_request_record(
         actor=actor, deployment=deployment, lifecycle_phase=lifecycle_phase, include_evidence=include_evidence
     )

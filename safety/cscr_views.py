@@ -19,8 +19,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import FormView, TemplateView, View
 
+from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from onboarding.uploads import HashingUploadHandler
 from safety import cscr_services
 from safety import selectors as safety_selectors
@@ -57,26 +59,40 @@ class BundleListView(TemplateView):
         context = super().get_context_data(**kwargs)
         deployment = _deployment(self.request, kwargs["pk"])
         can_request = permissions.can_request_bundle(self.request.user, deployment)
+        # What was chosen before a detour to re-authenticate comes back for the person to confirm.
+        draft = reauth.form_draft_take(self.request, form_path=self.request.path) if can_request else {}
         context.update(
             deployment=deployment,
             jobs=selectors.bundle_jobs_for_deployment(user=self.request.user, deployment=deployment),
             sign_off=safety_selectors.latest_sign_off(user=self.request.user, deployment=deployment),
             can_request=can_request,
-            form=BundleRequestForm() if can_request else None,
+            has_recent_mfa=reauth.has_recent_mfa(self.request),
+            form=BundleRequestForm(initial=draft) if can_request else None,
             crumbs=_crumbs(deployment)[:2],
         )
         return context
 
 
-class BundleRequestView(View):
-    """Produce the bundle of the current sign-off: a job row now, the work in a worker."""
+class BundleRequestView(reauth.RecentMFARequiredMixin, View):
+    """Produce the bundle of the current sign-off: a job row now, the work in a worker. Issuing the
+    safety case binds the person, so a stale session is sent to enter an authenticator code and
+    comes back to the bundle list's form."""
 
     http_method_names = ["post"]
 
-    def post(self, request, pk):
-        deployment = _deployment(request, pk)
-        if not permissions.can_request_bundle(request.user, deployment):
+    def dispatch(self, request, *args, **kwargs):
+        if request.method.lower() not in self.http_method_names:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        self.deployment = _deployment(request, kwargs["pk"])
+        if not permissions.can_request_bundle(request.user, self.deployment):
             raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def reauth_form_path(self) -> str:
+        return reverse("cscr:bundle-list", kwargs={"pk": self.deployment.pk})
+
+    def post(self, request, pk):
+        deployment = self.deployment
         form = BundleRequestForm(request.POST or {"lifecycle_phase": CSCRBundleJob.Phase.DEPLOYMENT})
         data = form.cleaned_data if form.is_valid() else {"lifecycle_phase": CSCRBundleJob.Phase.DEPLOYMENT}
         try:
@@ -85,8 +101,11 @@ class BundleRequestView(View):
                 deployment=deployment,
                 lifecycle_phase=data["lifecycle_phase"],
                 include_evidence=data.get("include_evidence", False),
+                mfa_verified_at=reauth.last_mfa_at(request),
             )
         except ValidationError as error:
+            if reauth.is_reauthentication_refusal(error):
+                return reauth.send_to_reauthenticate(request, form_path=self.reauth_form_path())
             messages.error(request, " ".join(error.messages))
             return redirect("cscr:bundle-list", pk=deployment.pk)
         except PermissionDenied:
@@ -147,6 +166,8 @@ class BundleVerifyView(FormView):
 
     template_name = "cscr/verify.html"
     form_class = BundleVerifyForm
+    # Public: anonymous visitors may send a bundle as large as this page accepts.
+    request_body_limit = BodyLimit("CSCR_VERIFY_MAX_UPLOAD_BYTES", signed_in_only=False)
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):

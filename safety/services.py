@@ -2,7 +2,6 @@
 the same transaction, so a sign-off is superseded the moment what it covered changes."""
 
 import json
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
+from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
@@ -312,11 +312,20 @@ def hazard_add_local(
 
 @transaction.atomic
 def hazard_transfer_decide(
-    *, actor, hazard: DeploymentHazard, decision: str, justification: str, expected_version: int
+    *,
+    actor,
+    hazard: DeploymentHazard,
+    decision: str,
+    justification: str,
+    expected_version: int,
+    mfa_verified_at: float | None,
 ) -> DeploymentHazard:
-    """The deploying CSO accepts, adapts or rejects a hazard transferred from the supplier."""
+    """The deploying CSO accepts, adapts or rejects a hazard transferred from the supplier. Each
+    answer binds the CSO (a rejection takes the hazard out of the log), so each needs a fresh
+    authenticator check: `mfa_verified_at` is when the CSO last completed one (epoch seconds)."""
     if not permissions.can_sign_off(actor, hazard.deployment):
         raise PermissionDenied("Only the deploying organisation's CSO decides on transferred hazards.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="decide on a transferred hazard")
     hazard = _lock_hazard(hazard, expected_version)
     if hazard.source != DeploymentHazard.Source.SUPPLIER:
         raise ValidationError(
@@ -619,12 +628,7 @@ def sign_off_create(
 def _sign_off_record(
     *, actor, deployment: Deployment, statement: str, conditions: list[dict], mfa_verified_at: float | None
 ) -> SignOff:
-    window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
-    if mfa_verified_at is None or time.time() - mfa_verified_at > window:
-        raise ValidationError(
-            f"Confirm it is you with your authenticator code (needed within {window // 60} minutes of signing off).",
-            code="reauthentication_required",
-        )
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="sign off the hazard log")
     profile = CSOProfile.objects.filter(user=actor).first()
     if profile is None:
         raise ValidationError("Record your professional registration before signing off.", code="no_registration")
@@ -696,10 +700,15 @@ def _sign_off_record(
 
 
 @transaction.atomic
-def go_live_authorise(*, actor, deployment: Deployment, statement: str) -> GoLiveAuthorisation:
-    """Top management authorises go-live, accepting the residual risk of the current sign-off."""
+def go_live_authorise(
+    *, actor, deployment: Deployment, statement: str, mfa_verified_at: float | None
+) -> GoLiveAuthorisation:
+    """Top management authorises go-live, accepting the residual risk of the current sign-off. It
+    binds the approver as a sign-off binds the CSO, so it needs a fresh authenticator check:
+    `mfa_verified_at` is when the approver last completed one (epoch seconds)."""
     if not permissions.can_authorise_go_live(actor, deployment):
         raise PermissionDenied("Only the organisation's executive approver can authorise go-live.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="authorise go-live")
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
     sign_off_refresh(deployment=deployment)
     current = SignOff.objects.filter(deployment=deployment, status=SignOff.Status.CURRENT).first()

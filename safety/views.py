@@ -22,7 +22,6 @@ from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
 from safety import exports, permissions, selectors, services
 from safety.forms import (
-    SIGN_OFF_CONDITIONS,
     ActionForm,
     ControlForm,
     GoLiveForm,
@@ -215,6 +214,8 @@ class HazardFormMixin:
         try:
             self.call_service(form)
         except ValidationError as error:
+            if reauth.is_reauthentication_refusal(error):
+                return reauth.send_to_reauthenticate(self.request)
             add_service_errors(form, error)
             return self.form_invalid(form)
         except PermissionDenied:
@@ -247,7 +248,9 @@ class HazardEditView(HazardFormMixin, FormView):
         )
 
 
-class HazardTransferDecisionView(HazardFormMixin, FormView):
+class HazardTransferDecisionView(HazardFormMixin, reauth.RecentMFARequiredMixin, FormView):
+    """The CSO's decision binds them, so a stale session is sent to enter an authenticator code."""
+
     template_name = "safety/transfer_decision_form.html"
     form_class = TransferDecisionForm
     success_message = "Your decision on the transferred hazard has been recorded."
@@ -256,7 +259,12 @@ class HazardTransferDecisionView(HazardFormMixin, FormView):
         return hazard.source == DeploymentHazard.Source.SUPPLIER and permissions.can_sign_off(user, hazard.deployment)
 
     def call_service(self, form):
-        services.hazard_transfer_decide(actor=self.request.user, hazard=self.hazard, **form.cleaned_data)
+        services.hazard_transfer_decide(
+            actor=self.request.user,
+            hazard=self.hazard,
+            mfa_verified_at=reauth.last_mfa_at(self.request),
+            **form.cleaned_data,
+        )
 
 
 class ControlCreateView(HazardFormMixin, FormView):
@@ -342,41 +350,20 @@ def _registration_stale(profile) -> str:
     return ""
 
 
-class SignOffView(FormView):
+class SignOffView(reauth.RecentMFARequiredMixin, FormView):
     """The current sign-off, what blocks a new one, and the CSO's form. Signing binds the CSO, so it
     needs an MFA code entered within the last few minutes; a stale session is sent to enter one,
     and what was typed is kept for when they return."""
 
     template_name = "safety/sign_off.html"
     form_class = SignOffForm
-    DRAFT_KEY = "safety_sign_off_draft_{pk}"
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
         self.can_sign = permissions.can_sign_off(request.user, self.deployment)
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_initial(self):
-        draft = self.request.session.pop(self.DRAFT_KEY.format(pk=self.deployment.pk), None)
-        return draft if isinstance(draft, dict) else {}
-
-    def post(self, request, *args, **kwargs):
-        if not self.can_sign:
+        if request.method == "POST" and not self.can_sign:
             raise Http404
-        if not reauth.has_recent_mfa(request):
-            fields = ["statement"] + [
-                f"condition_{n}{s}" for n in range(1, SIGN_OFF_CONDITIONS + 1) for s in ("", "_due_on")
-            ]
-            request.session[self.DRAFT_KEY.format(pk=self.deployment.pk)] = {
-                name: request.POST.get(name, "")[:4000] for name in fields
-            }
-            messages.info(
-                request,
-                "Enter a code from your authenticator app to confirm it is you. "
-                "Then check your statement and sign off.",
-            )
-            return redirect(reauth.reauthenticate_url(request.get_full_path()))
-        return super().post(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -406,8 +393,7 @@ class SignOffView(FormView):
                 mfa_verified_at=reauth.last_mfa_at(self.request),
             )
         except ValidationError as error:
-            add_service_errors(form, error)
-            return self.form_invalid(form)
+            return self.form_invalid_or_reauthenticate(form, error)
         except PermissionDenied:
             raise Http404 from None
         messages.success(self.request, "You have signed off the hazard log.")
@@ -437,8 +423,9 @@ class SignOffDetailView(TemplateView):
         return context
 
 
-class GoLiveView(FormView):
-    """Top management authorises go-live and accepts the residual risk the CSO signed off."""
+class GoLiveView(reauth.RecentMFARequiredMixin, FormView):
+    """Top management authorises go-live and accepts the residual risk the CSO signed off; it binds
+    the approver, so a stale session is sent to enter an authenticator code first."""
 
     template_name = "safety/go_live.html"
     form_class = GoLiveForm
@@ -464,10 +451,14 @@ class GoLiveView(FormView):
 
     def form_valid(self, form):
         try:
-            services.go_live_authorise(actor=self.request.user, deployment=self.deployment, **form.cleaned_data)
+            services.go_live_authorise(
+                actor=self.request.user,
+                deployment=self.deployment,
+                mfa_verified_at=reauth.last_mfa_at(self.request),
+                **form.cleaned_data,
+            )
         except ValidationError as error:
-            add_service_errors(form, error)
-            return self.form_invalid(form)
+            return self.form_invalid_or_reauthenticate(form, error)
         except PermissionDenied:
             raise Http404 from None
         messages.success(self.request, "Go-live is authorised and the residual risk accepted.")

@@ -3,12 +3,18 @@ that `make test` starts); Redis and browser tests skip with a reason when those 
 and fail instead when CI=true."""
 
 import os
+import socket
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from allauth.account.internal.flows.login import record_authentication
 from django.core.cache import cache
+from django.test import RequestFactory
 
 from nir_portal.accounts.models import Organisation, Role
+from nir_portal.clamav import daemon as clamav_daemon
 from onboarding import services as onboarding_services
 from tests import factories
 
@@ -22,6 +28,40 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: required services must be present)")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_clamd(directory: Path, *, tcp_port: int | None = None) -> clamav_daemon.Daemon:
+    """A clamd of the test's own on the development signatures, as `make run` and CI start it;
+    skipped (failed in CI) when clamd is not installed."""
+    require(clamav_daemon.clamd_binary() is not None, f"clamd is not installed ({clamav_daemon.INSTALL_COMMAND})")
+    try:
+        return clamav_daemon.start(directory, development=True, tcp_port=tcp_port)
+    except clamav_daemon.ClamdError as error:
+        require(False, f"clamd did not start: {error}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def clamd_urls(tmp_path_factory):
+    """URLs of a clamd that answers PING: CLAMAV_URL from the environment, or one started here."""
+    from_env = os.environ.get("CLAMAV_URL", "")
+    if from_env and clamav_daemon.ping(from_env):
+        yield [from_env]
+        return
+    directory = tmp_path_factory.mktemp("clamd")
+    port = free_port()
+    daemon = start_clamd(directory, tcp_port=port)
+    try:
+        yield [daemon.url, f"tcp://127.0.0.1:{port}"]
+    finally:
+        clamav_daemon.stop(directory)
 
 
 @pytest.fixture(autouse=True)
@@ -74,12 +114,26 @@ def world(db) -> World:
     )
 
 
+def mark_mfa(client, user, *, age_seconds: float = 0) -> None:
+    """Record in the client's session an authenticator check made `age_seconds` ago, as a real
+    sign-in or re-authentication with a TOTP code leaves it."""
+    request = RequestFactory().get("/")
+    request.user, request.session = user, client.session
+    record_authentication(request, user, method="mfa", type="totp", reauthenticated=True)
+    for record in request.session["account_authentication_methods"]:
+        record["at"] = time.time() - age_seconds
+    request.session.save()
+
+
 @pytest.fixture
 def signed_in(client):
-    """Sign a person in on the test client (MFA already enrolled) and return the client."""
+    """Sign a person in on the test client (MFA already enrolled) and return the client; with
+    `recent_mfa`, their authenticator check was just now, as binding actions need."""
 
-    def _sign_in(user):
+    def _sign_in(user, *, recent_mfa: bool = False):
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        if recent_mfa:
+            mark_mfa(client, user)
         return client
 
     return _sign_in

@@ -19,13 +19,16 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from django.urls.converters import IntConverter
 from django.urls.resolvers import RegexPattern
 
+from nir_portal.accounts import reauth
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
+from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion
 from onboarding.services import evidence as evidence_services
 from onboarding.services import framework as framework_services
@@ -549,7 +552,7 @@ def _cscr_job_of_trust_a(world, insider_status: int = 200) -> Target:
     """A queued CSCR bundle job of trust A's current sign-off (nothing is enqueued: no commit)."""
     _sign_off_of_trust_a(world)
     cso = CSOProfile.objects.get(registration_number="1234567").user
-    job, _ = cscr_services.bundle_request(actor=cso, deployment=world.deployment_a)
+    job, _ = cscr_services.bundle_request(actor=cso, deployment=world.deployment_a, mfa_verified_at=time.time())
     return Target(
         kwargs={"pk": job.pk}, owners=(world.trust_a, world.supplier), insider=cso, insider_status=insider_status
     )
@@ -621,6 +624,40 @@ LIFECYCLE_OBJECT_URLS: dict[str, ObjectUrl] = {
 }
 OBJECT_URLS.update(LIFECYCLE_OBJECT_URLS)
 PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
+
+# --- The "stale authenticator" column: every action that binds a person ---------------------------------
+
+# The person of the right role for each binding action, from the action's own organisation. With
+# an authenticator check older than REAUTHENTICATION_SECONDS their POST is sent to re-authenticate.
+BINDING_URLS: dict[str, Callable[..., Target]] = {
+    "safety:sign-off": lambda w: _deployment_a(w, Role.CSO),
+    "safety:go-live": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
+    "safety:hazard-transfer-decision": _transferred_hazard_of_trust_a,
+    "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
+    "accounts:membership-role": _membership_in_trust_a,
+    "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
+    "safety:live-case-decision": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
+    "safety:decommissioning-authorise": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
+}
+
+
+def stale_client_for(user) -> Client:
+    """Signed in with MFA, but the last authenticator check is older than the window."""
+    client = client_for(user)
+    session = client.session
+    for record in session["account_authentication_methods"]:
+        record["at"] = time.time() - settings.ACCOUNT_REAUTHENTICATION_TIMEOUT - 60
+    session.save()
+    return client
+
+
+def binding_view_names() -> set[str]:
+    return {
+        route.name
+        for route in all_routes()
+        if issubclass(getattr(route.pattern.callback, "view_class", object), reauth.RecentMFARequiredMixin)
+    }
+
 
 ADMIN_SAMPLE_ID = "1"
 
@@ -728,6 +765,25 @@ def test_anonymous_visitors_are_sent_to_sign_in_and_someone_entitled_gets_the_pa
         assert parse_qs(urlparse(response["Location"]).query)["next"] == [url]
     # Without this, a wrong id in the registry would make every refusal pass vacuously.
     assert entitled.status_code == target.insider_status
+
+
+def test_every_binding_action_has_a_stale_authenticator_column():
+    # A view that binds a person uses the re-authentication guard; the column must list it.
+    assert binding_view_names() == set(BINDING_URLS)
+
+
+@pytest.mark.parametrize("url_name", sorted(BINDING_URLS))
+def test_a_stale_authenticator_of_the_right_role_is_sent_to_reauthenticate(url_name, world):
+    target = BINDING_URLS[url_name](world)
+    url = reverse(url_name, kwargs=target.kwargs)
+    client = stale_client_for(target.insider)
+    before = AuditEvent.objects.count()
+
+    response = client.post(url, {})
+
+    assert response.status_code == 302
+    assert urlparse(response["Location"]).path == reverse("mfa_reauthenticate")
+    assert AuditEvent.objects.count() == before  # nothing was done, so nothing was recorded
 
 
 # --- URLs without ids ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from nir_portal.accounts import permissions
+from nir_portal.accounts import permissions, reauth
 from nir_portal.accounts.models import LEAD_ROLES, ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.services import audit_event_record
 
@@ -144,12 +144,16 @@ def _check_not_last_lead(membership: Membership) -> None:
 
 
 @transaction.atomic
-def membership_change_role(*, actor, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, actor, membership: Membership, role: str, mfa_verified_at: float | None) -> Membership:
+    """Change a member's role. A role decides who may sign off, authorise go-live or accept risk, so
+    the change needs a fresh authenticator check: `mfa_verified_at` is when the actor last completed
+    one (epoch seconds)."""
     membership = (
         Membership.objects.select_for_update(of=("self",)).select_related("organisation", "user").get(pk=membership.pk)
     )
     if not permissions.can_manage_members(actor, membership.organisation):
         raise PermissionDenied("You cannot manage the members of this organisation.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="change someone's role")
     if role == membership.role:
         return membership
     _check_role_fits(membership.organisation, role)

@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from nir_portal.accounts import permissions, selectors, services
+from nir_portal.accounts import permissions, reauth, selectors, services
 from nir_portal.accounts.forms import (
     ActiveOrganisationForm,
     CSOProfileForm,
@@ -104,17 +104,22 @@ def _visible_membership(request, pk: int) -> Membership:
     return get_visible_or_404(request, visible, pk=pk)
 
 
-class MembershipRoleChangeView(FormView):
+class MembershipRoleChangeView(reauth.RecentMFARequiredMixin, FormView):
+    """A role decides who may bind the organisation, so changing one needs a fresh authenticator
+    check; a stale session is sent to enter a code and comes back to its choice."""
+
     template_name = "accounts/membership_role.html"
     form_class = RoleChangeForm
 
+    def dispatch(self, request, *args, **kwargs):
+        self.membership = _visible_membership(request, kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"role": self.membership.role, **super().get_initial()}
+
     def get_form_kwargs(self):
-        self.membership = _visible_membership(self.request, self.kwargs["pk"])
-        return {
-            **super().get_form_kwargs(),
-            "organisation": self.membership.organisation,
-            "initial": {"role": self.membership.role},
-        }
+        return {**super().get_form_kwargs(), "organisation": self.membership.organisation}
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "membership": self.membership}
@@ -122,11 +127,13 @@ class MembershipRoleChangeView(FormView):
     def form_valid(self, form):
         try:
             services.membership_change_role(
-                actor=self.request.user, membership=self.membership, role=form.cleaned_data["role"]
+                actor=self.request.user,
+                membership=self.membership,
+                role=form.cleaned_data["role"],
+                mfa_verified_at=reauth.last_mfa_at(self.request),
             )
         except ValidationError as error:
-            add_service_errors(form, error)
-            return self.form_invalid(form)
+            return self.form_invalid_or_reauthenticate(form, error)
         messages.success(self.request, "The role has been changed.")
         return redirect("accounts:organisation-detail", pk=self.membership.organisation_id)
 

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment
@@ -105,11 +106,14 @@ def decommissioning_plan_save(
 
 
 @transaction.atomic
-def decommissioning_authorise(*, actor, deployment: Deployment, statement: str) -> DecommissioningAuthorisation:
+def decommissioning_authorise(
+    *, actor, deployment: Deployment, statement: str, mfa_verified_at: float | None
+) -> DecommissioningAuthorisation:
     """Top management authorises decommissioning against the CSO's current sign-off of the log;
     the approver must not be that CSO."""
     if not permissions.can_authorise_go_live(actor, deployment):
         raise PermissionDenied("Only the organisation's executive approver authorises decommissioning.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="authorise decommissioning")
     deployment = Deployment.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=deployment.pk)
     plan = DecommissioningPlan.objects.select_for_update().filter(deployment=deployment).first()
     if plan is None:

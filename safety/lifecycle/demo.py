@@ -61,6 +61,7 @@ def _take_live(deployment: Deployment) -> None:
             decision=DeploymentHazard.TransferDecision.ACCEPTED,
             justification="Our imaging team applies the supplier's controls.",
             expected_version=hazard.version,
+            mfa_verified_at=time.time(),
         )
     # Demo arrangement: every hazard scored in one step, as a CSO would have over weeks.
     DeploymentHazard.objects.filter(deployment=deployment).update(
@@ -84,6 +85,7 @@ def _take_live(deployment: Deployment) -> None:
             actor=_person(deployment.organisation, Role.EXECUTIVE_APPROVER),
             deployment=deployment,
             statement="I authorise go-live and accept the residual risk.",
+            mfa_verified_at=time.time(),
         )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
     deployment.stage_changes.create(

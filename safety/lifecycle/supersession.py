@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from nir_portal.accounts import reauth
 from nir_portal.accounts.models import Role
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
@@ -71,11 +72,14 @@ def case_out_of_date_clear(*, deployment: Deployment) -> None:
 
 
 @transaction.atomic
-def live_case_decide(*, actor, deployment: Deployment, decision: str, justification: str) -> LiveCaseDecision:
+def live_case_decide(
+    *, actor, deployment: Deployment, decision: str, justification: str, mfa_verified_at: float | None
+) -> LiveCaseDecision:
     """The CSO or the executive approver decides what happens to a live deployment whose case is
     out of date: continue with a justification, or suspend."""
     if not permissions.can_decide_live_case(actor, deployment):
         raise PermissionDenied("Only the organisation's CSO or executive approver decides this.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="record this decision")
     # Row lock: two people deciding at once must not both suspend or record crossing decisions.
     deployment = Deployment.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=deployment.pk)
     if deployment.safety_case_out_of_date_since is None:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView
 
+from nir_portal.accounts import reauth
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
 from safety import permissions, selectors
@@ -49,6 +50,8 @@ class ServiceFormView(FormView):
         try:
             result = self.act(form.cleaned_data)
         except ValidationError as error:
+            if isinstance(self, reauth.RecentMFARequiredMixin):
+                return self.form_invalid_or_reauthenticate(form, error)
             add_service_errors(form, error)
             return self.form_invalid(form)
         except PermissionDenied:
@@ -163,7 +166,7 @@ class HazardReReviewView(ServiceFormView):
         return reverse("safety:hazard-detail", kwargs={"pk": self.hazard.pk})
 
 
-class LiveCaseDecisionView(ServiceFormView):
+class LiveCaseDecisionView(reauth.RecentMFARequiredMixin, ServiceFormView):
     form_class = lifecycle_forms.LiveCaseDecisionForm
     heading = "Decide on the out-of-date safety case"
     button = "Record the decision"
@@ -176,7 +179,12 @@ class LiveCaseDecisionView(ServiceFormView):
         return super().dispatch(request, *args, **kwargs)
 
     def act(self, data):
-        return supersession.live_case_decide(actor=self.request.user, deployment=self.deployment, **data)
+        return supersession.live_case_decide(
+            actor=self.request.user,
+            deployment=self.deployment,
+            mfa_verified_at=reauth.last_mfa_at(self.request),
+            **data,
+        )
 
 
 class IncidentEscalateView(ServiceFormView):
@@ -288,7 +296,7 @@ class DecommissioningPlanView(ServiceFormView):
         return decommissioning.decommissioning_plan_save(actor=self.request.user, deployment=self.deployment, **data)
 
 
-class DecommissioningAuthoriseView(ServiceFormView):
+class DecommissioningAuthoriseView(reauth.RecentMFARequiredMixin, ServiceFormView):
     form_class = lifecycle_forms.StatementForm
     heading = "Authorise decommissioning"
     button = "Authorise decommissioning"
@@ -301,4 +309,9 @@ class DecommissioningAuthoriseView(ServiceFormView):
         return super().dispatch(request, *args, **kwargs)
 
     def act(self, data):
-        return decommissioning.decommissioning_authorise(actor=self.request.user, deployment=self.deployment, **data)
+        return decommissioning.decommissioning_authorise(
+            actor=self.request.user,
+            deployment=self.deployment,
+            mfa_verified_at=reauth.last_mfa_at(self.request),
+            **data,
+        )

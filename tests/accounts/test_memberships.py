@@ -1,5 +1,7 @@
 """Managing organisations and their members: who may, what is refused, and what is audited."""
 
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -232,7 +234,9 @@ def test_a_lead_changes_a_members_role_and_it_is_audited(world, signed_in):
     viewer = world.member(world.trust_a, Role.VIEWER)
     membership = Membership.objects.get(user=viewer, organisation=world.trust_a)
 
-    response = signed_in(lead).post(reverse("accounts:membership-role", args=[membership.pk]), {"role": Role.CSO})
+    response = signed_in(lead, recent_mfa=True).post(
+        reverse("accounts:membership-role", args=[membership.pk]), {"role": Role.CSO}
+    )
 
     assert response.status_code == 302
     membership.refresh_from_db()
@@ -307,7 +311,9 @@ def test_the_last_lead_cannot_be_moved_to_another_role(world):
     membership = Membership.objects.get(user=lead, organisation=world.trust_a)
 
     with pytest.raises(ValidationError) as error:
-        services.membership_change_role(actor=lead, membership=membership, role=Role.VIEWER)
+        services.membership_change_role(
+            actor=lead, membership=membership, role=Role.VIEWER, mfa_verified_at=time.time()
+        )
 
     assert error.value.code == "last_lead"
     membership.refresh_from_db()

@@ -59,13 +59,20 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
     transferred = _supplier_hazard(supplier_cso, world.product_version, "Gateway timeout shown as no prior imaging")
     hazard = DeploymentHazard.objects.get(deployment=deployment, supplier_hazard=transferred)
     safety_services.hazard_transfer_decide(
-        actor=cso, hazard=hazard, decision="accepted", justification="Staff trained.", expected_version=hazard.version
+        actor=cso,
+        hazard=hazard,
+        decision="accepted",
+        justification="Staff trained.",
+        expected_version=hazard.version,
+        mfa_verified_at=time.time(),
     )
     score_all(deployment)
     first = safety_services.sign_off_create(
         actor=cso, deployment=deployment, statement="Safe on 2.0.", conditions=[], mfa_verified_at=time.time()
     )
-    safety_services.go_live_authorise(actor=executive, deployment=deployment, statement="Accepted for 2.0.")
+    safety_services.go_live_authorise(
+        actor=executive, deployment=deployment, statement="Accepted for 2.0.", mfa_verified_at=time.time()
+    )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
     with transaction.atomic():
         case_version_mark_live(deployment=deployment)

@@ -28,6 +28,7 @@ from tests.browser.conftest import (  # noqa: F401  fixtures, found by name: the
     page,
     sign_in,
 )
+from tests.conftest import mark_mfa
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import default_framework  # noqa: F401  a fixture, found by name
 
@@ -142,6 +143,7 @@ def make_signable(deployment, cso) -> None:
             decision=DeploymentHazard.TransferDecision.ACCEPTED,
             justification="Our imaging team applies the supplier's workaround.",
             expected_version=hazard.version,
+            mfa_verified_at=time.time(),
         )
     matrix = deployment.risk_plan.risk_matrix
     DeploymentHazard.objects.filter(deployment=deployment).update(
@@ -243,7 +245,9 @@ def build(job: CSCRBundleJob) -> CSCRBundleJob:
 @pytest.fixture
 def built(signed_off, people, bundle_storage) -> CSCRBundleJob:
     """A complete bundle of trust A's current sign-off, built in this process."""
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
     job = build(job)
     assert job.status == CSCRBundleJob.Status.COMPLETE, job.failure_reason
     return job
@@ -263,8 +267,10 @@ def verify(path_or_bytes) -> verification.VerificationReport:
 def as_user(client):
     """Sign a person in on the test client (MFA already enrolled) and return the client."""
 
-    def _as(user):
+    def _as(user, *, recent_mfa: bool = False):
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        if recent_mfa:
+            mark_mfa(client, user)
         return client
 
     return _as

@@ -5,6 +5,7 @@ evidence files within their cap, and a URL fetcher that reaches nothing outside 
 import csv
 import io
 import json
+import time
 import zipfile
 
 import pytest
@@ -77,7 +78,9 @@ def test_document_control_names_the_previous_cscr_and_what_changed_since(built, 
         actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
     )
     sign(signed_off.deployment, people.cso_a)
-    second, created = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    second, created = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
     second = build(second)
 
     text = normalised(pdf_text(_member(second, "cscr.pdf")))
@@ -106,7 +109,9 @@ def test_evidence_files_are_included_when_asked_within_the_size_cap(signed_off, 
     )
     sign(signed_off.deployment, people.cso_a)
     settings.CSCR_INCLUDE_EVIDENCE_MAX_BYTES = 4000  # room for the small file, not the drill recording
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment, include_evidence=True)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, include_evidence=True, mfa_verified_at=time.time()
+    )
 
     job = build(job)
     with zipfile.ZipFile(bundle_path(job)) as archive:
@@ -130,7 +135,9 @@ def test_an_evidence_file_changed_in_storage_fails_the_job_and_issues_nothing(
     stored = evidence.revisions.get().files.get()
     with storages["evidence"].open(stored.storage_name, "wb") as file:
         file.write(b"%PDF-1.7 not what was signed off")
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment, include_evidence=True)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, include_evidence=True, mfa_verified_at=time.time()
+    )
 
     cscr_services.bundle_build(job_id=job.pk)
 

@@ -2,6 +2,7 @@
 re-assessment) and decommissioning (DCB0160 7.4) each carry their own sections, built from the
 journey's data, and the bundle passes the verifier."""
 
+import time
 import zipfile
 
 import pytest
@@ -24,7 +25,9 @@ def _pdf_text(job: CSCRBundleJob) -> str:
 
 
 def _go_live(deployment, people):
-    safety_services.go_live_authorise(actor=people.executive_a, deployment=deployment, statement="Accepted.")
+    safety_services.go_live_authorise(
+        actor=people.executive_a, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time()
+    )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE)
     deployment.refresh_from_db()
 
@@ -63,7 +66,9 @@ def test_a_maintenance_cscr_reports_the_version_change_and_its_re_assessment(sig
     make_signable(deployment, people.cso_a)
     sign(deployment, people.cso_a, statement="Version 1.1 is acceptably safe with the controls listed.")
 
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=deployment, lifecycle_phase="maintenance")
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=deployment, lifecycle_phase="maintenance", mfa_verified_at=time.time()
+    )
     job = build(job)
 
     assert job.status == CSCRBundleJob.Status.COMPLETE, job.failure_reason
@@ -78,7 +83,10 @@ def test_a_maintenance_cscr_reports_the_version_change_and_its_re_assessment(sig
 def test_a_maintenance_cscr_needs_an_upgraded_case(signed_off, people):
     with pytest.raises(ValidationError) as refused:
         cscr_services.bundle_request(
-            actor=people.cso_a, deployment=signed_off.deployment, lifecycle_phase="maintenance"
+            actor=people.cso_a,
+            deployment=signed_off.deployment,
+            lifecycle_phase="maintenance",
+            mfa_verified_at=time.time(),
         )
     assert refused.value.error_list[0].code == "no_version_change"
 
@@ -100,16 +108,26 @@ def test_a_decommissioning_cscr_reports_the_74_assessment_and_is_authorised_like
         closure_note="No NIR queries are made once the connector is off.",
     )
     with pytest.raises(PermissionDenied):  # the CSO is not top management
-        decommissioning.decommissioning_authorise(actor=people.cso_a, deployment=deployment, statement="x")
+        decommissioning.decommissioning_authorise(
+            actor=people.cso_a,
+            deployment=deployment,
+            statement="x",
+            mfa_verified_at=time.time(),
+        )
 
     authorisation = decommissioning.decommissioning_authorise(
-        actor=people.executive_a, deployment=deployment, statement="I accept the risk of decommissioning."
+        actor=people.executive_a,
+        deployment=deployment,
+        statement="I accept the risk of decommissioning.",
+        mfa_verified_at=time.time(),
     )
     deployment.refresh_from_db()
     assert deployment.stage == Deployment.Stage.DECOMMISSIONED
     assert authorisation.sign_off_id == signed_off.pk
 
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=deployment, lifecycle_phase="decommissioning")
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=deployment, lifecycle_phase="decommissioning", mfa_verified_at=time.time()
+    )
     job = build(job)
 
     assert job.status == CSCRBundleJob.Status.COMPLETE, job.failure_reason
@@ -132,5 +150,31 @@ def test_decommissioning_needs_a_plan_and_a_different_approver_than_the_cso(sign
     deployment = world.deployment_a
     _go_live(deployment, people)
     with pytest.raises(ValidationError) as refused:
-        decommissioning.decommissioning_authorise(actor=people.executive_a, deployment=deployment, statement="x")
+        decommissioning.decommissioning_authorise(
+            actor=people.executive_a,
+            deployment=deployment,
+            statement="x",
+            mfa_verified_at=time.time(),
+        )
     assert refused.value.error_list[0].code == "no_plan"
+
+
+def test_decommissioning_authorisation_needs_a_fresh_authenticator_check(signed_off, world, people):
+    deployment = world.deployment_a
+    _go_live(deployment, people)
+    decommissioning.decommissioning_plan_save(
+        actor=people.lead_a,
+        deployment=deployment,
+        planned_for=timezone.localdate(),
+        data_retention="Kept 8 years.",
+        access_to_priors="Through the regional archive.",
+        replacement="The regional sharing service.",
+        hazards_closed=[],
+    )
+    with pytest.raises(ValidationError) as refused:
+        decommissioning.decommissioning_authorise(
+            actor=people.executive_a, deployment=deployment, statement="Accepted.", mfa_verified_at=None
+        )
+    assert refused.value.error_list[0].code == "reauthentication_required"
+    deployment.refresh_from_db()
+    assert deployment.stage == Deployment.Stage.LIVE

@@ -5,6 +5,7 @@ configured PKCS#12 key, a timestamp authority, and a production run without a ke
 import asyncio
 import json
 import threading
+import time
 import zipfile
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +29,9 @@ from tests.cscr.conftest import build, bundle_path, verify
 
 
 def _request(signed_off, people, **kwargs):
-    return cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment, **kwargs)
+    return cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, **kwargs, mfa_verified_at=time.time()
+    )
 
 
 # --- preconditions ---------------------------------------------------------------------------------
@@ -36,7 +39,7 @@ def _request(signed_off, people, **kwargs):
 
 def test_without_a_sign_off_the_request_is_refused_with_a_clear_message(world, people):
     with pytest.raises(ValidationError) as refused:
-        cscr_services.bundle_request(actor=people.cso_a, deployment=world.deployment_a)
+        cscr_services.bundle_request(actor=people.cso_a, deployment=world.deployment_a, mfa_verified_at=time.time())
 
     assert refused.value.code == "no_sign_off"
     assert "has not been signed off" in refused.value.messages[0]
@@ -78,9 +81,11 @@ def test_a_sign_off_flagged_by_an_incident_is_refused_until_the_cso_re_reviews(s
 def test_only_the_deploying_organisations_cso_lead_or_executive_may_request(signed_off, people):
     for person in (people.viewer_a, people.contributor_a, people.cso_b, people.supplier_cso, people.national_reviewer):
         with pytest.raises(PermissionDenied):
-            cscr_services.bundle_request(actor=person, deployment=signed_off.deployment)
+            cscr_services.bundle_request(actor=person, deployment=signed_off.deployment, mfa_verified_at=time.time())
     for person in (people.lead_a, people.executive_a):
-        job, _ = cscr_services.bundle_request(actor=person, deployment=signed_off.deployment)
+        job, _ = cscr_services.bundle_request(
+            actor=person, deployment=signed_off.deployment, mfa_verified_at=time.time()
+        )
         assert job.sign_off == signed_off
     assert AuditEvent.objects.filter(action="cscr.request", outcome=AuditEvent.Outcome.DENIED).count() == 5
 

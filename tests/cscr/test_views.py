@@ -3,6 +3,7 @@
 sign-off page's button."""
 
 import hashlib
+import time
 
 import pytest
 from django.urls import reverse
@@ -18,7 +19,7 @@ def _job_urls(job) -> list[str]:
 
 
 def test_the_cso_requests_a_bundle_and_is_taken_to_its_progress(signed_off, people, as_user):
-    client = as_user(people.cso_a)
+    client = as_user(people.cso_a, recent_mfa=True)
 
     response = client.post(
         reverse("cscr:bundle-request", kwargs={"pk": signed_off.deployment_id}), {"lifecycle_phase": "deployment"}
@@ -33,7 +34,7 @@ def test_the_cso_requests_a_bundle_and_is_taken_to_its_progress(signed_off, peop
 
 
 def test_the_sign_off_pages_button_requests_a_bundle_with_no_other_input(signed_off, people, as_user):
-    client = as_user(people.cso_a)
+    client = as_user(people.cso_a, recent_mfa=True)
     page = client.get(reverse("safety:sign-off", kwargs={"pk": signed_off.deployment_id}))
 
     response = client.post(reverse("cscr:bundle-request", kwargs={"pk": signed_off.deployment_id}))
@@ -49,7 +50,7 @@ def test_viewers_do_not_see_the_button(signed_off, people, as_user):
 
 
 def test_a_refused_request_says_why_on_the_bundles_page(world, people, as_user):
-    client = as_user(people.cso_a)
+    client = as_user(people.cso_a, recent_mfa=True)
 
     response = client.post(reverse("cscr:bundle-request", kwargs={"pk": world.deployment_a.pk}), follow=True)
 
@@ -64,7 +65,7 @@ def test_a_superseded_sign_off_is_refused_on_the_page_too(signed_off, people, as
         actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
     )
 
-    response = as_user(people.lead_a).post(
+    response = as_user(people.lead_a, recent_mfa=True).post(
         reverse("cscr:bundle-request", kwargs={"pk": signed_off.deployment_id}), follow=True
     )
 
@@ -73,7 +74,9 @@ def test_a_superseded_sign_off_is_refused_on_the_page_too(signed_off, people, as
 
 @pytest.mark.parametrize("who", ["cso_b", "supplier_cso", "viewer_a", "contributor_a"])
 def test_people_without_access_get_404_on_request_status_progress_and_download(who, signed_off, people, as_user):
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
     CSCRBundleJob.objects.filter(pk=job.pk).update(status="complete", storage_name="x.zip", bundle_sha256="0" * 64)
     client = as_user(getattr(people, who))
 
@@ -113,7 +116,9 @@ def test_the_download_is_an_audited_attachment_of_the_stored_bundle(built, peopl
 
 
 def test_a_bundle_not_yet_built_is_not_downloadable(signed_off, people, as_user):
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
 
     response = as_user(people.cso_a).get(reverse("cscr:job-download", kwargs={"pk": job.pk}))
 
@@ -135,7 +140,9 @@ def test_the_progress_fragment_stops_the_polling_once_the_job_is_finished(built,
 
 
 def test_a_failed_job_shows_its_reason(signed_off, people, as_user):
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
     CSCRBundleJob.objects.filter(pk=job.pk).update(status="failed", failure_reason="The signing key is missing.")
 
     response = as_user(people.cso_a).get(reverse("cscr:job-progress", kwargs={"pk": job.pk}))

@@ -131,7 +131,9 @@ def test_a_worker_killed_mid_render_still_ends_with_exactly_one_complete_valid_b
     prefork_worker, signed_off, people, bundle_storage
 ):
     worker = prefork_worker(render_delay=RENDER_DELAY_SECONDS)
-    job, _ = cscr_services.bundle_request(actor=people.cso_a, deployment=signed_off.deployment)  # enqueued on commit
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )  # enqueued on commit
 
     # When the worker's child process is killed while it renders
     worker.wait_for(lambda: _job(job.pk).status == CSCRBundleJob.Status.RENDERING, what="the render to start")

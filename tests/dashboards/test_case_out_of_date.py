@@ -32,7 +32,9 @@ def _live_and_signed(world):
         actor=cso, deployment=deployment, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     approver = world.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
-    safety_services.go_live_authorise(actor=approver, deployment=deployment, statement="Accepted.")
+    safety_services.go_live_authorise(
+        actor=approver, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time()
+    )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
     return cso
 

@@ -330,6 +330,7 @@ def test_the_supplier_sees_where_its_evidence_was_accepted_or_sent_back_and_the_
         decision="accepted",
         justification="Fits our workflow.",
         expected_version=transferred.version,
+        mfa_verified_at=time.time(),
     )
     client = signed_in(supplier_cso)
 

@@ -1,5 +1,7 @@
 """Arrangements shared by the lifecycle tests: a deployment taken live through the real services."""
 
+import time
+
 from django.utils import timezone
 
 from nir_portal.accounts.models import Role
@@ -19,7 +21,9 @@ def take_live(safety, world, deployment=None, approver=None):
     safety.make_signable(deployment) if cso else None
     sign_off = safety.sign(deployment) if cso else None
     approver = approver or executive(world, deployment.organisation)
-    safety_services.go_live_authorise(actor=approver, deployment=deployment, statement="I accept the residual risk.")
+    safety_services.go_live_authorise(
+        actor=approver, deployment=deployment, statement="I accept the residual risk.", mfa_verified_at=time.time()
+    )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
     from onboarding.services.cases import case_version_mark_live
 

@@ -1,6 +1,8 @@
 """A live deployment whose sign-off is superseded is marked out of date, its people are told, and
 a person decides what happens: nothing is suspended automatically."""
 
+import time
+
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -47,7 +49,11 @@ def test_the_executive_decides_to_continue_with_a_justification_and_it_is_audite
 
     with pytest.raises(ValidationError) as refused:
         supersession.live_case_decide(
-            actor=approver, deployment=world.deployment_a, decision="continue", justification=" "
+            actor=approver,
+            deployment=world.deployment_a,
+            decision="continue",
+            justification=" ",
+            mfa_verified_at=time.time(),
         )
     assert error_codes(refused.value) == {"justification_required"}
 
@@ -56,6 +62,7 @@ def test_the_executive_decides_to_continue_with_a_justification_and_it_is_audite
         deployment=world.deployment_a,
         decision="continue",
         justification="The change tightens an operating limit; the CSO re-signs this week.",
+        mfa_verified_at=time.time(),
     )
 
     assert decision.decision == LiveCaseDecision.Decision.CONTINUE
@@ -69,7 +76,11 @@ def test_the_cso_may_suspend_and_the_suspension_is_recorded_as_a_stage_change(sa
     safety.update(safety.hazards()[0], operating_limits="Changed while live.")
 
     supersession.live_case_decide(
-        actor=safety.cso, deployment=world.deployment_a, decision="suspend", justification="Unsafe until re-signed."
+        actor=safety.cso,
+        deployment=world.deployment_a,
+        decision="suspend",
+        justification="Unsafe until re-signed.",
+        mfa_verified_at=time.time(),
     )
 
     deployment = Deployment.objects.get(pk=world.deployment_a.pk)
@@ -81,14 +92,22 @@ def test_only_the_cso_or_executive_decides_and_only_when_out_of_date(safety, wor
     _, approver = take_live(safety, world)
     with pytest.raises(ValidationError) as refused:
         supersession.live_case_decide(
-            actor=approver, deployment=world.deployment_a, decision="continue", justification="x"
+            actor=approver,
+            deployment=world.deployment_a,
+            decision="continue",
+            justification="x",
+            mfa_verified_at=time.time(),
         )
     assert error_codes(refused.value) == {"not_out_of_date"}
 
     safety.update(safety.hazards()[0], operating_limits="Changed while live.")
     with pytest.raises(PermissionDenied):
         supersession.live_case_decide(
-            actor=people.a_viewer, deployment=world.deployment_a, decision="suspend", justification="x"
+            actor=people.a_viewer,
+            deployment=world.deployment_a,
+            decision="suspend",
+            justification="x",
+            mfa_verified_at=time.time(),
         )
     assert not LiveCaseDecision.objects.exists()
 
@@ -100,7 +119,9 @@ def test_a_new_sign_off_and_go_live_authorisation_bring_the_case_up_to_date_and_
     safety.sign()
     from safety import services as safety_services
 
-    safety_services.go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted again.")
+    safety_services.go_live_authorise(
+        actor=approver, deployment=world.deployment_a, statement="Accepted again.", mfa_verified_at=time.time()
+    )
 
     deployment = Deployment.objects.get(pk=world.deployment_a.pk)
     assert deployment.safety_case_out_of_date_since is None
@@ -108,3 +129,20 @@ def test_a_new_sign_off_and_go_live_authorisation_bring_the_case_up_to_date_and_
     assert not DeploymentNotice.objects.filter(
         deployment=deployment, kind="case_out_of_date", resolved_at=None
     ).exists()
+
+
+def test_the_decision_binds_its_maker_so_it_needs_a_fresh_authenticator_check(safety, world):
+    _, approver = take_live(safety, world)
+    safety.update(safety.hazards()[0], operating_limits="Changed while live.")
+
+    with pytest.raises(ValidationError) as refused:
+        supersession.live_case_decide(
+            actor=approver,
+            deployment=world.deployment_a,
+            decision="continue",
+            justification="Continue.",
+            mfa_verified_at=time.time() - 3600,
+        )
+
+    assert error_codes(refused.value) == {"reauthentication_required"}
+    assert not LiveCaseDecision.objects.exists()

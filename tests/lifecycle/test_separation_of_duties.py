@@ -1,5 +1,6 @@
 """Independent acceptance of residual risk (DCB0160 2.2.2) and a CSO's registration check."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,9 @@ def test_the_cso_who_signed_cannot_also_authorise_go_live_and_is_told_why(safety
     safety.sign()
 
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(actor=cso, deployment=world.deployment_a, statement="I accept the risk.")
+        safety_services.go_live_authorise(
+            actor=cso, deployment=world.deployment_a, statement="I accept the risk.", mfa_verified_at=time.time()
+        )
 
     assert error_codes(refused.value) == {"same_person_as_cso"}
     assert "different executive approver" in refused.value.messages[0]
@@ -37,7 +40,10 @@ def test_a_different_executive_approver_authorises_go_live(safety, world):
     approver = factories.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
 
     authorisation = safety_services.go_live_authorise(
-        actor=approver, deployment=world.deployment_a, statement="I accept the residual risk."
+        actor=approver,
+        deployment=world.deployment_a,
+        statement="I accept the residual risk.",
+        mfa_verified_at=time.time(),
     )
 
     assert authorisation.sign_off_id == sign_off.pk and authorisation.approver_id != sign_off.cso_id

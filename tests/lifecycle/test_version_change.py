@@ -3,6 +3,8 @@ deployment's next case version, the hazard log carried forward with touched haza
 evidence carried only where its requirement did not change, and a new sign-off and go-live
 authorisation before the new version is live. The earlier case stays readable."""
 
+import time
+
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -165,7 +167,9 @@ def test_the_new_version_is_live_only_after_re_review_sign_off_and_authorisation
     assert sign_off.case_version.number == 2
     assert CaseVersion.objects.get(deployment=world.deployment_a, number=2).status == "in_preparation"
 
-    safety_services.go_live_authorise(actor=executive(world), deployment=world.deployment_a, statement="Accepted.")
+    safety_services.go_live_authorise(
+        actor=executive(world), deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
+    )
 
     cases = {c.number: c for c in CaseVersion.objects.filter(deployment=world.deployment_a)}
     assert cases[2].status == "live" and cases[1].status == "retired"

@@ -1,9 +1,11 @@
 """The evidence journey through the real views: upload, share, review, revise, accept, download."""
 
+import re
 from datetime import date
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -260,3 +262,33 @@ def test_the_evidence_form_offers_only_requirements_the_organisation_provides(cl
     assert "INT-01" in supplier_codes and "TRN-01" not in supplier_codes
     assert "TRN-01" in trust_codes and "INT-01" not in trust_codes
     assert "INT-02" in supplier_codes and "INT-02" in trust_codes  # provided by both
+
+
+# --- an oversize file: its size is reported first, by name ---------------------------------------
+
+
+def _first_summary_error(html: str) -> str:
+    summary = html[html.index("nhsuk-error-summary__list") :]
+    first = summary[summary.index("<li>") + 4 : summary.index("</li>")]
+    return re.sub(r"<[^>]+>", "", first).strip()
+
+
+@pytest.mark.parametrize("size_mib", [1.5, 3], ids=["file over the limit", "whole request over the limit"])
+def test_an_oversize_file_with_an_empty_statement_is_refused_for_its_size_first(
+    size_mib, client, world, people, settings
+):
+    settings.EVIDENCE_MAX_FILE_BYTES = 1024 * 1024
+    big = _pdf("scan-of-the-sop.pdf", PDF + b"0" * int(size_mib * 1024 * 1024))
+
+    response = _as(client, people["supplier_lead"]).post(
+        reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk}),
+        {"title": "", "requirement_codes": ["INT-01"], "statement": "", "effective_date": "2026-11-01", "files": [big]},
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    first = _first_summary_error(html)
+    assert first.startswith("scan-of-the-sop.pdf: The file must be smaller than 1 MB"), first
+    assert "Enter a statement, attach a file, or both." not in html
+    assert "Enter a title" in html  # what else the form lacks is still said, after
+    assert not Evidence.objects.exists()

@@ -4,6 +4,7 @@ refused with its own message; good files are accepted with their real type and h
 import hashlib
 import io
 import json
+import random
 import re
 import struct
 import zipfile
@@ -11,17 +12,25 @@ import zlib
 from pathlib import Path
 
 import openpyxl
+import pikepdf
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParser
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from onboarding import uploads
-from onboarding.uploads import HashingUploadHandler, inspect_upload, sanitize_filename, store_upload
+from onboarding.uploads import (
+    HashingUploadHandler,
+    inspect_upload,
+    pdf_structure,
+    sanitize_filename,
+    store_upload,
+    storing,
+)
 
 MiB = 1024 * 1024
 
@@ -128,6 +137,8 @@ GOOD_FILES = [
     ("results.csv", b'requirement,status\r\nINT-01,"Met, with notes"\r\n', "csv", "csv"),
     ("excel-utf8.csv", b"\xef\xbb\xbfname,town\r\nZo\xc3\xab,Cr\xc3\xaawe\r\n", "csv", "csv"),
     ("notes.txt", "Checked by the CSO on 3 March. £0 cost.\n".encode(), "txt", "txt"),
+    ("audit-event.json", b'{"resourceType": "AuditEvent", "action": "R"}\n', "json", "json"),
+    ("audit-events.ndjson", b'{"resourceType": "AuditEvent"}\n\n{"resourceType": "AuditEvent"}\n', "json", "ndjson"),
     (
         "bundle.zip",
         zip_of({"report.pdf": pdf(), "logs/run.txt": b"ok\n", "nested.zip": zip_of({"a.txt": b"a"})}),
@@ -463,8 +474,8 @@ def test_a_path_traversal_name_is_sanitised_and_never_used_for_storage(evidence_
 
 def test_storage_never_overwrites_an_existing_file(evidence_storage, monkeypatch):
     first_data, second_data = pdf(b"/Lang (en-GB)"), pdf(b"/Lang (cy)")
-    fixed = uploads.uuid.UUID(int=7)
-    monkeypatch.setattr(uploads.uuid, "uuid4", lambda: fixed)
+    fixed = storing.uuid.UUID(int=7)
+    monkeypatch.setattr(storing.uuid, "uuid4", lambda: fixed)
     first = store_upload(upload("a.pdf", first_data), inspect_upload(upload("a.pdf", first_data)))
     inspected = inspect_upload(upload("b.pdf", second_data))
     # The same generated name as the first file would need the same hash prefix: force it.
@@ -690,3 +701,245 @@ def test_a_pdf_whose_object_streams_cannot_be_read_is_refused():
     unreadable = object_stream(3, b"4 0 << /S /JavaScript >>", compress=lambda b: bytes(range(1, 200)))
 
     assert refusal("encrypted.pdf", pdf(objects=unreadable)).code == "pdf_uncheckable"
+
+
+# --- PDF active content that only the structure shows (files built with pikepdf) ----------------
+
+
+def hidden_pdf(build, *, user_password: str = "") -> bytes:
+    """A one-page PDF changed by `build(pdf, page)`, saved the way a byte scan cannot read: its
+    objects packed into compressed object streams and encrypted (AES-256) with an owner password,
+    which every reader opens without asking (and with a user password when one is given)."""
+    document = pikepdf.new()
+    document.add_blank_page()
+    build(document, document.pages[0].obj)
+    buffer = io.BytesIO()
+    document.save(
+        buffer,
+        object_stream_mode=pikepdf.ObjectStreamMode.generate,
+        encryption=pikepdf.Encryption(owner="owner secret", user=user_password, R=6),
+    )
+    data = buffer.getvalue()
+    for name in (b"/JavaScript", b"/JS", b"/Launch", b"/EmbeddedFile", b"/RichMedia", b"/XFA"):
+        assert name not in data
+    return data
+
+
+def javascript_action() -> pikepdf.Dictionary:
+    return pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert(1)"))
+
+
+def test_a_pdf_built_without_active_content_is_accepted_when_it_is_encrypted_for_its_owner_only():
+    data = hidden_pdf(lambda document, page: None)
+
+    assert inspect_upload(upload("report.pdf", data)).detected_type == "pdf"
+
+
+def test_javascript_run_on_opening_hidden_in_an_encrypted_object_stream_is_found():
+    def build(document, page):
+        document.Root.OpenAction = document.make_indirect(javascript_action())
+
+    assert refusal("report.pdf", hidden_pdf(build)).code == "pdf_javascript"
+
+
+def test_javascript_in_a_pages_additional_actions_is_found():
+    def build(document, page):
+        page.AA = pikepdf.Dictionary(O=javascript_action())
+
+    assert refusal("report.pdf", hidden_pdf(build)).code == "pdf_javascript"
+
+
+def test_javascript_in_the_documents_javascript_names_is_found():
+    def build(document, page):
+        scripts = pikepdf.Array([pikepdf.String("startup"), document.make_indirect(javascript_action())])
+        names = pikepdf.Dictionary(JavaScript=pikepdf.Dictionary(Names=scripts))
+        document.Root.Names = document.make_indirect(names)
+
+    assert refusal("report.pdf", hidden_pdf(build)).code == "pdf_javascript"
+
+
+def test_a_hidden_launch_action_is_found():
+    def build(document, page):
+        launch = pikepdf.Dictionary(S=pikepdf.Name.Launch, F=pikepdf.String("cmd.exe"))
+        document.Root.OpenAction = document.make_indirect(launch)
+
+    error = refusal("report.pdf", hidden_pdf(build))
+
+    assert error.code == "pdf_launch"
+    assert error.messages == ["The PDF contains an action that starts another program, which is not allowed"]
+
+
+def test_a_hidden_embedded_file_is_found():
+    def build(document, page):
+        # The file's stream without its optional /Type: only the file specification, packed
+        # into an object stream, says what it is.
+        spec = pikepdf.Dictionary(
+            Type=pikepdf.Name.Filespec,
+            F=pikepdf.String("payload.txt"),
+            EF=pikepdf.Dictionary(F=document.make_stream(b"not evidence")),
+        )
+        attached = pikepdf.Array([pikepdf.String("payload.txt"), document.make_indirect(spec)])
+        document.Root.Names = document.make_indirect(
+            pikepdf.Dictionary(EmbeddedFiles=pikepdf.Dictionary(Names=attached))
+        )
+
+    error = refusal("report.pdf", hidden_pdf(build))
+
+    assert error.code == "pdf_embedded_file"
+    assert error.messages[0].startswith("The PDF contains attached files")
+
+
+def test_hidden_rich_media_is_found():
+    def build(document, page):
+        media = pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.RichMedia,
+            Rect=[0, 0, 100, 100],
+            RichMediaContent=pikepdf.Dictionary(),
+        )
+        page.Annots = pikepdf.Array([document.make_indirect(media)])
+
+    assert refusal("report.pdf", hidden_pdf(build)).code == "pdf_rich_media"
+
+
+def test_a_hidden_xfa_form_is_found():
+    def build(document, page):
+        xfa = document.make_stream(b"<xdp:xdp xmlns:xdp='http://ns.adobe.com/xdp/'/>")
+        document.Root.AcroForm = document.make_indirect(pikepdf.Dictionary(Fields=pikepdf.Array(), XFA=xfa))
+
+    error = refusal("form.pdf", hidden_pdf(build))
+
+    assert error.code == "pdf_xfa"
+    assert error.messages[0].startswith("The PDF contains an XFA form")
+
+
+def test_an_xfa_form_is_found_by_the_byte_scan_in_a_file_too_damaged_to_open():
+    assert refusal("form.pdf", pdf(b"/AcroForm << /Fields [] /XFA 5 0 R >>")).code == "pdf_xfa"
+
+
+def test_a_pdf_that_needs_a_password_to_open_is_refused_with_advice():
+    error = refusal("protected.pdf", hidden_pdf(lambda document, page: None, user_password="reader secret"))
+
+    assert error.code == "pdf_encrypted"
+    assert error.messages == [
+        "The PDF is protected with a password, so it cannot be checked for scripts. "
+        "Remove the password (save or print it as a new PDF) and upload that"
+    ]
+
+
+def test_an_object_stream_that_inflates_past_the_limit_is_refused_without_inflating_it_all(monkeypatch):
+    monkeypatch.setattr(pdf_structure, "PDF_STREAM_DECOMPRESSED_MAX", MiB)
+    pdf_structure._limit_decoding.cache_clear()
+
+    def build(document, page):
+        document.Root.Padding = document.make_indirect(pikepdf.String(b" " * (2 * MiB)))
+
+    try:
+        assert refusal("bomb.pdf", hidden_pdf(build)).code == "pdf_uncheckable"
+    finally:
+        monkeypatch.undo()
+        pdf_structure._limit_decoding.cache_clear()
+
+
+# --- bounded reads: what inspection reads, and storing by moving --------------------------------
+
+
+class CountingBytes(io.BytesIO):
+    """A file in memory that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer):
+        count = super().readinto(buffer)
+        self.bytes_read += count
+        return count
+
+
+def pdf_with_image(image: bytes) -> bytes:
+    document = pikepdf.new()
+    document.add_blank_page()
+    picture = document.make_stream(
+        image, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=1000, Height=1000,
+        ColorSpace=pikepdf.Name.DeviceGray, BitsPerComponent=8, Filter=pikepdf.Name.DCTDecode,
+    )  # fmt: skip
+    page = document.pages[0]
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=picture))
+    page.Contents = document.make_stream(b"q 100 0 0 100 0 0 cm /Im0 Do Q")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_inspection_reads_a_pdfs_structure_but_not_its_image_data():
+    # Random-looking, like compressed image data; the names in it mean nothing to a reader.
+    image = random.Random(7).randbytes(8 * MiB) + b"/JavaScript /JS /Launch" + random.Random(8).randbytes(MiB)
+    data = pdf_with_image(image)
+    counting = CountingBytes(data)
+
+    received = InMemoryUploadedFile(counting, "file", "scan.pdf", "application/pdf", len(data), None)
+    received.sha256 = hashlib.sha256(data).hexdigest()  # as the upload handler works it out
+
+    inspected = inspect_upload(received)
+
+    assert inspected.detected_type == "pdf"
+    assert counting.bytes_read <= 256 * 1024, f"read {counting.bytes_read} of {len(data)} bytes"
+
+
+def test_javascript_outside_every_object_qpdf_reads_is_still_found_by_the_byte_scan():
+    data = pdf_with_image(b"\xff" * 1000) + b"99 0 obj\n<< /S /JavaScript /JS (app.alert(1)) >>\nendobj\n"
+
+    assert refusal("report.pdf", data).code == "pdf_javascript"
+
+
+def test_storing_a_received_upload_moves_its_temporary_file_rather_than_copying_it(
+    evidence_storage, settings, tmp_path
+):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    data = pdf_with_image(b"\xff" * 1000)
+    received = uploads.HashedTemporaryUploadedFile("scan.pdf", "application/pdf", None)
+    received.write(data)
+    received.size, received.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    temporary = Path(received.temporary_file_path())
+    inode = temporary.stat().st_ino
+
+    name = store_upload(received, inspect_upload(received))
+    received.close()
+
+    stored = evidence_storage / name
+    assert stored.stat().st_ino == inode
+    assert stored.read_bytes() == data
+    assert not temporary.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "where"),
+    [
+        ("events.json", b'{"resourceType": "AuditEvent",\n "action": }', "line 2, column 12"),
+        ("events.ndjson", b'{"resourceType": "AuditEvent"}\n{"resourceType": \n', "line 2, column 18"),
+    ],
+)
+def test_json_that_does_not_parse_is_refused_with_where_it_breaks(name, data, where):
+    with pytest.raises(ValidationError) as refused:
+        inspect_upload(upload(name, data))
+
+    assert refused.value.code == "invalid_json"
+    assert where in refused.value.messages[0]
+
+
+def test_an_empty_ndjson_file_holds_no_data():
+    with pytest.raises(ValidationError) as refused:
+        inspect_upload(upload("events.ndjson", b"\n  \n"))
+
+    assert refused.value.code == "invalid_json"
+
+
+def test_a_pdf_named_json_is_refused_as_a_type_mismatch():
+    with pytest.raises(ValidationError) as refused:
+        inspect_upload(upload("events.json", pdf()))
+
+    assert refused.value.code == "type_mismatch"

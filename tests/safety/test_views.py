@@ -199,7 +199,7 @@ def test_a_supplier_cannot_open_a_trusts_log_but_sees_what_each_deployment_decid
     )
     transferred = DeploymentHazard.objects.get(deployment=world.deployment_a, supplier_hazard__code="SUP-7")
     assert DeploymentHazard.objects.filter(deployment=world.deployment_b, supplier_hazard__code="SUP-7").exists()
-    as_user(people.cso_a).post(
+    as_user(people.cso_a, recent_mfa=True).post(
         reverse("safety:hazard-transfer-decision", kwargs={"pk": transferred.pk}),
         {
             "decision": "accepted",
@@ -351,7 +351,7 @@ def test_a_change_after_sign_off_shows_it_superseded_with_the_change_listed(worl
 
 def test_the_executive_approver_authorises_go_live_after_sign_off_and_the_stage_moves(world, people, as_user):
     url = reverse("safety:go-live", kwargs={"pk": world.deployment_a.pk})
-    executive = as_user(people.executive_a)
+    executive = as_user(people.executive_a, recent_mfa=True)
     refused = executive.post(url, {"statement": "I accept the residual risk."})
     assert "needs a current sign-off" in refused.content.decode()
     score_all(world.deployment_a)

@@ -116,6 +116,7 @@ class Safety:
                     decision=DeploymentHazard.TransferDecision.ACCEPTED,
                     justification="Our imaging team will apply the supplier's workaround.",
                     expected_version=hazard.version,
+                    mfa_verified_at=time.time(),
                 )
             self.assess(hazard, ("major", "low"), ("minor", "very_low"), residual_justification="")
 

@@ -46,7 +46,7 @@ def test_sign_off_needs_a_recent_mfa(safety, world, mfa):
             mfa_verified_at=verified_at,
         )
     assert codes(refused.value) == {"reauthentication_required"}
-    assert "authenticator code" in refused.value.messages[0]
+    assert "authenticator app" in refused.value.messages[0]
     assert sign_off_count(world.deployment_a) == 0
 
 
@@ -163,6 +163,7 @@ def test_an_undecided_transferred_supplier_hazard_blocks_sign_off(safety, world,
         decision="adapted",
         justification="Cache expiry set to one hour locally.",
         expected_version=hazard.version,
+        mfa_verified_at=time.time(),
     )
     assert safety.sign().status == SignOff.Status.CURRENT
 
@@ -405,7 +406,10 @@ def test_go_live_needs_a_current_sign_off_and_binds_its_hash(safety, world):
     safety.make_signable()
     with pytest.raises(ValidationError) as refused:
         safety_services.go_live_authorise(
-            actor=approver, deployment=world.deployment_a, statement="I accept the residual risk."
+            actor=approver,
+            deployment=world.deployment_a,
+            statement="I accept the residual risk.",
+            mfa_verified_at=time.time(),
         )
     assert codes(refused.value) == {"no_sign_off"}
     assert not GoLiveAuthorisation.objects.exists()
@@ -413,11 +417,17 @@ def test_go_live_needs_a_current_sign_off_and_binds_its_hash(safety, world):
     sign_off = safety.sign()
     with pytest.raises(PermissionDenied):
         safety_services.go_live_authorise(
-            actor=safety.cso, deployment=world.deployment_a, statement="I accept the residual risk."
+            actor=safety.cso,
+            deployment=world.deployment_a,
+            statement="I accept the residual risk.",
+            mfa_verified_at=time.time(),
         )
 
     authorisation = safety_services.go_live_authorise(
-        actor=approver, deployment=world.deployment_a, statement="I accept the residual risk."
+        actor=approver,
+        deployment=world.deployment_a,
+        statement="I accept the residual risk.",
+        mfa_verified_at=time.time(),
     )
     assert authorisation.sign_off_id == sign_off.pk
     assert authorisation.snapshot_sha256 == sign_off.snapshot_sha256 == snapshot_sha256(sign_off.snapshot)
@@ -431,7 +441,9 @@ def test_go_live_is_refused_once_the_sign_off_is_superseded_or_flagged(safety, w
     safety.sign()
     safety.update(safety.hazards()[0], operating_limits="Only with the RIS interface monitored hourly.")
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.")
+        safety_services.go_live_authorise(
+            actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
+        )
     assert codes(refused.value) == {"no_sign_off"}
 
     safety.sign()
@@ -444,6 +456,8 @@ def test_go_live_is_refused_once_the_sign_off_is_superseded_or_flagged(safety, w
         hazards=[safety.hazards()[0]],
     )
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.")
+        safety_services.go_live_authorise(
+            actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
+        )
     assert codes(refused.value) == {"re_review"}
     assert not GoLiveAuthorisation.objects.exists()
