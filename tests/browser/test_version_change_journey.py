@@ -133,8 +133,9 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
     expect(page.get_by_role("status")).to_contain_text("You have signed off the hazard log.")
     assert CaseVersion.objects.get(deployment=deployment, number=2).status == "in_preparation"
 
-    # and the executive authorises it
-    sign_in(context, executive)
+    # and the executive, with a fresh authenticator code, authorises it
+    context.clear_cookies()
+    sign_in_with_totp(page, checked_pages, live_server, executive)
     page.goto(live_server.url + reverse("safety:go-live", kwargs={"pk": deployment.pk}))
     assert_accessible(page, checked_pages, label="authorise go-live, upgraded case")
     page.get_by_label("Your statement").fill("I accept the residual risk of 2.1.")
