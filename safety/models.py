@@ -495,7 +495,7 @@ class CSCRBundleJob(models.Model):
 
 
 # Lifecycle models live in their own module; importing them here registers them with the app.
-from safety.lifecycle.models import (  # noqa: E402  after the models they refer to
+from safety.lifecycle.models import (  # noqa: E402, F401  after the models they refer to; registered by import
     DecommissioningAuthorisation,
     DecommissioningPlan,
     HazardReReview,
@@ -504,27 +504,3 @@ from safety.lifecycle.models import (  # noqa: E402  after the models they refer
     PeriodicReview,
     SupplierHazardDelta,
 )
-
-__all__ = [
-    "CSCRBundleJob",
-    "ClinicalRiskManagementPlan",
-    "DecommissioningAuthorisation",
-    "DecommissioningPlan",
-    "DeploymentHazard",
-    "GoLiveAuthorisation",
-    "HazardAction",
-    "HazardChange",
-    "HazardControl",
-    "HazardLibrary",
-    "HazardReReview",
-    "IncidentEscalation",
-    "IncidentJournalEntry",
-    "LibraryHazard",
-    "LiveCaseDecision",
-    "PeriodicReview",
-    "RiskMatrix",
-    "SafetyIncident",
-    "SignOff",
-    "SupplierHazard",
-    "SupplierHazardDelta",
-]
