@@ -12,6 +12,9 @@ PY := $(VENV)/bin/python
 FRONTEND := build/frontend
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
+# Passed to `python -m benchmarks`: module names, and --strict to exit 1 on a missed target
+# (`make bench BENCH_ARGS="--strict dashboard"`).
+BENCH_ARGS ?=
 
 .PHONY: help prerequisites install frontend run test lint check bench docker-config clean
 
@@ -20,6 +23,7 @@ help:
 	@echo "make test   - run the whole test suite"
 	@echo "make lint   - ruff, migrations check and the production deploy check"
 	@echo "make bench  - benchmarks, reported as ratios measured in the same run"
+	@echo "              (BENCH_ARGS=\"--strict [module ...]\": exit 1 on a missed target; only those modules)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 or newer is needed (python3.12 or python3.13 on PATH)." >&2; exit 1; fi
@@ -72,7 +76,7 @@ lint: install
 		$(PY) manage.py check --deploy --fail-level WARNING
 
 bench: install frontend
-	$(PY) -m nir_portal.embedded exec -- $(PY) -m benchmarks
+	$(PY) -m nir_portal.embedded exec -- $(PY) -m benchmarks $(BENCH_ARGS)
 
 docker-config:
 	docker-compose -f docker/compose.yaml config --quiet

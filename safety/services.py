@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
@@ -21,6 +22,7 @@ from nir_portal.forms import refused
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
 from onboarding.services.cases import case_version_current, case_version_mark_live
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.lifecycle.duties import independent_acceptance_check, registration_check_refusal
 from safety.lifecycle.incidents import incident_risk_score
 from safety.lifecycle.supersession import case_out_of_date_clear, case_out_of_date_mark
@@ -128,6 +130,7 @@ def sign_off_refresh(*, deployment: Deployment, reason: str = "") -> SignOff | N
     current.superseded_at = timezone.now()
     current.superseded_changes = snapshot_changes(current.snapshot, snapshot) or [reason or "Content changed"]
     current.save(update_fields=["status", "superseded_at", "superseded_changes"])
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="sign_off.superseded",
         organisation=deployment.organisation,
@@ -253,6 +256,7 @@ def _record_change(hazard: DeploymentHazard, actor, summary: str, changes: dict[
     HazardChange.objects.create(
         hazard=hazard, changed_by=actor, summary=summary, changes=json.loads(json.dumps(changes, default=str))
     )
+    events.publish(SafetyCaseChanged(deployment_id=hazard.deployment_id))
 
 
 @transaction.atomic
@@ -556,6 +560,7 @@ def supplier_hazard_save(
             if not DeploymentHazard.objects.filter(deployment=deployment, supplier_hazard=hazard).exists():
                 matrix = deployment.risk_plan.risk_matrix
                 _copy_supplier_hazard(deployment, hazard, matrix, _next_number(deployment)).save()
+                events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
                 sign_off_refresh(deployment=deployment, reason=f"Supplier transferred {hazard.code}")
     audit_event_record(
         action="supplier_hazard.save",
@@ -689,6 +694,7 @@ def _sign_off_record(
             due_on=condition["due_on"],
             sign_off=sign_off,
         )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="sign_off.create",
         actor=actor,
@@ -752,6 +758,7 @@ def go_live_authorise(
             changed_by=actor,
             reason="Go-live authorised; residual risk accepted",
         )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="go_live.authorise",
         actor=actor,

@@ -7,12 +7,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment
 from onboarding.services.cases import case_version_retire_all
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.lifecycle.duties import independent_acceptance_check
 from safety.lifecycle.models import DecommissioningAuthorisation, DecommissioningPlan, PeriodicReview
 from safety.models import DeploymentHazard, SignOff
@@ -144,6 +146,7 @@ def decommissioning_authorise(
         from_stage=from_stage, to_stage=deployment.stage, changed_by=actor, reason="Decommissioning authorised"
     )
     case_version_retire_all(deployment=deployment)
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="decommissioning.authorise",
         actor=actor,

@@ -9,11 +9,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts.models import Membership, Organisation, Role
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment, DeploymentNotice
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.lifecycle.mail import notice_queue, people_of, supplier_people
 from safety.lifecycle.models import IncidentEscalation
 from safety.models import DeploymentHazard, HazardChange, SafetyIncident, SignOff
@@ -185,6 +187,7 @@ def _product_fault_notify(*, actor, incident: SafetyIncident, note: str) -> list
             title=f"Product fault confirmed in {version}",
             body=f"{reason}" + (f" Hazards flagged for re-review: {', '.join(flagged)}." if flagged else ""),
         )
+        events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
         audit_event_record(
             action="deployment.product_fault_notice",
             actor=actor,

@@ -7,12 +7,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import reauth
 from nir_portal.accounts.models import Role
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment, DeploymentNotice
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.lifecycle.mail import notice_queue, people_of
 from safety.lifecycle.models import LiveCaseDecision
 from safety.models import GoLiveAuthorisation, SignOff
@@ -113,6 +115,7 @@ def live_case_decide(
             changed_by=actor,
             reason=f"Safety case out of date: {justification.strip()}"[:500],
         )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="deployment.live_case_decision",
         actor=actor,

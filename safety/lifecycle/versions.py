@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts.models import Role
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
@@ -21,6 +22,7 @@ from onboarding.models import CaseVersion, Deployment, DeploymentNotice, Product
 from onboarding.services.cases import case_version_current
 from onboarding.services.upgrades import evidence_links_for_upgrade
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.lifecycle.mail import notice_queue, people_of
 from safety.lifecycle.models import HazardReReview, SupplierHazardDelta
 from safety.models import DeploymentHazard, HazardChange, SignOff, SupplierHazard
@@ -235,6 +237,7 @@ def case_upgrade_start(*, actor, deployment: Deployment) -> CaseVersion:
     deployment.save(update_fields=["product_version", "upgrade_available", "updated_at"])
     carried = _carry_hazard_log(actor=actor, deployment=deployment, version=version)
     evidence = evidence_links_for_upgrade(deployment=deployment, from_version=previous_version, to_version=version)
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="deployment.upgrade_start",
         actor=actor,
