@@ -21,7 +21,7 @@ BENCH_ARGS ?=
 help:
 	@echo "make run    - set up everything and serve the portal on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test   - run the whole test suite"
-	@echo "make lint   - ruff, migrations check and the production deploy check"
+	@echo "make lint   - ruff, mypy, pip-audit of the pinned set, migrations check and the production deploy check"
 	@echo "make bench  - benchmarks, reported as ratios measured in the same run"
 	@echo "              (BENCH_ARGS=\"--strict [module ...]\": exit 1 on a missed target; only those modules)"
 
@@ -69,6 +69,8 @@ test: install frontend
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) tools/audit_dependencies.py
 	$(VENV)/bin/lint-imports
 	DEBUG=true $(PY) -m nir_portal.embedded exec -- $(PY) manage.py makemigrations --check --dry-run
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \

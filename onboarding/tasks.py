@@ -6,11 +6,13 @@ import random
 from celery import shared_task
 from django.conf import settings
 
+from nir_portal.periodic import periodic_task
 from onboarding import scanning
 from onboarding.models import EvidenceFile
 from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
 from onboarding.services.pars import pars_report_record
 from onboarding.services.reminders import reminders_send
+from onboarding.services.reminders import reviewer_digests_send as reviewer_digests_queue
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def evidence_file_pars_check(file_id: int) -> bool | None:
     return None if report is None else report.passed
 
 
-@shared_task
+@periodic_task(name="onboarding.tasks.evidence_files_rescan_quarantined")
 def evidence_files_rescan_quarantined() -> int:
     """Retry every file still quarantined (scanner was down), so it is released once clean."""
     pending = list(
@@ -67,9 +69,15 @@ def evidence_files_rescan_quarantined() -> int:
     return len(pending)
 
 
-@shared_task
+@periodic_task(name="onboarding.tasks.evidence_daily_expiry_and_reminders")
 def evidence_daily_expiry_and_reminders() -> dict:
-    """Expire evidence past its date, then email owners and reviewers."""
+    """Expire evidence past its date, then remind its owners of what expired or soon expires."""
     expired = evidence_expire_due()
-    sent = reminders_send(expired_link_ids=expired)
-    return {"expired": len(expired), "emails": sent}
+    queued = reminders_send(expired_link_ids=expired)
+    return {"expired": len(expired), "emails": queued}
+
+
+@periodic_task(name="onboarding.tasks.reviewer_digests_send")
+def reviewer_digests_send() -> int:
+    """Tell each reviewer what waits in their review queue (weekday mornings)."""
+    return reviewer_digests_queue()

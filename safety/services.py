@@ -6,19 +6,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
 from nir_portal import events
 from nir_portal.accounts import reauth
-from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
+from nir_portal.accounts.models import CSOProfile, Organisation
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.mail import messages as mail
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
 from onboarding.services.cases import case_version_current, case_version_mark_live
 from safety import permissions
@@ -137,6 +136,7 @@ def sign_off_refresh(*, deployment: Deployment, reason: str = "") -> SignOff | N
         target=current,
         changes={"changes": current.superseded_changes[:50]},
     )
+    mail.sign_off_superseded(sign_off=current)
     case_out_of_date_mark(sign_off=current)
     return current
 
@@ -766,6 +766,7 @@ def go_live_authorise(
         target=authorisation,
         changes={"snapshot_sha256": current.snapshot_sha256},
     )
+    mail.go_live_authorised(authorisation=authorisation)
     return authorisation
 
 
@@ -813,18 +814,7 @@ def incident_report(
     if flagged:
         current.needs_re_review = True
         current.save(update_fields=["needs_re_review"])
-        cso_emails = list(
-            Membership.objects.filter(organisation=deployment.organisation, role=Role.CSO).values_list(
-                "user__email", flat=True
-            )
-        )
-        subject = f"Safety incident {incident.reference} affects a signed-off hazard of {deployment.name}"
-        body = (
-            f"{actor} reported safety incident {incident.reference} on {reported_on:%d %B %Y}, linked to "
-            f"{', '.join(h.reference for h in hazards)}. The current sign-off needs your re-review.\n\n"
-            f"{settings.SITE_URL}"
-        )
-        transaction.on_commit(lambda: send_mail(subject, body, None, cso_emails))
+        mail.incident_reported(incident=incident, hazards=hazards)
     audit_event_record(
         action="incident.report",
         actor=actor,

@@ -56,11 +56,3 @@ def cscr_bundle_build(self, job_id: int) -> str:
             "CSCR bundle job %s rendered %s pages: this worker process is replaced after it.", job_id, outcome.pages
         )
     return outcome.status
-
-
-@shared_task(name="safety.tasks.lifecycle_notice_send", acks_late=True, reject_on_worker_lost=True)
-def lifecycle_notice_send(subject: str, body: str, recipients: list[str]) -> int:
-    """Send one safety-case notice (a case out of date, a new product version, a product fault)."""
-    from safety.lifecycle.mail import notice_deliver
-
-    return notice_deliver(subject=subject, body=body, recipients=recipients)

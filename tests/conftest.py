@@ -76,6 +76,16 @@ def _clear_cache(settings):
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _mail_sent_by_its_task_at_once(monkeypatch):
+    # Queued mail is sent by its real Celery task, run in-process as soon as the transaction commits,
+    # instead of being handed to a broker that no worker reads during the tests.
+    from nir_portal.mail import services as mail_services
+    from nir_portal.mail.tasks import mail_send
+
+    monkeypatch.setattr(mail_services, "mail_enqueue", lambda mail_id: mail_send.apply(args=[mail_id]))
+
+
 @dataclass
 class World:
     """Two trusts, a supplier, the national team, and one deployment per trust of one product version."""

@@ -6,17 +6,11 @@ from nir_portal.task_registry import registered_task
 from onboarding.services.evidence import EVIDENCE_FILE_SCAN
 from onboarding.tasks import evidence_file_scan
 from safety.cscr_services import CSCR_BUNDLE_BUILD
-from safety.lifecycle.mail import LIFECYCLE_NOTICE_SEND
-from safety.tasks import cscr_bundle_build, lifecycle_notice_send
+from safety.tasks import cscr_bundle_build
 
 
 @pytest.mark.parametrize(
-    ("name", "task"),
-    [
-        (EVIDENCE_FILE_SCAN, evidence_file_scan),
-        (CSCR_BUNDLE_BUILD, cscr_bundle_build),
-        (LIFECYCLE_NOTICE_SEND, lifecycle_notice_send),
-    ],
+    ("name", "task"), [(EVIDENCE_FILE_SCAN, evidence_file_scan), (CSCR_BUNDLE_BUILD, cscr_bundle_build)]
 )
 def test_each_name_a_service_enqueues_is_the_registered_task(name, task):
     assert registered_task(name) is task._get_current_object()

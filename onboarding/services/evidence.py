@@ -16,6 +16,7 @@ from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisa
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.mail import messages as mail
 from nir_portal.task_registry import registered_task
 from onboarding import permissions
 from onboarding.events import DeploymentEvidenceChanged, EvidenceRevised
@@ -455,6 +456,7 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
         target=link,
         changes={"decision": decision, "revision": link.revision.number, "deployment": link.deployment_id},
     )
+    mail.evidence_reviewed(review=review)
     return review
 
 

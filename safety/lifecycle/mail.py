@@ -1,15 +1,9 @@
-"""Mail about the safety case's life: who is told, and a Celery task queued once the transaction
-that caused it has committed."""
-
-from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
+"""Mail about the safety case's life: who is told, through the portal's outgoing mail (sent by a
+worker once the transaction that caused it has committed)."""
 
 from nir_portal.accounts.models import Membership, Role
-from nir_portal.task_registry import registered_task
+from nir_portal.mail.services import mail_queue
 from onboarding.models import Deployment
-
-LIFECYCLE_NOTICE_SEND = "safety.tasks.lifecycle_notice_send"
 
 
 def people_of(deployment: Deployment, roles: tuple[str, ...]) -> list[str]:
@@ -34,12 +28,7 @@ def supplier_people(organisation_id: int) -> list[str]:
 
 
 def notice_queue(*, subject: str, body: str, recipients: list[str]) -> None:
-    """Queue one notice after commit; nothing is sent for a transaction that rolls back."""
-    if not recipients:
-        return
-    body = f"{body}\n\n{settings.SITE_URL}"
-    transaction.on_commit(lambda: registered_task(LIFECYCLE_NOTICE_SEND).delay(subject, body, list(recipients)))
-
-
-def notice_deliver(*, subject: str, body: str, recipients: list[str]) -> int:
-    return send_mail(subject, body, None, recipients)
+    """Owe each recipient the notice; the portal's outgoing mail sends it after commit."""
+    mail_queue(
+        template="safety_case_notice", to=recipients, subject=subject, context={"heading": subject, "body": body}
+    )

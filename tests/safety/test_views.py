@@ -632,3 +632,25 @@ def test_the_hazard_log_page_makes_the_same_queries_for_20_and_200_hazards(world
 
     assert counts[0] == counts[1], counts
     assert b"Local hazard 199" in response.content
+
+
+def test_the_hazard_log_counts_only_live_controls_and_a_hazard_without_any_as_zero(world, people, as_user):
+    _add_hazards(world.deployment_a, 2, controls_each=0)
+    counted, bare = DeploymentHazard.objects.filter(deployment=world.deployment_a, number__in=[1000, 1001]).order_by(
+        "number"
+    )
+    owner = world.deployment_a.organisation
+    HazardControl.objects.bulk_create(
+        HazardControl(hazard=counted, kind=HazardControl.Kind.DESIGN, description=f"Control {n}", owner=owner)
+        for n in range(3)
+    )
+    HazardControl.objects.filter(hazard=counted, description="Control 0").update(is_withdrawn=True)
+
+    response = as_user(people.national_reviewer).get(reverse("safety:hazard-log", kwargs={"pk": world.deployment_a.pk}))
+    html = response.content.decode()
+
+    def controls_cell(hazard) -> str:
+        return html.split(f'data-testid="hazard-{hazard.reference}"')[1].split("</tr>")[0].rsplit("<td", 1)[1]
+
+    assert controls_cell(counted).endswith('<span class="nhsuk-table-responsive__heading">Controls </span>2</td>')
+    assert controls_cell(bare).endswith('<span class="nhsuk-table-responsive__heading">Controls </span>0</td>')
