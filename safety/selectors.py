@@ -36,10 +36,11 @@ def _member_organisation_ids(user, roles: set[str] | None = None) -> set[int]:
 def deployments_with_hazard_log_visible_to(user) -> QuerySet[Deployment]:
     """Deployments whose hazard log the person may read: their own organisation's, or every one
     for the national team. Suppliers see their own hazards elsewhere, never a trust's log."""
-    if account_permissions.is_national(user):
+    rule = safety_permissions.VIEW_HAZARD_LOG
+    if rule.held_nationally(user):
         queryset = Deployment.objects.all()
     else:
-        queryset = Deployment.objects.filter(organisation__in=_member_organisation_ids(user))
+        queryset = Deployment.objects.filter(organisation__in=rule.organisations_of(user))
     # The matrix's scales and table are not needed to name it; they are loaded where ratings are.
     return (
         queryset.select_related("organisation", "product_version__product__supplier", "risk_plan__risk_matrix")
@@ -237,10 +238,11 @@ def cso_review_queue(user) -> CSOReviewQueue:
 def product_versions_visible_to(user) -> QuerySet[ProductVersion]:
     """Product versions whose DCB0129 hazards the person may read: the supplier's members and
     the national team."""
-    if account_permissions.is_national(user):
+    rule = safety_permissions.VIEW_SUPPLIER_HAZARDS
+    if rule.held_nationally(user):
         queryset = ProductVersion.objects.all()
     else:
-        queryset = ProductVersion.objects.filter(product__supplier__in=_member_organisation_ids(user))
+        queryset = ProductVersion.objects.filter(product__supplier__in=rule.organisations_of(user))
     return queryset.select_related("product__supplier")
 
 

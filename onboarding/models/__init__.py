@@ -2,10 +2,8 @@ from onboarding.models.cases import CaseVersion, DeploymentNotice
 from onboarding.models.dashboards import WeeklySnapshot
 from onboarding.models.deployments import (
     Deployment,
-    DeploymentGroupObjectPermission,
     DeploymentSite,
     DeploymentStageChange,
-    DeploymentUserObjectPermission,
     Product,
     ProductVersion,
 )
@@ -24,11 +22,9 @@ __all__ = [
     "Area",
     "CaseVersion",
     "Deployment",
-    "DeploymentGroupObjectPermission",
     "DeploymentNotice",
     "DeploymentSite",
     "DeploymentStageChange",
-    "DeploymentUserObjectPermission",
     "Evidence",
     "EvidenceComment",
     "EvidenceFile",

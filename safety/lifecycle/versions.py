@@ -48,9 +48,7 @@ def product_version_publish(
     """Publish a new version with its DCB0129 delta and flag every live or in-progress deployment
     of the version it follows. Returns the flagged deployments' ids."""
     supplier = product_version.product.supplier
-    if not permissions.can_edit_supplier_hazards(actor, product_version) and Role.SUPPLIER_ASSURANCE_LEAD not in (
-        permissions.account_permissions.roles_in(actor, supplier.pk)
-    ):
+    if not permissions.can_record_fault_finding(actor, supplier.pk):  # the supplier's CSO or assurance lead
         raise PermissionDenied("Only the supplier's CSO or assurance lead publishes a product version.")
     # Row lock: publishing twice at once must not flag deployments twice.
     version = (

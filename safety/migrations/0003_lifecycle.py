@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('onboarding', '0006_case_versions_and_notices'),
+        ('onboarding', '0007_case_versions_and_notices'),
         ('safety', '0002_cscr_bundle_jobs'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

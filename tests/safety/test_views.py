@@ -238,7 +238,7 @@ def test_only_the_deploying_cso_decides_on_a_transferred_hazard(world, people, a
     library = hazard_of(world.deployment_a, 1)
     url = reverse("safety:hazard-transfer-decision", kwargs={"pk": transferred.pk})
 
-    assert as_user(people.lead_a).get(url).status_code == 404
+    assert as_user(people.lead_a).get(url).status_code == 403  # sees the hazard; told only the CSO decides
     assert as_user(people.cso_a).get(url).status_code == 200
     assert (
         as_user(people.cso_a).get(reverse("safety:hazard-transfer-decision", kwargs={"pk": library.pk})).status_code
@@ -259,11 +259,11 @@ def test_the_national_team_reads_every_log_without_edit_controls_and_cannot_chan
     assert "Edit hazard" not in detail.content.decode() and "Add a control" not in detail.content.decode()
     assert "Sign off the hazard log" not in sign_off.content.decode()
     edit = reverse("safety:hazard-edit", kwargs={"pk": hazard.pk})
-    assert client.get(edit).status_code == 404
-    assert client.post(edit, edit_data(hazard, name="National rewrite")).status_code == 404
+    assert client.get(edit).status_code == 403
+    assert client.post(edit, edit_data(hazard, name="National rewrite")).status_code == 403
     assert (
         client.post(reverse("safety:sign-off", kwargs={"pk": world.deployment_a.pk}), {"statement": "x"}).status_code
-        == 404
+        == 403
     )
     hazard.refresh_from_db()
     assert hazard.name != "National rewrite"
@@ -362,7 +362,7 @@ def test_the_executive_approver_authorises_go_live_after_sign_off_and_the_stage_
     assert response.status_code == 302
     deployment = Deployment.objects.get(pk=world.deployment_a.pk)
     assert deployment.stage == Deployment.Stage.GO_LIVE_AUTHORISED
-    assert as_user(people.cso_a).get(url).status_code == 404  # the CSO's approval is not top management's
+    assert as_user(people.cso_a).get(url).status_code == 403  # the CSO's approval is not top management's
 
 
 # --- incidents --------------------------------------------------------------------------------------------------
@@ -429,7 +429,7 @@ def test_the_incident_journal_records_actions_and_needs_a_cause_before_closing(w
     assert incident.status == SafetyIncident.Status.CLOSED and incident.cause == "Wrong home community ID."
     page = client.get(reverse("safety:incident-detail", kwargs={"pk": incident.pk})).content.decode()
     assert "Config corrected." in page
-    assert as_user(people.national_reviewer).post(url, {"text": "x"}).status_code == 404
+    assert as_user(people.national_reviewer).post(url, {"text": "x"}).status_code == 403
 
 
 # --- controls and actions ---------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def open_first_case_versions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('onboarding', '0005_scan_status_waiting'),
+        ('onboarding', '0006_drop_object_permissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
