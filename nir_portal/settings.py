@@ -466,6 +466,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 PORTAL_SERVICE_NAME = "NIR onboarding and clinical safety"
 # The national dashboard's content is cached per data fingerprint for this long (0: never cached).
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
+# A CSO whose professional registration was last checked longer ago than this cannot sign off.
+CSO_REGISTRATION_CHECK_MONTHS = env.int("CSO_REGISTRATION_CHECK_MONTHS", default=12)
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
 
 if TESTING:

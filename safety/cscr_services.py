@@ -28,6 +28,7 @@ from onboarding.models import Deployment
 from safety.cscr import bundle, document, signing
 from safety.cscr.permissions import can_request_bundle
 from safety.cscr.verification import EVIDENCE_MANIFEST, HAZARD_LOG_CSV, HAZARD_LOG_JSON, PDF, SIGN_OFF
+from safety.lifecycle.phases import phase_refusal
 from safety.models import CSCRBundleJob, SignOff
 from safety.services import sign_off_refresh
 
@@ -105,6 +106,7 @@ def _bundle_request_record(
             "review the hazard log before a CSCR can be produced.",
             "re_review",
         )
+    phase_refusal(deployment=deployment, sign_off=current, phase=lifecycle_phase)
     existing = (
         CSCRBundleJob.objects.filter(sign_off=current, lifecycle_phase=lifecycle_phase)
         .exclude(status=CSCRBundleJob.Status.FAILED)

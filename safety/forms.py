@@ -6,7 +6,7 @@ from django import forms
 
 from nir_portal.accounts.models import Organisation
 from onboarding.models import EvidenceRevision
-from safety.models import DeploymentHazard, HazardControl, RiskMatrix
+from safety.models import DeploymentHazard, HazardControl, Likelihood, RiskMatrix, Severity
 from safety.selectors import NOT_ASSESSED
 
 TEXT_MAX_LENGTH = 4000
@@ -269,7 +269,13 @@ class IncidentForm(forms.Form):
         label="Incident reference", max_length=40, help_text="Your local incident system's reference."
     )
     reported_on = forms.DateField(label="Date reported", widget=_date_input())
-    summary = forms.CharField(label="Summary", widget=_textarea(), max_length=TEXT_MAX_LENGTH)
+    summary = forms.CharField(
+        label="Summary",
+        widget=_textarea(),
+        max_length=TEXT_MAX_LENGTH,
+        help_text="Do not enter patient names, NHS numbers or any other patient-identifiable data: the portal "
+        "stores none, and an escalated incident is shared with the supplier, imaging network and national team.",
+    )
     clinical_risk_assessment = forms.CharField(
         label="Clinical risk assessment", widget=_textarea(), required=False, max_length=TEXT_MAX_LENGTH
     )
@@ -279,6 +285,13 @@ class IncidentForm(forms.Form):
         required=False,
         help_text="The product version or release in use when it happened.",
     )
+    severity = forms.ChoiceField(
+        label="Severity",
+        choices=Severity.choices,
+        widget=forms.RadioSelect,
+        help_text="On the deployment's risk matrix.",
+    )
+    likelihood = forms.ChoiceField(label="Likelihood", choices=Likelihood.choices, widget=forms.RadioSelect)
     hazards = forms.ModelMultipleChoiceField(
         label="Hazards it relates to",
         queryset=DeploymentHazard.objects.none(),

@@ -190,6 +190,10 @@ class DeploymentHazard(models.Model):
     )
     operating_limits = models.TextField(blank=True, help_text="Limits within which the residual risk holds.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    needs_re_review = models.BooleanField(
+        default=False, help_text="A product version change or a confirmed product fault touched it."
+    )
+    re_review_reason = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Incremented on every change (stale-edit check).")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -311,6 +315,9 @@ class SignOff(models.Model):
         SUPERSEDED = "superseded", "Superseded"
 
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="sign_offs")
+    case_version = models.ForeignKey(
+        "onboarding.CaseVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="sign_offs"
+    )
     cso = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     cso_name = models.CharField(max_length=150)
     professional_body = models.CharField(max_length=10)
@@ -378,6 +385,11 @@ class SafetyIncident(models.Model):
     reported_on = models.DateField()
     summary = models.TextField()
     clinical_risk_assessment = models.TextField(blank=True)
+    # Scored on the deployment's risk matrix: the rating is looked up, never typed.
+    risk_matrix = models.ForeignKey(RiskMatrix, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    severity = models.CharField(max_length=15, choices=Severity.choices, blank=True)
+    likelihood = models.CharField(max_length=15, choices=Likelihood.choices, blank=True)
+    risk_rating = models.PositiveSmallIntegerField(null=True, blank=True)
     system_release = models.CharField(max_length=100, blank=True)
     made_safe_on = models.DateField(null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
@@ -528,3 +540,15 @@ class ReReviewRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()}: {self.reason[:60]}"
+
+
+# Lifecycle models live in their own module; importing them here registers them with the app.
+from safety.lifecycle.models import (  # noqa: E402, F401  after the models they refer to; registered by import
+    DecommissioningAuthorisation,
+    DecommissioningPlan,
+    HazardReReview,
+    IncidentEscalation,
+    LiveCaseDecision,
+    PeriodicReview,
+    SupplierHazardDelta,
+)

@@ -94,3 +94,55 @@ def can_edit_supplier_hazards(user, product_version: ProductVersion) -> bool:
 
 def can_view_supplier_hazards(user, product_version: ProductVersion) -> bool:
     return VIEW_SUPPLIER_HAZARDS.allows(user, product_version)
+
+
+DECIDE_LIVE_CASE = RoleRule(
+    code="safety.decide_live_case",
+    action="decide whether a live deployment on an out-of-date safety case continues or is suspended",
+    roles=frozenset({Role.CSO, Role.EXECUTIVE_APPROVER}),
+    parties=_deploying,
+)
+ESCALATE_INCIDENT = RoleRule(
+    code="safety.escalate_incident",
+    action="escalate this deployment's safety incidents beyond the organisation",
+    roles=frozenset({Role.CSO}),
+    parties=_deploying,
+)
+RECORD_FAULT_FINDING = RoleRule(
+    code="safety.record_fault_finding",
+    action="record whether an escalated incident is a fault of the product",
+    roles=frozenset({Role.SUPPLIER_CSO, Role.SUPPLIER_ASSURANCE_LEAD}),
+    parties=lambda supplier_id: (supplier_id,),
+)
+UPGRADE_CASE = RoleRule(
+    code="safety.upgrade_case",
+    action="upgrade this deployment's safety case to a newer product version",
+    roles=frozenset({Role.DEPLOYMENT_LEAD}),
+    parties=_deploying,
+)
+PLAN_DECOMMISSIONING = RoleRule(
+    code="safety.plan_decommissioning",
+    action="plan this deployment's decommissioning",
+    roles=frozenset({Role.CSO, Role.DEPLOYMENT_LEAD}),
+    parties=_deploying,
+)
+
+
+def can_decide_live_case(user, deployment: Deployment) -> bool:
+    return DECIDE_LIVE_CASE.allows(user, deployment)
+
+
+def can_escalate_incident(user, deployment: Deployment) -> bool:
+    return ESCALATE_INCIDENT.allows(user, deployment)
+
+
+def can_record_fault_finding(user, supplier_id: int) -> bool:
+    return RECORD_FAULT_FINDING.allows(user, supplier_id)
+
+
+def can_upgrade(user, deployment: Deployment) -> bool:
+    return UPGRADE_CASE.allows(user, deployment)
+
+
+def can_plan_decommissioning(user, deployment: Deployment) -> bool:
+    return PLAN_DECOMMISSIONING.allows(user, deployment)

@@ -20,8 +20,12 @@ from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from nir_portal.mail import messages as mail
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
+from onboarding.services.cases import case_version_current, case_version_mark_live
 from safety import permissions
 from safety.events import SafetyCaseChanged
+from safety.lifecycle.duties import independent_acceptance_check, registration_check_refusal
+from safety.lifecycle.incidents import incident_risk_score
+from safety.lifecycle.supersession import case_out_of_date_clear, case_out_of_date_mark
 from safety.models import (
     ClinicalRiskManagementPlan,
     DeploymentHazard,
@@ -135,6 +139,7 @@ def sign_off_refresh(*, deployment: Deployment, reason: str = "") -> SignOff | N
         changes={"changes": current.superseded_changes[:50]},
     )
     mail.sign_off_superseded(sign_off=current)
+    case_out_of_date_mark(sign_off=current)
     return current
 
 
@@ -605,6 +610,8 @@ def sign_off_blockers(deployment: Deployment) -> list[str]:
             blockers.append(
                 f"{hazard.reference} {hazard.name} was transferred by the supplier and needs your decision."
             )
+        if hazard.needs_re_review:
+            blockers.append(f"{hazard.reference} {hazard.name} needs re-review: {hazard.re_review_reason}")
     controls = (
         HazardControl.objects.filter(
             hazard__deployment=deployment, is_verified=True, is_withdrawn=False, hazard__is_applicable=True
@@ -653,6 +660,7 @@ def _sign_off_record(
     profile = CSOProfile.objects.filter(user=actor).first()
     if profile is None:
         raise ValidationError("Record your professional registration before signing off.", code="no_registration")
+    registration_check_refusal(profile)
     if not statement.strip():
         raise refused("statement", "Write your summary safety statement.", "statement_required")
     # Row lock: concurrent sign-offs of one deployment queue here; the first wins, the rest see it.
@@ -686,6 +694,7 @@ def _sign_off_record(
             raise refused("conditions", "Each condition needs a description and a due date.", "condition_incomplete")
     sign_off = SignOff(
         deployment=deployment,
+        case_version=case_version_current(deployment),
         cso=actor,
         cso_name=actor.full_name or actor.email,
         professional_body=profile.professional_body,
@@ -751,6 +760,7 @@ def go_live_authorise(
                 for blocker in blockers
             ]
         )
+    independent_acceptance_check(approver=actor, sign_off=current, act="authorise go-live")
     if GoLiveAuthorisation.objects.filter(sign_off=current).exists():
         raise ValidationError("Go-live is already authorised for this sign-off.", code="already_authorised")
     if not statement.strip():
@@ -762,16 +772,21 @@ def go_live_authorise(
         statement=statement.strip(),
         snapshot_sha256=current.snapshot_sha256,
     )
-    from_stage = deployment.stage
-    deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
-    deployment.stage_changed_at = timezone.now()
-    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    deployment.stage_changes.create(
-        from_stage=from_stage,
-        to_stage=deployment.stage,
-        changed_by=actor,
-        reason="Go-live authorised; residual risk accepted",
-    )
+    if deployment.stage == Deployment.Stage.LIVE:
+        # A live deployment re-authorised (a new case version, or a case brought up to date) stays live.
+        case_version_mark_live(deployment=deployment)
+        case_out_of_date_clear(deployment=deployment)
+    else:
+        from_stage = deployment.stage
+        deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
+        deployment.stage_changed_at = timezone.now()
+        deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+        deployment.stage_changes.create(
+            from_stage=from_stage,
+            to_stage=deployment.stage,
+            changed_by=actor,
+            reason="Go-live authorised; residual risk accepted",
+        )
     events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="go_live.authorise",
@@ -798,6 +813,8 @@ def incident_report(
     clinical_risk_assessment: str = "",
     system_release: str = "",
     hazards: list[DeploymentHazard] | None = None,
+    severity: str = "",
+    likelihood: str = "",
 ) -> SafetyIncident:
     """Record a safety incident. One against a signed-off hazard flags the sign-off for re-review
     and tells the CSO."""
@@ -816,6 +833,7 @@ def incident_report(
         clinical_risk_assessment=clinical_risk_assessment,
         system_release=system_release,
     )
+    incident_risk_score(incident, severity=severity, likelihood=likelihood)
     incident.full_clean()
     incident.save()
     incident.hazards.set(hazards)

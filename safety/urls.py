@@ -1,6 +1,7 @@
 from django.urls import path
 
 from safety import views
+from safety.lifecycle.urls import urlpatterns as lifecycle_urlpatterns
 
 app_name = "safety"
 urlpatterns = [
@@ -45,3 +46,6 @@ urlpatterns = [
     path("supplier-hazards/<int:pk>/edit/", views.SupplierHazardEditView.as_view(), name="supplier-hazard-edit"),
     path("risk-matrix/", views.RiskMatrixView.as_view(), name="risk-matrix"),
 ]
+
+# The safety case after deployment: version changes, escalation, periodic review, decommissioning.
+urlpatterns += lifecycle_urlpatterns

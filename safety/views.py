@@ -37,6 +37,7 @@ from safety.forms import (
     SupplierHazardForm,
     TransferDecisionForm,
 )
+from safety.lifecycle.duties import registration_check_refusal
 from safety.models import DeploymentHazard
 from safety.snapshots import snapshot_sha256
 
@@ -183,6 +184,7 @@ class HazardDetailView(TemplateView):
             can_edit=permissions.can_edit_hazard_log(self.request.user, deployment),
             can_decide=hazard.source == DeploymentHazard.Source.SUPPLIER
             and permissions.can_sign_off(self.request.user, deployment),
+            can_re_review=permissions.can_sign_off(self.request.user, deployment),
             crumbs=_log_crumbs(deployment),
         )
         return context
@@ -345,6 +347,17 @@ class ReviewQueueView(TemplateView):
         return {**super().get_context_data(**kwargs), "queue": selectors.cso_review_queue(self.request.user)}
 
 
+def _registration_stale(profile) -> str:
+    """Why the CSO's registration check is too old to sign with ("" when it is not)."""
+    if profile is None:
+        return ""
+    try:
+        registration_check_refusal(profile)
+    except ValidationError as error:
+        return error.messages[0]
+    return ""
+
+
 class SignOffView(reauth.RecentMFARequiredMixin, FormView):
     """The current sign-off, what blocks a new one, and the CSO's form. Signing binds the CSO, so it
     needs an MFA code entered within the last few minutes; a stale session is sent to enter one,
@@ -363,6 +376,7 @@ class SignOffView(reauth.RecentMFARequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, deployment = self.request.user, self.deployment
+        profile = CSOProfile.objects.filter(user=user).first() if self.can_sign else None
         context.update(
             deployment=deployment,
             sign_off=selectors.latest_sign_off(user=user, deployment=deployment),
@@ -370,7 +384,8 @@ class SignOffView(reauth.RecentMFARequiredMixin, FormView):
             blockers=services.sign_off_blockers(deployment),
             re_review_requests=selectors.re_review_requests_open(deployment=deployment),
             can_sign=self.can_sign,
-            has_registration=CSOProfile.objects.filter(user=user).exists() if self.can_sign else False,
+            has_registration=profile is not None,
+            registration_stale=_registration_stale(profile),
             has_recent_mfa=reauth.has_recent_mfa(self.request),
             can_authorise=permissions.can_authorise_go_live(user, deployment),
             crumbs=[(deployment.get_absolute_url(), deployment.name)],
@@ -533,6 +548,7 @@ class IncidentDetailView(TemplateView):
             incident=incident,
             deployment=deployment,
             can_update=can_update,
+            can_escalate=permissions.can_escalate_incident(self.request.user, deployment),
             form=kwargs.get("form") or (JournalEntryForm() if can_update else None),
             crumbs=[
                 (deployment.get_absolute_url(), deployment.name),

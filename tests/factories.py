@@ -1,11 +1,13 @@
 """Test data builders. Memberships go through the real service so group grants are made."""
 
 import itertools
+from datetime import date, timedelta
 
 import factory
 import pyotp
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import Organisation
@@ -13,6 +15,11 @@ from onboarding.models import Product, ProductVersion
 
 PASSWORD = "Correct-Horse-Battery-9"
 _ods = itertools.count(100)
+
+
+def recent_registration_check() -> date:
+    """A registration check well within the months a CSO may sign with."""
+    return timezone.localdate() - timedelta(days=30)
 
 
 def next_ods_code(prefix: str = "T") -> str:

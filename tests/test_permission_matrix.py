@@ -367,7 +367,10 @@ def _action_of_trust_a(world) -> Target:
 def _sign_off_of_trust_a(world) -> Target:
     cso = world.member(world.trust_a, Role.CSO)
     CSOProfile.objects.create(
-        user=cso, professional_body="GMC", registration_number="1234567", registration_checked_on=date(2026, 1, 5)
+        user=cso,
+        professional_body="GMC",
+        registration_number="1234567",
+        registration_checked_on=factories.recent_registration_check(),
     )
     DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
         residual_severity="minor", residual_likelihood="low", residual_rating=1
@@ -612,6 +615,39 @@ CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
     ),
 }
 OBJECT_URLS.update(CSCR_OBJECT_URLS)
+
+
+def _incident_for_trust_a_cso(world) -> Target:
+    target = _incident_of_trust_a(world)
+    return Target(kwargs=target.kwargs, owners=target.owners, insider=world.member(world.trust_a, Role.CSO))
+
+
+def _escalation_of_trust_a(world) -> Target:
+    from safety.lifecycle.incidents import incident_escalate
+    from safety.models import SafetyIncident
+
+    _incident_of_trust_a(world)
+    cso = world.member(world.trust_a, Role.CSO)
+    escalation = incident_escalate(actor=cso, incident=SafetyIncident.objects.get(reference="INC-1"), note="Check it.")
+    return Target(kwargs={"pk": escalation.pk}, owners=(world.trust_a, world.supplier), insider=cso)
+
+
+LIFECYCLE_OBJECT_URLS: dict[str, ObjectUrl] = {
+    # A version's publication is its supplier's CSO's or assurance lead's act.
+    "safety:version-publish": ObjectUrl(lambda w: _product_version(w, Role.SUPPLIER_CSO)),
+    # The case's versions are read like its hazard log; only the deployment lead upgrades it.
+    "safety:case-versions": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:case-upgrade": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:hazard-re-review": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.CSO)),
+    "safety:live-case-decision": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
+    "safety:incident-escalate": ObjectUrl(_incident_for_trust_a_cso),
+    # The national team reads every escalation; only the product's supplier records its finding.
+    "safety:escalation-detail": ObjectUrl(_escalation_of_trust_a, allowed=NATIONAL_READS),
+    "safety:periodic-review": ObjectUrl(lambda w: _deployment_a(w, Role.CSO)),
+    "safety:decommissioning": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:decommissioning-authorise": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
+}
+OBJECT_URLS.update(LIFECYCLE_OBJECT_URLS)
 PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
 
 
@@ -670,6 +706,8 @@ BINDING_URLS: dict[str, Callable[..., Target]] = {
     "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
     "accounts:membership-role": _membership_in_trust_a,
     "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
+    "safety:live-case-decision": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
+    "safety:decommissioning-authorise": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
 }
 
 

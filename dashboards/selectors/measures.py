@@ -193,6 +193,7 @@ _MEASURES_SQL = """
 WITH scope(id) AS ({scope}),
 m AS (
     SELECT d.id AS deployment_id, d.stage, s.sign_off_state, s.go_live_state,
+        (d.stage = 'live' AND d.safety_case_out_of_date_since IS NOT NULL) AS case_out_of_date,
         CASE WHEN s.dspt_open_ended OR s.dspt_latest_expiry >= %s THEN 'met'
              WHEN s.dspt_expired OR s.dspt_earliest_expiry < %s THEN 'lapsed' ELSE 'none' END AS dspt_state,
         (SELECT count(*) FROM unnest(s.accepted_expiries) x WHERE x BETWEEN %s AND %s) AS expiring_count,

@@ -306,6 +306,7 @@ class Summary:
     hazards_by_rating: list[tuple]  # [(rating or UNRATED, count)]
     stages: list[tuple[str, str, int]]  # [(stage, label, count)]
     heatmap: list[HeatmapArea]
+    live_out_of_date: int = 0  # live deployments whose signed-off case was superseded
 
     @property
     def open_hazards(self) -> int:
@@ -346,7 +347,12 @@ def dashboard_summary(
     """Totals over the whole filtered view, for the summary, the charts and their tables: two
     aggregate queries (the measures, and the heatmap's per-area progress)."""
     sql, params = _measures_sql(_scope_sql(deployments), now=now or timezone.now())
-    columns = {"total": "count(*)", "expiring": "sum(expiring_count)", "overdue": "sum(overdue_count)"}
+    columns = {
+        "total": "count(*)",
+        "expiring": "sum(expiring_count)",
+        "overdue": "sum(overdue_count)",
+        "live_out_of_date": "count(*) FILTER (WHERE case_out_of_date)",
+    }
     for prefix, states in (("sign_off", SignOffState), ("go_live", GoLiveState), ("dspt", DsptState)):
         for state in states.values:
             columns[f"{prefix}:{state}"] = f"count(*) FILTER (WHERE {prefix}_state = '{state}')"
@@ -366,6 +372,7 @@ def dashboard_summary(
         hazards_by_rating=[(int(k[1:]) if k != UNRATED else UNRATED, row[f"hazards:{k}"]) for k in _RATING_KEYS],
         stages=[(s, Deployment.Stage(s).label, row[f"stage:{s}"]) for s in DASHBOARD_STAGES],
         heatmap=heatmap(deployments, areas),
+        live_out_of_date=row["live_out_of_date"],
     )
 
 

@@ -52,7 +52,13 @@ def _deployment(d, c: RowContext) -> str:
 
 
 def _stage(d, c: RowContext) -> str:
-    return f'<strong class="nhsuk-tag {status_tag_class(d.stage)}">{escape(d.get_stage_display())}</strong>'
+    stage = f'<strong class="nhsuk-tag {status_tag_class(d.stage)}">{escape(d.get_stage_display())}</strong>'
+    if d.stage == "live" and d.safety_case_out_of_date_since:
+        stage += (
+            f' <strong class="nhsuk-tag nhsuk-tag--red" data-testid="case-out-of-date-{d.pk}">'
+            "Safety case out of date</strong>"
+        )
+    return stage
 
 
 def _in_stage(d, c: RowContext) -> str:

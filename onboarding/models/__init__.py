@@ -1,3 +1,4 @@
+from onboarding.models.cases import CaseVersion, DeploymentNotice
 from onboarding.models.dashboards import WeeklySnapshot
 from onboarding.models.deployments import (
     Deployment,
@@ -19,7 +20,9 @@ from onboarding.models.pars import ParsException, ParsReport
 
 __all__ = [
     "Area",
+    "CaseVersion",
     "Deployment",
+    "DeploymentNotice",
     "DeploymentSite",
     "DeploymentStageChange",
     "Evidence",

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -43,6 +44,16 @@ class ProductVersion(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_ASSURANCE)
     released_on = models.DateField(null=True, blank=True)
     dcb0129_reference = models.CharField("DCB0129 safety case reference", max_length=100, blank=True)
+    change_summary = models.TextField(blank=True, help_text="What changed since the previous version.")
+    changed_requirement_codes = ArrayField(
+        models.CharField(max_length=30),
+        default=list,
+        blank=True,
+        help_text="Onboarding requirements whose evidence the change invalidates.",
+    )
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the supplier published it to the deployments of earlier versions."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,6 +92,19 @@ class Deployment(models.Model):
         on_delete=models.PROTECT,
         related_name="deployments",
         help_text="The onboarding framework version this deployment is assessed against.",
+    )
+    safety_case_out_of_date_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the sign-off a live deployment went live on is superseded; cleared by a new go-live.",
+    )
+    upgrade_available = models.ForeignKey(
+        ProductVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A newer published version of the product that this deployment should assess.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

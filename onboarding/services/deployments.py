@@ -12,6 +12,7 @@ from onboarding.events import DeploymentCreated
 from onboarding.models import Deployment, DeploymentSite, DeploymentStageChange, Product, ProductVersion
 from onboarding.models.deployments import STAGE_ORDER
 from onboarding.selectors import deployment_checklist
+from onboarding.services.cases import case_version_mark_live, case_version_open_first, case_version_retire_all
 from onboarding.services.evidence import evidence_links_for_new_deployment
 from onboarding.services.framework import framework_current
 
@@ -95,6 +96,7 @@ def deployment_create(
     DeploymentStageChange.objects.create(
         deployment=deployment, from_stage="", to_stage=deployment.stage, changed_by=actor, reason="Opened"
     )
+    case_version_open_first(deployment=deployment, actor=actor)
     shared = evidence_links_for_new_deployment(deployment=deployment)
     # Safety starts the hazard log here, in this transaction: no deployment exists without one.
     reported = events.publish(DeploymentCreated(deployment=deployment))
@@ -149,6 +151,13 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
         raise refused("to_stage", "Choose a stage.", "invalid_stage")
     if to_stage == deployment.stage:
         raise refused("to_stage", "The deployment is already at that stage.", "same_stage")
+    if to_stage == Deployment.Stage.DECOMMISSIONED and deployment.case_versions.filter(live_at__isnull=False).exists():
+        raise refused(
+            "to_stage",
+            "A deployment that has been in use is decommissioned by the executive's authorisation of its "
+            "decommissioning plan, after the CSO's sign-off.",
+            "needs_authorisation",
+        )
     if to_stage in (Deployment.Stage.SUSPENDED, Deployment.Stage.DECOMMISSIONED):
         if not reason.strip():
             raise refused("reason", "Give the reason for suspending or decommissioning.", "reason_required")
@@ -178,6 +187,10 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
     deployment.stage = to_stage
     deployment.stage_changed_at = timezone.now()
     deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    if to_stage == Deployment.Stage.LIVE:
+        case_version_mark_live(deployment=deployment)
+    elif to_stage == Deployment.Stage.DECOMMISSIONED:
+        case_version_retire_all(deployment=deployment)
     DeploymentStageChange.objects.create(
         deployment=deployment, from_stage=from_stage, to_stage=to_stage, changed_by=actor, reason=reason
     )

@@ -342,10 +342,11 @@ def evidence_submit(*, actor, evidence: Evidence) -> Evidence:
     return evidence
 
 
-def evidence_links_for_new_deployment(*, deployment: Deployment) -> int:
+def evidence_links_for_new_deployment(*, deployment: Deployment, exclude: set[int] | None = None) -> int:
     """Share the product version's existing supplier evidence with a newly opened deployment."""
     links = []
-    for evidence in Evidence.objects.filter(product_version=deployment.product_version).prefetch_related("links"):
+    shared = Evidence.objects.filter(product_version=deployment.product_version).exclude(pk__in=exclude or ())
+    for evidence in shared.prefetch_related("links"):
         template = next(iter(evidence.links.all()), None)
         latest = evidence.revisions.order_by("-number").first()
         is_draft = template is not None and template.status == EvidenceLink.Status.DRAFT

@@ -28,6 +28,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from certificates.selectors import certificates_of_deployment
 from nir_portal.accounts.models import Membership, Organisation, Role
 from onboarding.models import EvidenceFile, EvidenceRevision, Review
+from safety.lifecycle.phases import phase_context
 from safety.models import CSCRBundleJob, DeploymentHazard, HazardControl, RiskMatrix, SafetyIncident, SignOff
 from safety.snapshots import snapshot_changes
 
@@ -380,8 +381,10 @@ def cscr_context(
     kinds = Counter(c["kind_label"] for c in controls)
     go_live = sign_off.go_live if hasattr(sign_off, "go_live") else None  # absent until top management authorises
     evidence = evidence if evidence is not None else evidence_index(sign_off)
+    phase = phase_context(job)
     return {
-        "sections": SECTIONS,
+        **phase,
+        "sections": SECTIONS + phase["phase_sections"],
         "job": job,
         "issued_at": issued_at,
         "phase": job.get_lifecycle_phase_display(),

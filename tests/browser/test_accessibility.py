@@ -27,6 +27,7 @@ from onboarding import services as onboarding_services
 from onboarding.models import EvidenceLink, Requirement
 from onboarding.services import framework as framework_services
 from safety import services as safety_services
+from safety.lifecycle.models import IncidentEscalation
 from safety.models import CSCRBundleJob, DeploymentHazard, SafetyIncident, SignOff
 from tests import factories
 from tests.browser.axe import assert_accessible, horizontal_overflow
@@ -115,6 +116,7 @@ class Things:
     new_person: object  # invited, has not set a password: follows the emailed link
     supplier_hazard: object
     certificate: object  # Trust A's gateway certificate, with findings to show
+    escalation: object
 
 
 def _pk(*objects) -> list[dict]:
@@ -188,6 +190,16 @@ ARGUMENTS = {
     "certificates:product-version-certificate-create": lambda t, p: [{"version_pk": t.version.pk}],
     "certificates:entry-detail": lambda t, p: _pk(t.certificate),
     "certificates:entry-renew": lambda t, p: _pk(t.certificate),
+    "safety:version-publish": lambda t, p: _pk(t.next_version),
+    "safety:case-versions": lambda t, p: _pk(p.deployment),
+    "safety:case-upgrade": lambda t, p: _pk(p.deployment),
+    "safety:hazard-re-review": _hazards,
+    "safety:live-case-decision": lambda t, p: _pk(p.deployment),
+    "safety:incident-escalate": _of_deployment(SafetyIncident),
+    "safety:escalation-detail": lambda t, p: _pk(t.escalation),
+    "safety:periodic-review": lambda t, p: _pk(p.deployment),
+    "safety:decommissioning": lambda t, p: _pk(p.deployment),
+    "safety:decommissioning-authorise": lambda t, p: _pk(p.deployment),
 }
 
 # Parts of a page that differ between people and requests without changing what axe judges:
@@ -323,7 +335,10 @@ def _things(world, roster: list[Persona]) -> Things:
     deployment = world.deployment_a
     # A signed-off hazard log (later superseded by the supplier's transfer), and an incident.
     CSOProfile.objects.create(
-        user=cso, professional_body="GMC", registration_number="7654321", registration_checked_on=date(2026, 1, 5)
+        user=cso,
+        professional_body="GMC",
+        registration_number="7654321",
+        registration_checked_on=factories.recent_registration_check(),
     )
     score_all(deployment)
     safety_services.sign_off_create(
@@ -344,8 +359,12 @@ def _things(world, roster: list[Persona]) -> Things:
         supplier_controls="Identifier check on import.",
         is_transferred=True,
     )
-    safety_services.incident_report(
+    incident = safety_services.incident_report(
         actor=cso, deployment=deployment, reference="INC-001", reported_on=date(2026, 11, 2), summary="Misfiled study."
+    )
+    # Made directly: incident_escalate would queue its notices on the real broker.
+    escalation = IncidentEscalation.objects.create(
+        incident=incident, supplier=version.product.supplier, note="Please check the import.", escalated_by=cso
     )
     # A gateway certificate with findings (a 1024-bit key), so its page shows them. (by_role's
     # deployment lead is Network N's, the last in the roster.)
@@ -361,6 +380,7 @@ def _things(world, roster: list[Persona]) -> Things:
         upload=certificate_services.Upload(name="gateway.pem", data=pki().weak_1024.pem),
     )
     return Things(
+        escalation=escalation,
         supplier_hazard=supplier_hazard,
         certificate=certificate,
         framework=framework,

@@ -4,7 +4,6 @@ acceptance). In a real browser, signed in through the real form with TOTP, axe o
 
 import re
 import time
-from datetime import date
 from importlib import import_module
 
 import pyotp
@@ -17,6 +16,7 @@ from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import EvidenceRevision
 from safety import services as safety_services
 from safety.models import DeploymentHazard, SignOff
+from tests import factories
 from tests.browser.axe import assert_accessible
 from tests.factories import PASSWORD
 from tests.onboarding import evidence_fixtures as fx
@@ -96,7 +96,7 @@ def test_cso_accepts_a_transferred_hazard_reauthenticates_and_signs_off_and_a_ne
         user=cso,
         professional_body=CSOProfile.ProfessionalBody.GMC,
         registration_number="7654321",
-        registration_checked_on=date(2026, 1, 5),
+        registration_checked_on=factories.recent_registration_check(),
     )
     supplier_lead = world.member(world.supplier, Role.SUPPLIER_ASSURANCE_LEAD)
     supplier_cso = world.member(world.supplier, Role.SUPPLIER_CSO)

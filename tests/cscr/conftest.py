@@ -19,6 +19,7 @@ from safety import cscr_services
 from safety import services as safety_services
 from safety.cscr import verification
 from safety.models import CSCRBundleJob, DeploymentHazard, HazardControl, SignOff
+from tests import factories
 from tests.browser.conftest import (  # noqa: F401  fixtures, found by name: the browser test here uses them
     browser_type_launch_args,
     checked_pages,
@@ -86,7 +87,7 @@ def people(world) -> People:
         user=cso_a,
         professional_body=CSOProfile.ProfessionalBody.GMC,
         registration_number="7654321",
-        registration_checked_on=date(2026, 1, 5),
+        registration_checked_on=factories.recent_registration_check(),
     )
     return People(
         cso_a=cso_a,

@@ -22,6 +22,7 @@ from onboarding.models import Deployment, EvidenceLink
 from onboarding.selectors import deployment_checklist
 from safety import services as safety_services
 from safety.models import DeploymentHazard
+from tests import factories
 from tests.dashboards.conftest import seed_scale
 from tests.onboarding import evidence_fixtures as fx
 
@@ -101,7 +102,10 @@ def test_the_measures_of_each_deployment(world, signed_in):
     score(world.deployment_a, "significant", "high", number=1)
     cso = world.member(world.trust_a, Role.CSO)
     CSOProfile.objects.create(
-        user=cso, professional_body="GMC", registration_number="1234567", registration_checked_on=date(2026, 1, 5)
+        user=cso,
+        professional_body="GMC",
+        registration_number="1234567",
+        registration_checked_on=factories.recent_registration_check(),
     )
     safety_services.sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
@@ -277,7 +281,10 @@ def test_the_trust_dashboard_shows_what_waits_for_each_of_the_persons_roles(worl
     fx.supplier_evidence(supplier_contributor, world.product_version, ["INT-02"])  # reviewed by the trust's lead
     cso = world.member(world.trust_a, Role.CSO)
     CSOProfile.objects.create(
-        user=cso, professional_body="GMC", registration_number="1234567", registration_checked_on=date(2026, 1, 5)
+        user=cso,
+        professional_body="GMC",
+        registration_number="1234567",
+        registration_checked_on=factories.recent_registration_check(),
     )
     lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
     executive = world.member(world.trust_a, Role.EXECUTIVE_APPROVER)

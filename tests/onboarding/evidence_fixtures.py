@@ -75,6 +75,16 @@ def framework_without(codes: set[str], *, name: str | None = None) -> dict[str, 
     return data
 
 
+def framework_with_optional(codes: set[str]) -> dict[str, Any]:
+    """The default framework file with some requirements made optional (as an earlier version had INT-04)."""
+    data = framework_data()
+    for area in data["areas"]:
+        for requirement in area["requirements"]:
+            if requirement["code"] in codes:
+                requirement["mandatory"] = False
+    return data
+
+
 def small_framework_data(count: int, *, name: str) -> dict[str, Any]:
     """A framework of `count` deploying-organisation requirements at setup, in two areas."""
     requirements = [

@@ -13,7 +13,7 @@ from onboarding.models import Deployment, DeploymentStageChange
 from onboarding.selectors import deployment_checklist
 from onboarding.services import deployment_stage_change
 from onboarding.services.evidence import evidence_revise
-from onboarding.services.framework import framework_load
+from onboarding.services.framework import deployment_framework_change, framework_load
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name
 
@@ -49,9 +49,9 @@ def at_stage(deployment: Deployment, stage: str) -> Deployment:
 
 def test_the_mandatory_counters_per_area_and_overall_move_when_a_link_is_accepted(world, people):
     before = counts(checklist_for(people.a_lead, world.deployment_a))
-    assert before["overall"] == (0, 24)  # INT-04 is optional
+    assert before["overall"] == (0, 25)
     assert before["governance"] == (0, 7)
-    assert before["interoperability"] == (0, 4)
+    assert before["interoperability"] == (0, 5)
     assert [a.area.code for a in checklist_for(people.a_lead, world.deployment_a).areas] == fx.DEFAULT_AREAS
 
     dpia = fx.trust_evidence(people.a_contributor, world.deployment_a, ["GOV-03"])
@@ -61,14 +61,20 @@ def test_the_mandatory_counters_per_area_and_overall_move_when_a_link_is_accepte
     fx.decide(people.a_cso, conformance, world.deployment_a)
     after = counts(checklist_for(people.a_lead, world.deployment_a))
 
-    assert submitted["overall"] == (0, 24)
+    assert submitted["overall"] == (0, 25)
     assert after["governance"] == (1, 7)
-    assert after["interoperability"] == (1, 4)
-    assert after["overall"] == (2, 24)
-    assert counts(checklist_for(people.b_lead, world.deployment_b))["overall"] == (0, 24)
+    assert after["interoperability"] == (1, 5)
+    assert after["overall"] == (2, 25)
+    assert counts(checklist_for(people.b_lead, world.deployment_b))["overall"] == (0, 25)
+
+
+def _on_a_framework_where_int_04_is_optional(world, people) -> None:
+    earlier, _ = framework_load(actor=None, data=fx.framework_with_optional({"INT-04"}), publish=True)
+    deployment_framework_change(actor=people.a_lead, deployment=world.deployment_a, framework=earlier)
 
 
 def test_accepting_an_optional_requirement_does_not_change_the_mandatory_counters(world, people):
+    _on_a_framework_where_int_04_is_optional(world, people)
     monitoring = fx.trust_evidence(people.a_contributor, world.deployment_a, ["INT-04"])
     fx.decide(people.reviewer, monitoring, world.deployment_a)
     supplier_side = fx.supplier_evidence(people.supplier_lead, world.product_version, ["INT-04"])
@@ -178,6 +184,7 @@ def test_overdue_lists_unaccepted_mandatory_requirements_of_stages_already_passe
 
 
 def test_overdue_never_lists_an_optional_requirement(world, people):
+    _on_a_framework_where_int_04_is_optional(world, people)
     at_stage(world.deployment_a, Stage.SAFETY_SIGN_OFF)
 
     overdue = codes(checklist_for(people.a_lead, world.deployment_a).overdue)

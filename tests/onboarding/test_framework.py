@@ -247,3 +247,18 @@ def test_only_the_national_admin_or_the_command_line_changes_the_framework(world
     draft.refresh_from_db()
     assert draft.status == Framework.Status.DRAFT
     assert draft.requirements.get(code="GOV-01").title == "Data controller or data processor declaration"
+
+
+def test_the_framework_file_makes_int_04_mandatory_in_a_new_version_and_earlier_deployments_keep_theirs(world):
+    # An installation whose published framework still has certificate-expiry monitoring optional.
+    earlier, _ = framework_load(actor=None, data=fx.framework_with_optional({"INT-04"}), publish=True)
+    Deployment.objects.filter(pk=world.deployment_a.pk).update(framework=earlier)
+
+    current, created = framework_load(actor=None, data=fx.framework_data(), publish=True)
+
+    assert created and current.version == earlier.version + 1 and framework_current() == current
+    assert current.requirements.get(code="INT-04").mandatory
+    assert not earlier.requirements.get(code="INT-04").mandatory
+    assert "INT-04" in current.notes
+    world.deployment_a.refresh_from_db()
+    assert world.deployment_a.framework == earlier

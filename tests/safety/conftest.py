@@ -3,7 +3,6 @@ deployments open, the people who act on a trust's log, and a recent MFA check.""
 
 import time
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
 from allauth.account.internal.flows.login import record_authentication
@@ -12,6 +11,7 @@ from django.test import RequestFactory
 from nir_portal.accounts.models import CSOProfile, Role
 from safety.models import DeploymentHazard
 from safety.services import safety_reference_data_load
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def people(world) -> People:
         user=cso_a,
         professional_body=CSOProfile.ProfessionalBody.GMC,
         registration_number="7654321",
-        registration_checked_on=date(2026, 1, 5),
+        registration_checked_on=factories.recent_registration_check(),
     )
     return People(
         cso_a=cso_a,

@@ -384,12 +384,15 @@ def test_an_incident_on_a_signed_off_hazard_flags_re_review_and_emails_the_cso(
                 "reported_on": "2026-03-02",
                 "summary": "Priors missing at vetting.",
                 "clinical_risk_assessment": "Moderate.",
+                "severity": "considerable",
+                "likelihood": "low",
                 "system_release": "1.0",
                 "hazards": [hazard.pk],
             },
         )
 
     incident = SafetyIncident.objects.get(reference="INC-2026-014")
+    assert incident.risk_rating == 2  # considerable and low, looked up on the matrix
     assert response.url == reverse("safety:incident-detail", kwargs={"pk": incident.pk})
     sign_off.refresh_from_db()
     assert sign_off.needs_re_review

@@ -13,6 +13,7 @@ from nir_portal.accounts.models import CSOProfile, Organisation
 from onboarding.models import Deployment, Evidence, EvidenceRevision
 from safety import services as safety_services
 from safety.models import DeploymentHazard, HazardControl, RiskMatrix, SignOff
+from tests import factories
 from tests.onboarding import evidence_fixtures as fx
 
 # pytest finds fixtures by name in this module; a named import would be flagged as redefined by every
@@ -61,7 +62,7 @@ class Safety:
             defaults={
                 "professional_body": CSOProfile.ProfessionalBody.NMC,
                 "registration_number": f"NMC{next(_numbers):06d}",
-                "registration_checked_on": date(2026, 1, 5),
+                "registration_checked_on": factories.recent_registration_check(),
             },
         )
         return profile

@@ -1,11 +1,13 @@
 """Demo organisations, people, products and deployments. Idempotent; refuses to run with DEBUG off."""
 
 import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
@@ -13,6 +15,7 @@ from onboarding import services
 from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
 from onboarding.models import Deployment, Product, ProductVersion
 from onboarding.services.framework import framework_load
+from safety.lifecycle.demo import demo_lifecycle_seed
 from safety.services import safety_reference_data_load
 
 DEMO_PASSWORD = "Demo-Portal-2026!"  # noqa: S105  (documented demo credential, DEBUG only)
@@ -38,7 +41,8 @@ DEPLOYMENTS = [
         "Northbridge NIR rollout",
         ["Northbridge General Hospital", "Riverside Imaging Centre"],
     ),
-    ("RZ2", "Acme PACS NIR Connector", "2.1", "Eastmoor NIR deployment", ["Eastmoor Hospital"]),
+    # Live on 2.0, so Acme's publication of 2.1 flags it and its lead can upgrade the case.
+    ("RZ2", "Acme PACS NIR Connector", "2.0", "Eastmoor NIR deployment", ["Eastmoor Hospital"]),
     ("RZ3", "Lumen Viewer NIR Gateway", "1.0", "Southdown NIR deployment", ["Southdown University Hospital"]),
     (
         "QZ1",
@@ -92,7 +96,7 @@ class Command(BaseCommand):
                         defaults={
                             "professional_body": CSOProfile.ProfessionalBody.HCPC,
                             "registration_number": f"RA{organisation.pk:06d}",
-                            "registration_checked_on": "2026-10-01",
+                            "registration_checked_on": timezone.localdate() - timedelta(days=60),
                         },
                     )
                 if role == Role.NATIONAL_ADMIN:
@@ -119,7 +123,11 @@ class Command(BaseCommand):
                 previous = version
         for ods_code, product_name, version_name, name, sites in DEPLOYMENTS:
             version = versions[(product_name, version_name)]
-            if not Deployment.objects.filter(organisation=organisations[ods_code], product_version=version).exists():
+            # One deployment per organisation and product: an upgrade moves it to a newer version.
+            deployed = Deployment.objects.filter(
+                organisation=organisations[ods_code], product_version__product=version.product
+            )
+            if not deployed.exists():
                 services.deployment_create(
                     actor=national_admin,
                     organisation=organisations[ods_code],
@@ -127,6 +135,7 @@ class Command(BaseCommand):
                     name=name,
                     sites=sites,
                 )
+        demo_lifecycle_seed(product_versions={n: versions[("Acme PACS NIR Connector", n)] for n in ("2.0", "2.1")})
 
     def _print_accounts(self) -> None:
         self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD})")
