@@ -1003,6 +1003,24 @@ INSIDERS_REFUSED: dict[str, Refused] = {
     "safety:supplier-hazard-create": _supplier_except(Role.SUPPLIER_CSO),
     "safety:supplier-hazard-edit": _supplier_except(Role.SUPPLIER_CSO),
 }
+# Lifecycle and certificate-register actions still refuse members without the role with a 404, as
+# for an object they may not see, rather than the 403 page naming the role and its holders.
+INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
+    "safety:case-upgrade": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "safety:decommissioning": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "safety:decommissioning-authorise": _trust_a_except(Role.EXECUTIVE_APPROVER),
+    "safety:hazard-re-review": _trust_a_except(Role.CSO),
+    "safety:incident-escalate": _trust_a_except(Role.CSO),
+    "safety:live-case-decision": _trust_a_except(Role.CSO, Role.EXECUTIVE_APPROVER),
+    "safety:periodic-review": _trust_a_except(Role.CSO),
+    "safety:version-publish": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
+    "safety:escalation-detail": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
+    "certificates:deployment-certificate-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "certificates:entry-renew": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "certificates:product-version-certificate-create": _supplier_except(
+        Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO
+    ),
+}
 # URLs taking an id and a POST that every member who sees the object may use, or that nobody
 # inside sees without the role (so they are refused with a 404 above), with why.
 OPEN_TO_EVERY_INSIDER = {
@@ -1019,10 +1037,10 @@ OPEN_TO_EVERY_INSIDER = {
 
 def test_every_object_url_taking_a_post_says_which_insiders_are_refused():
     posting = {r.name for r in all_routes() if r.takes_id and r.origin != "admin" and r.accepts_post}
-    unlisted = posting - set(INSIDERS_REFUSED) - set(OPEN_TO_EVERY_INSIDER)
+    unlisted = posting - set(INSIDERS_REFUSED) - set(INSIDERS_REFUSED_WITH_404) - set(OPEN_TO_EVERY_INSIDER)
 
     assert not unlisted, f"URLs taking a POST with no INSIDERS_REFUSED entry: {sorted(unlisted)}"
-    assert set(INSIDERS_REFUSED) | set(OPEN_TO_EVERY_INSIDER) <= posting
+    assert set(INSIDERS_REFUSED) | set(INSIDERS_REFUSED_WITH_404) | set(OPEN_TO_EVERY_INSIDER) <= posting
 
 
 @pytest.mark.parametrize("url_name", sorted(INSIDERS_REFUSED))
@@ -1045,5 +1063,21 @@ def test_a_member_without_the_role_is_refused_with_403_naming_the_role_and_its_h
                 wrong.append(f"{method} as {role}: {response.status_code}")
             elif organisation.name not in body and "Nobody in your organisation" not in body:
                 wrong.append(f"{method} as {role}: the 403 names no holder in {organisation.name}")
+
+    assert not wrong, f"{url_name} ({url}):\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("url_name", sorted(INSIDERS_REFUSED_WITH_404))
+def test_a_member_without_the_role_is_refused_with_404(url_name, world):
+    entry = INSIDERS_REFUSED_WITH_404[url_name]
+    target = OBJECT_URLS[url_name].build(world)
+    url = reverse(url_name, kwargs=target.kwargs)
+    organisation = entry.organisation(world)
+    wrong = []
+    for role in entry.roles:
+        client = client_for(world.member(organisation, role))
+        for method, response in (("POST", client.post(url, {})), ("GET", client.get(url))):
+            if response.status_code != 404:
+                wrong.append(f"{method} as {role}: {response.status_code}")
 
     assert not wrong, f"{url_name} ({url}):\n" + "\n".join(wrong)
