@@ -297,7 +297,7 @@ def test_a_cso_with_recent_mfa_signs_off_a_log_whose_residual_risks_are_acceptab
         {
             "statement": "Acceptably safe for this use.",
             "condition_1": "Re-run BC test",
-            "condition_1_due_on": "2026-12-01",
+            "condition_1_due_on": "2030-12-01",
         },
         follow=True,
     )
@@ -532,7 +532,7 @@ def test_an_action_is_added_and_completed_from_the_hazard_page(world, people, as
         {
             "description": "Write the vetting SOP.",
             "owner": world.trust_a.pk,
-            "due_on": "2026-06-30",
+            "due_on": "2030-06-30",
             "expected_version": hazard.version,
         },
     )
