@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from nir_portal.accounts.models import Organisation
 from nir_portal.forms import NHSDateField
@@ -76,17 +77,20 @@ class EvidenceRevisionFields(forms.Form):
         error_messages={"required": "Enter the date the evidence became effective"},
         help_text="The date the evidence became true, for example 1 11 2026. Expiry is worked out from it.",
     )
-    files = MultipleFileField(
-        label="Files (optional)",
-        required=False,
-        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each smaller than 250 MB.",
-    )
+    files = MultipleFileField(label="Files (optional)", required=False)
     action = forms.ChoiceField(
         choices=[("submit", "Submit for review"), ("draft", "Save as draft")], required=False, widget=forms.HiddenInput
     )
 
     # Set by the upload view: files refused while the request was received (too large), with names.
     refused_uploads: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["files"].help_text = (
+            "PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each up to "
+            f"{settings.EVIDENCE_MAX_FILE_BYTES // (1024 * 1024):,} MB. You can choose several files."
+        )
 
     def clean(self):
         cleaned = super().clean()

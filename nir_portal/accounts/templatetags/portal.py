@@ -11,7 +11,7 @@ register = template.Library()
 WIDGET_CLASSES = [
     (forms.Textarea, "nhsuk-textarea"),
     (forms.Select, "nhsuk-select"),
-    (forms.FileInput, "nhsuk-file-upload"),
+    (forms.FileInput, "nhsuk-file-upload__input"),
     (forms.CheckboxInput, "nhsuk-checkboxes__input"),
     (Input, "nhsuk-input"),
 ]
@@ -19,7 +19,6 @@ ERROR_SUFFIX = {
     "nhsuk-input": "nhsuk-input--error",
     "nhsuk-textarea": "nhsuk-textarea--error",
     "nhsuk-select": "nhsuk-select--error",
-    "nhsuk-file-upload": "nhsuk-file-upload--error",
 }
 
 
@@ -56,6 +55,12 @@ def _date_error_parts(field) -> tuple[str, ...]:
         named = (error.params or {}).get("parts") if isinstance(error.params, dict) else None
         parts += named or DATE_PARTS  # an error from elsewhere (a form's own rule) is about the whole date
     return tuple(part for part in DATE_PARTS if part in parts)
+
+
+@register.filter
+def is_file_upload(field) -> bool:
+    """Rendered as the NHS.UK file upload component (its script adds the "Choose file" button)."""
+    return isinstance(field.field.widget, forms.FileInput)
 
 
 @register.filter
