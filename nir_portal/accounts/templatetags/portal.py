@@ -58,12 +58,6 @@ def _date_error_parts(field) -> tuple[str, ...]:
 
 
 @register.filter
-def is_file_upload(field) -> bool:
-    """Rendered as the NHS.UK file upload component (its script adds the "Choose file" button)."""
-    return isinstance(field.field.widget, forms.FileInput)
-
-
-@register.filter
 def error_anchor(field) -> str:
     """The id the error summary links to: what takes focus for this field. A group of radios or
     checkboxes is reached through its first option; a date through the first box in error."""
