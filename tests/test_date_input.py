@@ -127,3 +127,35 @@ def test_a_date_is_shown_in_its_three_boxes():
     assert 'name="due_on_day" type="text" inputmode="numeric" autocomplete="off" value="31"' in html
     assert 'name="due_on_month" type="text" inputmode="numeric" autocomplete="off" value="1"' in html
     assert 'name="due_on_year" type="text" inputmode="numeric" autocomplete="off" value="2027"' in html
+
+
+def test_the_audit_filter_takes_whole_days_from_its_date_boxes(db):
+    from nir_portal.audit.forms import AuditFilterForm
+
+    form = AuditFilterForm(
+        {
+            "start_day": "1",
+            "start_month": "11",
+            "start_year": "2026",
+            "end_day": "30",
+            "end_month": "11",
+            "end_year": "2026",
+        }
+    )
+    arguments = form.slice_arguments()
+
+    assert timezone.localtime(arguments["start"]).isoformat().startswith("2026-11-01T00:00:00")
+    assert timezone.localtime(arguments["end"]).isoformat().startswith("2026-12-01T00:00:00")
+
+    backwards = AuditFilterForm(
+        {
+            "start_day": "2",
+            "start_month": "11",
+            "start_year": "2026",
+            "end_day": "1",
+            "end_month": "11",
+            "end_year": "2026",
+        }
+    )
+    assert not backwards.is_valid()
+    assert backwards.errors["end"] == ["Until date must be the same as or after the from date"]
