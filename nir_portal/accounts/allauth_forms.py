@@ -20,6 +20,11 @@ class _NHSWording:
                 field.label = self.labels[name]
             if name in self.required:
                 field.error_messages["required"] = self.required[name]
+            if name == "code":
+                # Authenticator and recovery codes are digits: a short box and the number keypad.
+                field.widget.attrs.update(
+                    {"class": "nhsuk-input--width-10", "inputmode": "numeric", "spellcheck": "false"}
+                )
 
 
 class LoginForm(_NHSWording, account_forms.LoginForm):
