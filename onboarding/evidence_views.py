@@ -7,12 +7,14 @@ from django.core.files.storage import storages
 from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from nir_portal.accounts import permissions as account_permissions
+from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.next_steps import tell_next_steps
@@ -318,7 +320,9 @@ class EvidenceReviewView(FormView):
             pars_exception=ParsException.objects.filter(link=link, revision=link.revision)
             .select_related("reviewer")
             .first(),
-            pars_exception_form=kwargs.get("pars_exception_form") or ParsExceptionForm(),
+            pars_exception_form=kwargs.get("pars_exception_form")
+            # What the reviewer typed before being sent to re-authenticate comes back here.
+            or ParsExceptionForm(initial=reauth.form_draft_take(self.request, form_path=self.request.path)),
         )
         context["pars_failing"] = any(not saved.passed for saved in context["pars_reports"])
         return context
@@ -341,22 +345,38 @@ class EvidenceReviewView(FormView):
         return redirect("onboarding:review-queue")
 
 
-class ParsExceptionView(EvidenceReviewView):
-    """The reviewer records why a failing PARS report is acceptable; the review screen again."""
+class ParsExceptionView(reauth.RecentMFARequiredMixin, EvidenceReviewView):
+    """The reviewer records why a failing PARS report is acceptable; the review screen again. The
+    exception binds the reviewer, so a stale session is sent to enter an authenticator code and
+    comes back to the review screen with the justification kept."""
 
     http_method_names = ["post"]
 
-    def post(self, request, *args, **kwargs):
+    def dispatch(self, request, *args, **kwargs):
+        if request.method.lower() not in self.http_method_names:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        # Refuse people who may not review before the guard's detour: they get a 404, not a code prompt.
         self.get_form_kwargs()
         if not self.can_review:
             raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def reauth_form_path(self) -> str:
+        return reverse("onboarding:evidence-review", kwargs={"pk": self.kwargs["pk"]})
+
+    def post(self, request, *args, **kwargs):
         form = ParsExceptionForm(request.POST)
         if form.is_valid():
             try:
                 pars_services.pars_exception_record(
-                    actor=request.user, link=self.link, justification=form.cleaned_data["justification"]
+                    actor=request.user,
+                    link=self.link,
+                    justification=form.cleaned_data["justification"],
+                    mfa_verified_at=reauth.last_mfa_at(request),
                 )
             except ValidationError as error:
+                if reauth.is_reauthentication_refusal(error):
+                    return reauth.send_to_reauthenticate(request, form_path=self.reauth_form_path())
                 add_service_errors(form, error)
             except PermissionDenied:
                 raise Http404 from None
@@ -390,7 +410,8 @@ class EvidenceFileDownloadView(View):
     def get(self, request, pk):
         file = get_visible_or_404(request, selectors.evidence_files_visible_to(request.user), pk=pk)
         if file.scan_status != EvidenceFile.ScanStatus.CLEAN:
-            messages.error(request, f"{file.original_name} is quarantined: {file.get_scan_status_display().lower()}.")
+            state = file.get_scan_status_display().lower()
+            messages.error(request, f"{file.original_name} cannot be downloaded: {state}.")
             return redirect(file.revision.evidence)
         audit_event_record(
             action="evidence_file.download",

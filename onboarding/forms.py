@@ -88,7 +88,7 @@ class EvidenceRevisionFields(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["files"].help_text = (
-            "PDF, Word (DOCX), Excel (XLSX), CSV, text, PNG, JPEG or ZIP, each up to "
+            "PDF, Word (DOCX), Excel (XLSX), CSV, text, JSON, PNG, JPEG or ZIP, each up to "
             f"{settings.EVIDENCE_MAX_FILE_BYTES // (1024 * 1024):,} MB. You can choose several files."
         )
 

@@ -2,7 +2,8 @@
 
 A file is clean only when clamd answers an explicit OK. A refused connection, a timeout, a
 stream over clamd's limits, a limits heuristic or any answer not understood is "error", which
-keeps the file quarantined for a later retry; a signature match is "infected".
+keeps the file quarantined for a later retry; a signature match is "infected". An error is
+`transient` when the daemon or the storage could not be reached, so trying again later may help.
 """
 
 import logging
@@ -42,6 +43,7 @@ class _LargeChunks:
 class ScanResult:
     status: ScanStatus
     detail: str
+    transient: bool = False
 
 
 def clamd_client(url: str | None = None, timeout: float | None = None) -> ClamdNetworkSocket:
@@ -58,8 +60,8 @@ def clamd_client(url: str | None = None, timeout: float | None = None) -> ClamdN
     raise ValueError(f"CLAMAV_URL must look like unix:///path/clamd.sock or tcp://host:3310, not {url!r}")
 
 
-def _error(detail: str) -> ScanResult:
-    return ScanResult("error", detail[:DETAIL_MAX_LENGTH])
+def _error(detail: str, *, transient: bool = False) -> ScanResult:
+    return ScanResult("error", detail[:DETAIL_MAX_LENGTH], transient=transient)
 
 
 def scan_stream(fileobj: BinaryIO) -> ScanResult:
@@ -68,7 +70,9 @@ def scan_stream(fileobj: BinaryIO) -> ScanResult:
         answer = clamd_client().instream(_LargeChunks(fileobj))  # type: ignore[arg-type]  # has read()
     except Exception as error:  # noqa: BLE001  every failure must end as "error", never as clean
         logger.warning("ClamAV scan failed: %r", error)
-        return _error(f"Scanner unavailable or failed: {type(error).__name__}: {error}")
+        # A malformed CLAMAV_URL never heals by waiting; anything on the way to the daemon may.
+        detail = f"Scanner unavailable or failed: {type(error).__name__}: {error}"
+        return _error(detail, transient=not isinstance(error, ValueError))
     status, reason = answer.get("stream", (None, None))
     if status == "OK":
         return ScanResult("clean", "")
@@ -85,6 +89,6 @@ def scan_storage_file(storage_name: str) -> ScanResult:
         file = storages[STORAGE_ALIAS].open(storage_name, "rb")
     except Exception as error:  # noqa: BLE001  a missing or unreadable file is a scan error
         logger.warning("Evidence file %s could not be opened for scanning: %r", storage_name, error)
-        return _error(f"Could not open the stored file: {type(error).__name__}")
+        return _error(f"Could not open the stored file: {type(error).__name__}", transient=True)
     with file:
         return scan_stream(file)

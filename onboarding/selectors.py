@@ -7,7 +7,7 @@ from django.utils import timezone
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Role
 from onboarding import permissions
-from onboarding.models import Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement
+from onboarding.models import Area, Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement
 from onboarding.models.deployments import STAGE_ORDER
 
 
@@ -22,7 +22,7 @@ def deployments_visible_to(user) -> QuerySet[Deployment]:
     return (
         queryset.select_related("organisation", "product_version__product__supplier")
         .annotate(site_count=Count("sites", distinct=True))
-        .order_by(*Deployment._meta.ordering)
+        .order_by(*(Deployment._meta.ordering or []))
     )
 
 
@@ -91,7 +91,7 @@ class RequirementStatus:
 
 @dataclass
 class AreaStatus:
-    area: object
+    area: Area
     requirements: list[RequirementStatus]
 
     @property

@@ -1,28 +1,51 @@
 """Background jobs. Each loads rows by id and calls a service; each is safe to run twice."""
 
 import logging
+import random
 
 from celery import shared_task
+from django.conf import settings
 
+from nir_portal.periodic import periodic_task
 from onboarding import scanning
 from onboarding.models import EvidenceFile
 from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
 from onboarding.services.pars import pars_report_record
 from onboarding.services.reminders import reminders_send
+from onboarding.services.reminders import reviewer_digests_send as reviewer_digests_queue
 
 logger = logging.getLogger(__name__)
 
+# With the default 10 s doubling to 5 minutes: about 20 minutes of retries, then the periodic rescan.
+SCAN_MAX_RETRIES = 7
 
-@shared_task(bind=True, name=EVIDENCE_FILE_SCAN, max_retries=5, default_retry_delay=60, acks_late=True)
+
+def scan_retry_countdown(retries: int) -> float:
+    """Seconds before attempt `retries` + 1: doubling from CLAMAV_RETRY_SECONDS up to
+    CLAMAV_RETRY_MAX_SECONDS, half of it random so that files queued together spread out."""
+    ceiling = min(settings.CLAMAV_RETRY_MAX_SECONDS, settings.CLAMAV_RETRY_SECONDS * 2**retries)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  spreading retries, not a secret
+
+
+@shared_task(bind=True, name=EVIDENCE_FILE_SCAN, max_retries=SCAN_MAX_RETRIES, acks_late=True)
 def evidence_file_scan(self, file_id: int) -> str:
-    """Scan one file with ClamAV. Until an explicit clean answer the file stays quarantined."""
+    """Scan one file with ClamAV. Until an explicit clean answer the file stays quarantined.
+
+    While the scanner cannot be reached the file stays pending and the task tries again with
+    exponential backoff; once the retries are spent the file is recorded as a scanner error, and
+    the periodic rescan (evidence_files_rescan_quarantined) takes it up from there."""
     file = EvidenceFile.objects.filter(pk=file_id).first()
     if file is None or file.scan_status in (EvidenceFile.ScanStatus.CLEAN, EvidenceFile.ScanStatus.INFECTED):
         return "skipped"
     result = scanning.scan_storage_file(file.storage_name)
-    evidence_file_record_scan(file=file, status=result.status, detail=result.detail)
     if result.status == EvidenceFile.ScanStatus.ERROR:
-        logger.warning("Scanner unavailable for evidence file %s: %s", file_id, result.detail)
+        attempt = self.request.retries + 1
+        logger.warning("Scanner unavailable for evidence file %s (attempt %s): %s", file_id, attempt, result.detail)
+        if result.transient and self.request.retries < self.max_retries:
+            raise self.retry(countdown=scan_retry_countdown(self.request.retries))
+        if file.scan_status == EvidenceFile.ScanStatus.ERROR:
+            return result.status  # already recorded; the periodic rescan keeps trying
+    evidence_file_record_scan(file=file, status=result.status, detail=result.detail)
     return result.status
 
 
@@ -33,7 +56,7 @@ def evidence_file_pars_check(file_id: int) -> bool | None:
     return None if report is None else report.passed
 
 
-@shared_task
+@periodic_task(name="onboarding.tasks.evidence_files_rescan_quarantined")
 def evidence_files_rescan_quarantined() -> int:
     """Retry every file still quarantined (scanner was down), so it is released once clean."""
     pending = list(
@@ -46,9 +69,15 @@ def evidence_files_rescan_quarantined() -> int:
     return len(pending)
 
 
-@shared_task
+@periodic_task(name="onboarding.tasks.evidence_daily_expiry_and_reminders")
 def evidence_daily_expiry_and_reminders() -> dict:
-    """Expire evidence past its date, then email owners and reviewers."""
+    """Expire evidence past its date, then remind its owners of what expired or soon expires."""
     expired = evidence_expire_due()
-    sent = reminders_send(expired_link_ids=expired)
-    return {"expired": len(expired), "emails": sent}
+    queued = reminders_send(expired_link_ids=expired)
+    return {"expired": len(expired), "emails": queued}
+
+
+@periodic_task(name="onboarding.tasks.reviewer_digests_send")
+def reviewer_digests_send() -> int:
+    """Tell each reviewer what waits in their review queue (weekday mornings)."""
+    return reviewer_digests_queue()

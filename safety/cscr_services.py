@@ -22,6 +22,7 @@ from nir_portal.accounts import reauth
 from nir_portal.audit.checkpoints import AUDIT_CHECKPOINT_TAKE
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+from nir_portal.mail import messages as mail
 from nir_portal.task_registry import registered_task
 from onboarding.models import Deployment
 from safety.cscr import bundle, document, signing
@@ -195,6 +196,7 @@ def _fail(job: CSCRBundleJob, reason: str) -> BuildOutcome:
             outcome=AuditEvent.Outcome.FAILURE,
             changes={"reason": reason[:500], "attempts": job.attempts},
         )
+        mail.cscr_bundle_failed(job=job)
     logger.warning("CSCR bundle job %s failed: %s", job.pk, reason)
     return BuildOutcome(job.pk, CSCRBundleJob.Status.FAILED)
 
@@ -371,3 +373,4 @@ def _complete(
             "signer_fingerprint": credentials.fingerprint,
         },
     )
+    mail.cscr_bundle_ready(job=locked)

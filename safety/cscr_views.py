@@ -21,6 +21,7 @@ from django.views.generic import FormView, TemplateView, View
 
 from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
+from nir_portal.client_ip import client_ip
 from nir_portal.next_steps import tell_next_steps
 from nir_portal.permissions import get_visible_or_404
 from nir_portal.request_limits import BodyLimit
@@ -187,7 +188,7 @@ class BundleVerifyView(FormView):
         return csrf_protect(super().dispatch)(request, *args, **kwargs)
 
     def _rate_limited(self) -> bool:
-        key = f"cscr-verify:{self.request.META.get('REMOTE_ADDR', '')}"
+        key = f"cscr-verify:{client_ip(self.request) or ''}"
         cache.add(key, 0, VERIFY_RATE_WINDOW_SECONDS)
         try:
             return cache.incr(key) > VERIFY_RATE_LIMIT

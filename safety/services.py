@@ -6,20 +6,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Prefetch
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import reauth
-from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
+from nir_portal.accounts.models import CSOProfile, Organisation
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.mail import messages as mail
 from onboarding.models import Deployment, EvidenceLink, EvidenceRevision, ProductVersion
 from safety import permissions
+from safety.events import SafetyCaseChanged
 from safety.models import (
     ClinicalRiskManagementPlan,
     DeploymentHazard,
@@ -124,12 +125,14 @@ def sign_off_refresh(*, deployment: Deployment, reason: str = "") -> SignOff | N
     current.superseded_at = timezone.now()
     current.superseded_changes = snapshot_changes(current.snapshot, snapshot) or [reason or "Content changed"]
     current.save(update_fields=["status", "superseded_at", "superseded_changes"])
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="sign_off.superseded",
         organisation=deployment.organisation,
         target=current,
         changes={"changes": current.superseded_changes[:50]},
     )
+    mail.sign_off_superseded(sign_off=current)
     return current
 
 
@@ -248,6 +251,7 @@ def _record_change(hazard: DeploymentHazard, actor, summary: str, changes: dict[
     HazardChange.objects.create(
         hazard=hazard, changed_by=actor, summary=summary, changes=json.loads(json.dumps(changes, default=str))
     )
+    events.publish(SafetyCaseChanged(deployment_id=hazard.deployment_id))
 
 
 @transaction.atomic
@@ -551,6 +555,7 @@ def supplier_hazard_save(
             if not DeploymentHazard.objects.filter(deployment=deployment, supplier_hazard=hazard).exists():
                 matrix = deployment.risk_plan.risk_matrix
                 _copy_supplier_hazard(deployment, hazard, matrix, _next_number(deployment)).save()
+                events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
                 sign_off_refresh(deployment=deployment, reason=f"Supplier transferred {hazard.code}")
     audit_event_record(
         action="supplier_hazard.save",
@@ -680,6 +685,7 @@ def _sign_off_record(
             due_on=condition["due_on"],
             sign_off=sign_off,
         )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="sign_off.create",
         actor=actor,
@@ -737,6 +743,7 @@ def go_live_authorise(
         changed_by=actor,
         reason="Go-live authorised; residual risk accepted",
     )
+    events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(
         action="go_live.authorise",
         actor=actor,
@@ -744,6 +751,7 @@ def go_live_authorise(
         target=authorisation,
         changes={"snapshot_sha256": current.snapshot_sha256},
     )
+    mail.go_live_authorised(authorisation=authorisation)
     return authorisation
 
 
@@ -788,18 +796,7 @@ def incident_report(
     if flagged:
         current.needs_re_review = True
         current.save(update_fields=["needs_re_review"])
-        cso_emails = list(
-            Membership.objects.filter(organisation=deployment.organisation, role=Role.CSO).values_list(
-                "user__email", flat=True
-            )
-        )
-        subject = f"Safety incident {incident.reference} affects a signed-off hazard of {deployment.name}"
-        body = (
-            f"{actor} reported safety incident {incident.reference} on {reported_on:%d %B %Y}, linked to "
-            f"{', '.join(h.reference for h in hazards)}. The current sign-off needs your re-review.\n\n"
-            f"{settings.SITE_URL}"
-        )
-        transaction.on_commit(lambda: send_mail(subject, body, None, cso_emails))
+        mail.incident_reported(incident=incident, hazards=hazards)
     audit_event_record(
         action="incident.report",
         actor=actor,

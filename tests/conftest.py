@@ -3,8 +3,10 @@ that `make test` starts); Redis and browser tests skip with a reason when those 
 and fail instead when CI=true."""
 
 import os
+import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from allauth.account.internal.flows.login import record_authentication
@@ -12,6 +14,7 @@ from django.core.cache import cache
 from django.test import RequestFactory
 
 from nir_portal.accounts.models import Organisation, Role
+from nir_portal.clamav import daemon as clamav_daemon
 from onboarding import services as onboarding_services
 from tests import factories
 
@@ -27,6 +30,40 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_clamd(directory: Path, *, tcp_port: int | None = None) -> clamav_daemon.Daemon:
+    """A clamd of the test's own on the development signatures, as `make run` and CI start it;
+    skipped (failed in CI) when clamd is not installed."""
+    require(clamav_daemon.clamd_binary() is not None, f"clamd is not installed ({clamav_daemon.INSTALL_COMMAND})")
+    try:
+        return clamav_daemon.start(directory, development=True, tcp_port=tcp_port)
+    except clamav_daemon.ClamdError as error:
+        require(False, f"clamd did not start: {error}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def clamd_urls(tmp_path_factory):
+    """URLs of a clamd that answers PING: CLAMAV_URL from the environment, or one started here."""
+    from_env = os.environ.get("CLAMAV_URL", "")
+    if from_env and clamav_daemon.ping(from_env):
+        yield [from_env]
+        return
+    directory = tmp_path_factory.mktemp("clamd")
+    port = free_port()
+    daemon = start_clamd(directory, tcp_port=port)
+    try:
+        yield [daemon.url, f"tcp://127.0.0.1:{port}"]
+    finally:
+        clamav_daemon.stop(directory)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
     # The database cache is rolled back with each test; Redis keeps state, so rate limits and
@@ -37,6 +74,16 @@ def _clear_cache(settings):
     yield
     if uses_redis:
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _mail_sent_by_its_task_at_once(monkeypatch):
+    # Queued mail is sent by its real Celery task, run in-process as soon as the transaction commits,
+    # instead of being handed to a broker that no worker reads during the tests.
+    from nir_portal.mail import services as mail_services
+    from nir_portal.mail.tasks import mail_send
+
+    monkeypatch.setattr(mail_services, "mail_enqueue", lambda mail_id: mail_send.apply(args=[mail_id]))
 
 
 @dataclass

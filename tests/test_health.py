@@ -1,4 +1,7 @@
-"""/healthz: open to monitoring without an account, and honest about which dependency is down."""
+"""/healthz: open to monitoring without an account, and honest about which dependency is down.
+
+503 "unavailable" when the database, cache or broker is down; 200 "degraded" when only the
+malware scanner or the evidence storage is; 200 "ok" when everything answers."""
 
 import socket
 
@@ -23,14 +26,82 @@ def redis_required(settings):
     require(bool(settings.REDIS_URL), "REDIS_URL is not set: the broker and cache checks need Redis")
 
 
-def test_healthz_is_ok_when_the_database_cache_and_redis_broker_answer(client, db, redis_required):
+@pytest.fixture
+def scanner(clamd_urls, settings):
+    settings.CLAMAV_URL = clamd_urls[0]
+
+
+@pytest.fixture
+def evidence_folder(settings, tmp_path):
+    location = tmp_path / "evidence"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "evidence": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location}},
+    }
+    return location
+
+
+ALL_OK = {"database": "ok", "cache": "ok", "broker": "ok", "scanner": "ok", "storage": "ok"}
+
+
+def test_healthz_is_ok_when_every_dependency_answers(client, db, redis_required, scanner, evidence_folder):
     assert current_app.conf.broker_url.startswith("redis://")
 
     response = client.get(reverse("healthz"))
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+    assert response.json() == {"status": "ok", "checks": ALL_OK}
     assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_is_degraded_and_names_the_scanner_when_clamd_does_not_answer(client, db, settings, evidence_folder):
+    port = closed_port()
+    settings.CLAMAV_URL = f"tcp://127.0.0.1:{port}"
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200  # the portal still serves; uploads wait in quarantine
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"] == {**ALL_OK, "scanner": "error: ConnectionError"}
+    assert str(port) not in response.content.decode()
+
+
+def test_healthz_is_degraded_and_names_the_storage_when_the_evidence_folder_cannot_be_written(
+    client, db, settings, scanner, tmp_path
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the evidence folder should be")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "evidence": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": blocker / "evidence"},
+        },
+    }
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "checks": {**ALL_OK, "storage": "error: NotADirectoryError"}}
+
+
+def test_healthz_is_503_when_the_broker_is_down_even_if_the_scanner_is_down_too(
+    client, db, redis_required, settings, monkeypatch, evidence_folder
+):
+    settings.CLAMAV_URL = f"tcp://127.0.0.1:{closed_port()}"
+    unreachable = f"redis://127.0.0.1:{closed_port()}/0"
+    real_connection_for_write = celery_app.connection_for_write
+    monkeypatch.setattr(celery_app, "connection_for_write", lambda *a, **kw: real_connection_for_write(unreachable))
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["broker"].startswith("error: ")
+    assert body["checks"]["scanner"] == "error: ConnectionError"
+    assert body["checks"]["database"] == "ok"
 
 
 def test_healthz_is_503_and_names_the_broker_when_the_broker_is_unreachable(client, db, redis_required, monkeypatch):

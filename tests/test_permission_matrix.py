@@ -216,11 +216,11 @@ def _trust_a(world, insider_role=Role.VIEWER) -> Target:
     )
 
 
-def _membership_in_trust_a(world) -> Target:
+def _membership_in_trust_a(world, insider_status: int = 200) -> Target:
     person = world.member(world.trust_a, Role.VIEWER)
     membership = Membership.objects.get(user=person, organisation=world.trust_a)
     lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
-    return Target(kwargs={"pk": membership.pk}, owners=(world.trust_a,), insider=lead)
+    return Target(kwargs={"pk": membership.pk}, owners=(world.trust_a,), insider=lead, insider_status=insider_status)
 
 
 def _security_key_of_trust_a_member(world) -> Target:
@@ -472,6 +472,10 @@ OBJECT_URLS: dict[str, ObjectUrl] = {
         # The national admin really removes it and is sent back to the organisation.
         allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=302)},
     ),
+    # POST only: the lead, or the national admin, re-sends and is sent back to the organisation.
+    "accounts:membership-invitation-resend": ObjectUrl(
+        lambda w: _membership_in_trust_a(w, insider_status=302), allowed={Role.NATIONAL_ADMIN: Expect(post=302)}
+    ),
     # A security key is its owner's alone, whatever the role.
     "mfa_edit_webauthn": ObjectUrl(_security_key_of_trust_a_member),
     "mfa_remove_webauthn": ObjectUrl(_security_key_of_trust_a_member),
@@ -599,6 +603,7 @@ BINDING_URLS: dict[str, Callable[..., Target]] = {
     "safety:hazard-transfer-decision": _transferred_hazard_of_trust_a,
     "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
     "accounts:membership-role": _membership_in_trust_a,
+    "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
 }
 
 

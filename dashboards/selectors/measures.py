@@ -19,20 +19,15 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from nir_portal.accounts.models import Organisation
+from dashboards.models import DeploymentSummary
 from onboarding.models import (
-    Area,
     Deployment,
-    Evidence,
     EvidenceLink,
-    EvidenceRevision,
-    Requirement,
 )
 from onboarding.models.deployments import STAGE_ORDER
 from onboarding.selectors import (
     EXPIRING_WITHIN_DAYS,
 )
-from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
 
 OVERDUE_REVIEW_WORKING_DAYS = 10
 DSPT_REQUIREMENT = "GOV-02"
@@ -157,20 +152,7 @@ def _ids_scope(ids: list[int]) -> tuple[str, tuple]:
 
 
 def _tables() -> dict[str, str]:
-
-    models = {
-        "deployment": Deployment,
-        "requirement": Requirement,
-        "area": Area,
-        "link": EvidenceLink,
-        "evidence": Evidence,
-        "revision": EvidenceRevision,
-        "organisation": Organisation,
-        "hazard": DeploymentHazard,
-        "signoff": SignOff,
-        "golive": GoLiveAuthorisation,
-    }
-    return {name: model._meta.db_table for name, model in models.items()}
+    return {"deployment": Deployment._meta.db_table, "summary": DeploymentSummary._meta.db_table}
 
 
 class RawSubquery(Func):
@@ -198,56 +180,24 @@ class ArrayPosition(Func):
         return f"array_position(%s::bigint[], {sql})", (self.ids, *params)
 
 
-# --- per-deployment measures: one aggregate query over any set of deployments -------------------
+# --- per-deployment measures: one query over the summary rows of any set of deployments ---------
 
-# Each CTE aggregates one table once for the whole scope (no per-row subqueries), then `m` joins
-# them to one row per deployment. Table names come from the models; every value is a parameter.
+# Each deployment's summary row (`DeploymentSummary`, kept in step at write time by
+# `dashboards.summary`) holds what its measures count; only what moves with the clock (expiring,
+# overdue, DSPT lapsing) is worked out here, from the dates the row keeps. `m` has one row per
+# deployment. Table names come from the models; every value is a parameter.
 _MEASURES_SQL = """
 WITH scope(id) AS ({scope}),
-so AS (
-    SELECT deployment_id, bool_or(status = 'current') AS current
-    FROM {signoff} WHERE deployment_id IN (SELECT id FROM scope) GROUP BY deployment_id
-),
-gl AS (
-    SELECT g.deployment_id, bool_or(s.status = 'current') AS current
-    FROM {golive} g JOIN {signoff} s ON s.id = g.sign_off_id
-    WHERE g.deployment_id IN (SELECT id FROM scope) GROUP BY g.deployment_id
-),
-ev AS (
-    SELECT l.deployment_id,
-        count(*) FILTER (WHERE l.status = 'accepted' AND r.expiry_date BETWEEN %s AND %s) AS expiring,
-        count(*) FILTER (WHERE l.status = 'submitted' AND l.submitted_at < %s) AS overdue,
-        bool_or(e.requirement_codes @> ARRAY[%s]::varchar[] AND l.status = 'accepted'
-                AND (r.expiry_date IS NULL OR r.expiry_date >= %s)) AS dspt_met,
-        bool_or(e.requirement_codes @> ARRAY[%s]::varchar[]
-                AND (l.status = 'expired' OR (l.status = 'accepted' AND r.expiry_date < %s))) AS dspt_lapsed
-    FROM {link} l
-    JOIN {evidence} e ON e.id = l.evidence_id
-    LEFT JOIN {revision} r ON r.id = l.revision_id
-    WHERE l.deployment_id IN (SELECT id FROM scope) GROUP BY l.deployment_id
-),
-hz AS (
-    SELECT deployment_id, max(residual_rating) AS highest, {rating_counts}
-    FROM {hazard}
-    WHERE is_applicable AND status <> 'closed' AND deployment_id IN (SELECT id FROM scope)
-    GROUP BY deployment_id
-),
 m AS (
-    SELECT d.id AS deployment_id, d.stage,
-        CASE WHEN so.current THEN 'current' WHEN so.deployment_id IS NOT NULL THEN 'superseded' ELSE 'none' END
-            AS sign_off_state,
-        CASE WHEN gl.current THEN 'authorised' WHEN gl.deployment_id IS NOT NULL THEN 'superseded' ELSE 'none' END
-            AS go_live_state,
-        CASE WHEN ev.dspt_met THEN 'met' WHEN ev.dspt_lapsed THEN 'lapsed' ELSE 'none' END AS dspt_state,
-        coalesce(ev.expiring, 0) AS expiring_count,
-        coalesce(ev.overdue, 0) AS overdue_count,
-        hz.highest AS highest_rating,
+    SELECT d.id AS deployment_id, d.stage, s.sign_off_state, s.go_live_state,
+        CASE WHEN s.dspt_open_ended OR s.dspt_latest_expiry >= %s THEN 'met'
+             WHEN s.dspt_expired OR s.dspt_earliest_expiry < %s THEN 'lapsed' ELSE 'none' END AS dspt_state,
+        (SELECT count(*) FROM unnest(s.accepted_expiries) x WHERE x BETWEEN %s AND %s) AS expiring_count,
+        (SELECT count(*) FROM unnest(s.waiting_since) x WHERE x < %s) AS overdue_count,
+        s.highest_rating,
         {rating_columns}
     FROM {deployment} d
-    LEFT JOIN so ON so.deployment_id = d.id
-    LEFT JOIN gl ON gl.deployment_id = d.id
-    LEFT JOIN ev ON ev.deployment_id = d.id
-    LEFT JOIN hz ON hz.deployment_id = d.id
+    JOIN {summary} s ON s.deployment_id = d.id
     WHERE d.id IN (SELECT id FROM scope)
 )
 """
@@ -257,21 +207,17 @@ _RATING_KEYS = [*(f"r{rating}" for rating in RATINGS), UNRATED]
 def _measures_sql(scope: tuple[str, tuple], *, now: datetime) -> tuple[str, list]:
     scope_sql, scope_params = scope
     today = timezone.localdate(now)
-    rating_counts = ", ".join(
-        [f"count(*) FILTER (WHERE residual_rating = {rating}) AS r{rating}" for rating in RATINGS]
-        + [f"count(*) FILTER (WHERE residual_rating IS NULL) AS {UNRATED}"]
+    rating_columns = ", ".join(
+        [f"s.open_r{rating} AS r{rating}" for rating in RATINGS] + [f"s.open_unrated AS {UNRATED}"]
     )
-    rating_columns = ", ".join(f"coalesce(hz.{key}, 0) AS {key}" for key in _RATING_KEYS)
-    sql = _MEASURES_SQL.format(scope=scope_sql, rating_counts=rating_counts, rating_columns=rating_columns, **_tables())
+    sql = _MEASURES_SQL.format(scope=scope_sql, rating_columns=rating_columns, **_tables())
     params = [
         *scope_params,
         today,
+        today,
+        today,
         today + timedelta(days=EXPIRING_WITHIN_DAYS),
         overdue_review_cutoff(now),
-        DSPT_REQUIREMENT,
-        today,
-        DSPT_REQUIREMENT,
-        today,
     ]
     return sql, params
 
@@ -310,40 +256,16 @@ def measures_by_deployment(deployment_ids: list[int], *, now: datetime | None = 
     return result
 
 
-# --- per-area completion: aggregate SQL over EvidenceLink x unnest(requirement_codes) ------------
+# --- per-area completion: from the summary rows' {area code: [accepted, total]} -----------------
 
-# Mandatory requirements of each deployment's framework, and whether each is accepted: accepted
-# evidence links whose evidence names the requirement's code; a requirement provided by both
-# parties needs accepted evidence from the supplier and from the deploying organisation (as
-# `selectors.deployment_checklist` counts it).
+# Mandatory requirements of each deployment's framework, and how many are accepted, per area (the
+# onboarding checklist's rule, applied when the summary row is refreshed).
 _PROGRESS_SQL = """
 WITH scope(id) AS ({scope}),
-req AS (
-    SELECT d.id AS deployment_id, a.code AS area_code, r.code, r.provided_by
-    FROM {deployment} d
-    JOIN {requirement} r ON r.framework_id = d.framework_id AND r.mandatory
-    JOIN {area} a ON a.id = r.area_id
-    WHERE d.id IN (SELECT id FROM scope) {area_condition}
-),
-acc AS (
-    SELECT l.deployment_id, c.code,
-           bool_or(o.kind = 'supplier') AS by_supplier,
-           bool_or(o.kind <> 'supplier') AS by_deploying
-    FROM {link} l
-    JOIN {evidence} e ON e.id = l.evidence_id
-    JOIN {organisation} o ON o.id = e.owner_id
-    CROSS JOIN LATERAL unnest(e.requirement_codes) AS c(code)
-    WHERE l.status = 'accepted' AND l.deployment_id IN (SELECT id FROM scope)
-    GROUP BY l.deployment_id, c.code
-),
 progress AS (
-    SELECT req.deployment_id, req.area_code, count(*) AS total,
-           count(*) FILTER (
-               WHERE acc.code IS NOT NULL
-               AND (req.provided_by <> 'both' OR (acc.by_supplier AND acc.by_deploying))
-           ) AS accepted
-    FROM req LEFT JOIN acc ON acc.deployment_id = req.deployment_id AND acc.code = req.code
-    GROUP BY req.deployment_id, req.area_code
+    SELECT s.deployment_id, a.key AS area_code, (a.value->>0)::int AS accepted, (a.value->>1)::int AS total
+    FROM {summary} s CROSS JOIN LATERAL jsonb_each(s.area_progress) AS a(key, value)
+    WHERE s.deployment_id IN (SELECT id FROM scope) {area_condition}
 )
 """
 
@@ -352,7 +274,7 @@ _BAND_SQL = "CASE WHEN accepted = 0 THEN 'not_started' WHEN accepted < total THE
 
 def _progress_sql(scope: tuple[str, tuple], *, area: str = "") -> tuple[str, list]:
     scope_sql, scope_params = scope
-    sql = _PROGRESS_SQL.format(scope=scope_sql, area_condition="AND a.code = %s" if area else "", **_tables())
+    sql = _PROGRESS_SQL.format(scope=scope_sql, area_condition="AND a.key = %s" if area else "", **_tables())
     return sql, [*scope_params, *([area] if area else [])]
 
 

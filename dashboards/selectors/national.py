@@ -31,6 +31,7 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboards.models import DeploymentSummary
 from dashboards.selectors.measures import (
     _BAND_SQL,
     _RATING_KEYS,
@@ -357,9 +358,9 @@ def dashboard_summary(
 def filter_choices(scope: QuerySet[Deployment]) -> list[Product]:
     """The products (with their suppliers) that the scope's deployments use: the filter form's
     supplier and product choices, narrowed to what the person can see. One query."""
+    # A semi-join on the products the scope uses: no DISTINCT over a join of every deployment.
     return list(
-        Product.objects.filter(versions__deployments__in=scope.order_by().values("pk"))
-        .distinct()
+        Product.objects.filter(pk__in=scope.order_by().values("product_version__product"))
         .select_related("supplier")
         .order_by("supplier__name", "name")
     )
@@ -458,7 +459,8 @@ def dashboard_data_version() -> str:
     """A fingerprint of everything the dashboards show, in one query of index lookups. Every write
     goes through a service that records an audit event, so the audit trail's newest entry moves
     with every change; the newest ids of the dashboards' own tables also catch rows written in
-    bulk (seed data). Cached dashboard content is keyed by it, so a change shows at once."""
+    bulk (seed data), and the newest summary refresh catches every change to a deployment's
+    measures. Cached dashboard content is keyed by it, so a change shows at once."""
 
     tables = [
         AuditEvent,
@@ -470,5 +472,7 @@ def dashboard_data_version() -> str:
         GoLiveAuthorisation,
         WeeklySnapshot,
     ]
-    select = ", ".join(f"(SELECT max(id) FROM {model._meta.db_table})" for model in tables)  # noqa: S608  model tables
-    return "|".join(str(value) for value in _fetch(f"SELECT {select}", [])[0])
+    newest = [f"(SELECT max(id) FROM {model._meta.db_table})" for model in tables]  # noqa: S608  model tables
+    # Every summary refresh (in the writer's transaction, or after a bulk write) moves this too.
+    newest.append(f"(SELECT max(refreshed_at) FROM {DeploymentSummary._meta.db_table})")  # noqa: S608  a model table
+    return "|".join(str(value) for value in _fetch(f"SELECT {', '.join(newest)}", [])[0])

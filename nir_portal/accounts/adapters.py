@@ -6,7 +6,10 @@ from allauth.core import context
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
+
+from nir_portal.client_ip import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -14,6 +17,13 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def get_client_ip(self, request) -> str:
+        # Sign-in rate limits key on this: the same address the audit trail records.
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine the client's address.")
+        return ip
 
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
         # Enrolling a first authenticator straight after signing in needs no second proof; asking

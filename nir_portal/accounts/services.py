@@ -3,26 +3,21 @@ validates, writes, and audits in one transaction."""
 
 from datetime import date
 
-from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
-from allauth.account.utils import user_pk_to_url_str
-from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
-from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.db import connection, transaction
 
 from nir_portal.accounts import permissions, reauth
 from nir_portal.accounts.models import LEAD_ROLES, ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.services import audit_event_record
+from nir_portal.mail import messages as mail
 
 User = get_user_model()
 
 
 def _check_role_fits(organisation: Organisation, role: str) -> None:
-    if role not in ROLES_BY_KIND[organisation.kind]:
+    if role not in ROLES_BY_KIND[Organisation.Kind(organisation.kind)]:
         # The code sits on the field's error: a dict-form ValidationError drops its own code.
         message = f"{Role(role).label} is not a role in {organisation.name} ({organisation.get_kind_display()})."
         raise ValidationError({"role": ValidationError(message, code="role_not_for_kind")})
@@ -60,14 +55,6 @@ def _membership_add(*, user, organisation: Organisation, role: str, invited_by=N
     return membership
 
 
-def _password_set_url(user) -> str:
-    path = reverse(
-        "account_reset_password_from_key",
-        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
-    )
-    return settings.SITE_URL.rstrip("/") + path
-
-
 @transaction.atomic
 def user_invite(*, actor, organisation: Organisation, email: str, full_name: str, role: str) -> Membership:
     """Invite a person into an organisation with a role. A new person gets an account without a
@@ -93,17 +80,26 @@ def user_invite(*, actor, organisation: Organisation, email: str, full_name: str
         target=membership,
         changes={"email": email, "role": role, "new_account": created},
     )
-    context = {
-        "organisation": organisation,
-        "role": Role(role).label,
-        "invited_by": actor,
-        "new_account": created,
-        "set_password_url": _password_set_url(user) if created else "",
-        "site_url": settings.SITE_URL,
-    }
-    subject = f"You have been added to {organisation.name} on the NIR onboarding portal"
-    body = render_to_string("accounts/email/invitation.txt", context)
-    transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+    mail.invitation(membership=membership, invited_by=actor)
+    return membership
+
+
+@transaction.atomic
+def invitation_resend(*, actor, membership: Membership) -> Membership:
+    """Send a membership's invitation again: the first may never have arrived. A person who has not
+    yet set a password gets a fresh link; the earlier message stays on record as it was."""
+    if not permissions.can_manage_members(actor, membership.organisation):
+        raise PermissionDenied("You cannot manage the members of this organisation.")
+    if not membership.user.is_active:
+        raise ValidationError(f"{membership.user.email}'s account is deactivated.", code="inactive_user")
+    audit_event_record(
+        action="membership.invitation_resend",
+        actor=actor,
+        organisation=membership.organisation,
+        target=membership,
+        changes={"email": membership.user.email},
+    )
+    mail.invitation(membership=membership, invited_by=actor)
     return membership
 
 
@@ -255,3 +251,65 @@ def active_organisation_set(*, request, organisation_id: int) -> Organisation:
         raise ValidationError("You are not a member of that organisation.", code="not_member")
     request.session["active_organisation_id"] = organisation_id
     return membership.organisation
+
+
+BOOTSTRAP_LOCK_KEY = 0x4E4952_424F4F54  # "NIR" "BOOT"
+
+
+@transaction.atomic
+def national_admin_bootstrap(
+    *, email: str, full_name: str, password: str, ods_code: str, organisation_name: str
+) -> tuple[Membership, bool]:
+    """Create the first national admin (and the national team's organisation if it is missing), for
+    a new installation with nobody yet to invite anyone. Running it again for the same person changes
+    nothing; once a national admin exists, anyone else is invited by them instead. Returns the
+    membership and whether anything was created."""
+    email = User.objects.normalize_email(email.strip()).lower()
+    # Two runs at once must not both create a "first" admin: there is no row to lock yet.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BOOTSTRAP_LOCK_KEY])
+    organisation = Organisation.objects.filter(ods_code=ods_code.strip().upper()).first()
+    if organisation is not None and organisation.kind != Organisation.Kind.NATIONAL:
+        raise ValidationError(
+            f"{organisation.name} ({organisation.ods_code}) is not the national team's organisation.",
+            code="not_national",
+        )
+    existing = Membership.objects.filter(role=Role.NATIONAL_ADMIN).select_related("user", "organisation")
+    same = existing.filter(user__email__iexact=email).first()
+    if same is not None:
+        return same, False
+    if existing.exists():
+        raise ValidationError(
+            "A national admin already exists: ask them to invite further people from the portal.",
+            code="already_bootstrapped",
+        )
+    if organisation is None:
+        organisation = Organisation(
+            ods_code=ods_code.strip().upper(), name=organisation_name.strip(), kind=Organisation.Kind.NATIONAL
+        )
+        organisation.full_clean()
+        organisation.save()
+        audit_event_record(
+            action="organisation.create",
+            organisation=organisation,
+            target=organisation,
+            changes={"ods_code": organisation.ods_code, "name": organisation.name, "kind": organisation.kind},
+        )
+    existing_user = User.objects.select_for_update().filter(email__iexact=email).first()
+    created_user = existing_user is None
+    user = existing_user or User(email=email, full_name=full_name.strip())
+    # Staff status opens the admin site; its pages also require the national admin role.
+    user.is_staff = True
+    if created_user or not user.has_usable_password():
+        password_validation.validate_password(password, user)
+        user.set_password(password)
+    user.full_clean()
+    user.save()
+    membership = _membership_add(user=user, organisation=organisation, role=Role.NATIONAL_ADMIN)
+    audit_event_record(
+        action="national_admin.bootstrap",
+        organisation=organisation,
+        target=membership,
+        changes={"email": email, "new_account": created_user},
+    )
+    return membership, True

@@ -10,6 +10,11 @@ urlpatterns = [
     path("<int:pk>/invite/", views.MemberInviteView.as_view(), name="member-invite"),
     path("memberships/<int:pk>/role/", views.MembershipRoleChangeView.as_view(), name="membership-role"),
     path("memberships/<int:pk>/remove/", views.MembershipRemoveView.as_view(), name="membership-remove"),
+    path(
+        "memberships/<int:pk>/resend-invitation/",
+        views.MembershipInvitationResendView.as_view(),
+        name="membership-invitation-resend",
+    ),
     path("active/", views.ActiveOrganisationView.as_view(), name="active-organisation"),
     path("cso-profile/", views.CSOProfileView.as_view(), name="cso-profile"),
 ]

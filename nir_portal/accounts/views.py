@@ -157,6 +157,20 @@ class MembershipRemoveView(TemplateView):
         return redirect("accounts:organisation-detail", pk=membership.organisation_id)
 
 
+class MembershipInvitationResendView(View):
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        membership = _visible_membership(request, pk)
+        try:
+            services.invitation_resend(actor=request.user, membership=membership)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"The invitation has been sent to {membership.user.email} again.")
+        return redirect("accounts:organisation-detail", pk=membership.organisation_id)
+
+
 class ActiveOrganisationView(View):
     def post(self, request):
         form = ActiveOrganisationForm(request.POST)

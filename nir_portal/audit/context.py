@@ -23,8 +23,10 @@ def current() -> RequestContext:
 
 
 def from_request(request) -> RequestContext:
+    from nir_portal.client_ip import client_ip  # allauth's helpers load auth models: not at settings time
+
     return RequestContext(
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
         request_id=request.headers.get("X-Request-ID", "")[:36] or str(uuid.uuid4()),
     )

@@ -8,8 +8,12 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = context.bind(context.from_request(request))
+        bound = context.from_request(request)
+        token = context.bind(bound)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
             context.reset(token)
+        # Quoted in a report, it finds the request's log lines and audit entries.
+        response.headers.setdefault("X-Request-ID", bound.request_id)
+        return response

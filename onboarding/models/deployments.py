@@ -158,7 +158,7 @@ class DeploymentGroupObjectPermission(GroupObjectPermissionBase):
 
 
 # The forward path through the stages; suspended and decommissioned sit outside it.
-STAGE_ORDER = [
+STAGE_ORDER: list[str] = [
     Deployment.Stage.SETUP,
     Deployment.Stage.GOVERNANCE,
     Deployment.Stage.TECHNICAL,

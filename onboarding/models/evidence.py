@@ -86,10 +86,11 @@ class EvidenceFile(models.Model):
     """A file of a revision. Its bytes never change; only the malware scan result is updated."""
 
     class ScanStatus(models.TextChoices):
-        PENDING = "pending", "Quarantined: waiting for a malware scan"
+        PENDING = "pending", "Waiting for the malware scan"
         CLEAN = "clean", "Clean"
         INFECTED = "infected", "Refused: malware found"
-        ERROR = "error", "Quarantined: the scanner could not be reached"
+        # Not a verdict: the scan is tried again automatically (retries, then the periodic rescan).
+        ERROR = "error", "Waiting for the malware scan (the scanner is not answering)"
 
     revision = models.ForeignKey(EvidenceRevision, on_delete=models.PROTECT, related_name="files")
     original_name = models.CharField(max_length=255)

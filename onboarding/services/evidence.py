@@ -16,9 +16,10 @@ from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisa
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
+from nir_portal.mail import messages as mail
 from nir_portal.task_registry import registered_task
 from onboarding import permissions
-from onboarding.events import EvidenceRevised
+from onboarding.events import DeploymentEvidenceChanged, EvidenceRevised
 from onboarding.models import (
     Deployment,
     Evidence,
@@ -57,6 +58,13 @@ class StoredUpload:
 
 
 # --- rules --------------------------------------------------------------------------------------
+
+
+def _evidence_changed(deployment_ids) -> None:
+    """Tell the apps above (the dashboards' summaries) in this transaction; ids may repeat."""
+    ids = tuple(sorted({int(pk) for pk in deployment_ids}))
+    if ids:
+        events.publish(DeploymentEvidenceChanged(deployment_ids=ids))
 
 
 def _requirements_for(codes: list[str], framework) -> dict[str, Requirement]:
@@ -244,6 +252,7 @@ def evidence_create(
             for d in deployments
         ]
     )
+    _evidence_changed(d.pk for d in deployments)
     _enqueue_scans(revision)
     audit_event_record(
         action="evidence.create",
@@ -308,6 +317,7 @@ def evidence_revise(
     # Safety supersedes the sign-offs that relied on this evidence here, in this transaction: no
     # moment exists where the new revision is stored and an old sign-off still reads as current.
     events.publish(EvidenceRevised(evidence_id=evidence.pk))
+    _evidence_changed(evidence.links.values_list("deployment_id", flat=True))
     audit_event_record(
         action="evidence.revise",
         actor=actor,
@@ -328,6 +338,7 @@ def evidence_submit(*, actor, evidence: Evidence) -> Evidence:
     )
     if not changed:
         raise ValidationError("This evidence has already been submitted.", code="not_draft")
+    _evidence_changed(evidence.links.values_list("deployment_id", flat=True))
     audit_event_record(action="evidence.submit", actor=actor, organisation=evidence.owner, target=evidence)
     return evidence
 
@@ -436,6 +447,7 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     link.save(update_fields=["status", "status_changed_at", "version"])
     if comment:
         EvidenceComment.objects.create(link=link, author=actor, organisation=organisation, text=comment)
+    _evidence_changed([link.deployment_id])
     audit_event_record(
         action="evidence.review",
         actor=actor,
@@ -443,6 +455,7 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
         target=link,
         changes={"decision": decision, "revision": link.revision.number, "deployment": link.deployment_id},
     )
+    mail.evidence_reviewed(review=review)
     return review
 
 
@@ -518,6 +531,7 @@ def evidence_expire_due(*, today: date | None = None) -> list[int]:
             organisation=link.evidence.owner,
             changes={"expired_on": str(link.revision.expiry_date if link.revision else today)},
         )
+    _evidence_changed(link.deployment_id for link in due)
     return [link.pk for link in due]
 
 
@@ -594,6 +608,7 @@ def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: 
             ]
         )
         carried.append(new)
+    _evidence_changed(to_version.deployments.values_list("pk", flat=True) if carried else [])
     audit_event_record(
         action="evidence.carry_forward",
         actor=actor,

@@ -9,10 +9,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from nir_portal import events
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding import permissions
+from onboarding.events import DeploymentEvidenceChanged
 from onboarding.models import Area, Deployment, Framework, Requirement
 
 REQUIREMENT_FIELDS = (
@@ -214,6 +216,7 @@ def deployment_framework_change(*, actor, deployment: Deployment, framework: Fra
         raise refused("framework", "The deployment already uses that version.", "same_framework")
     deployment.framework = framework
     deployment.save(update_fields=["framework", "updated_at"])
+    events.publish(DeploymentEvidenceChanged(deployment_ids=(deployment.pk,)))
     audit_event_record(
         action="deployment.framework_change",
         actor=actor,

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import storages
 from django.db import transaction
 
+from nir_portal.accounts import reauth
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
@@ -18,7 +19,7 @@ from onboarding.pars.report import failed_rules, pars_report
 from onboarding.permissions import can_review
 
 # Only text and ZIP uploads can hold JSON or NDJSON; a PDF beside them is read by people.
-CHECKED_TYPES = ("txt", "zip")
+CHECKED_TYPES = ("json", "txt", "zip")
 JUSTIFICATION_MIN_CHARS = 20
 # The task that checks one clean file (onboarding.tasks), enqueued by name after commit.
 EVIDENCE_FILE_PARS_CHECK = "onboarding.tasks.evidence_file_pars_check"
@@ -70,7 +71,8 @@ def pars_acceptance_problem(*, link: EvidenceLink, revision: EvidenceRevision) -
     files = [f for f in revision.files.all() if f.detected_type in CHECKED_TYPES]
     if not files:
         return ValidationError(
-            "PARS audit conformance needs sample AuditEvents (a .txt of JSON or NDJSON, or a ZIP of them).",
+            "PARS audit conformance needs sample AuditEvents: a .json or .ndjson file, a .txt of either, "
+            "or a ZIP of them.",
             code="pars_no_samples",
         )
     reports = {r.file_id: r for r in ParsReport.objects.filter(file__in=files)}
@@ -89,11 +91,16 @@ def pars_acceptance_problem(*, link: EvidenceLink, revision: EvidenceRevision) -
 
 
 @transaction.atomic
-def pars_exception_record(*, actor, link: EvidenceLink, justification: str) -> ParsException:
-    """Record a reviewer's reasoned acceptance of a failing PARS report for the link's revision."""
+def pars_exception_record(
+    *, actor, link: EvidenceLink, justification: str, mfa_verified_at: float | None
+) -> ParsException:
+    """Record a reviewer's reasoned acceptance of a failing PARS report for the link's revision.
+    It binds the reviewer to accepting evidence that fails a rule, so it needs a fresh
+    authenticator check, as a sign-off does."""
     link = EvidenceLink.objects.select_for_update(of=("self",)).select_related("evidence", "deployment").get(pk=link.pk)
     if not can_review(actor, link):
         raise PermissionDenied("You cannot review this evidence.")
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="record an exception to a failing PARS check")
     if link.status != EvidenceLink.Status.SUBMITTED or link.revision_id is None:
         raise ValidationError("Only evidence waiting for review can have an exception.", code="not_submitted")
     failing = list(ParsReport.objects.filter(revision_id=link.revision_id, passed=False))

@@ -4,6 +4,7 @@ and a CSV must parse."""
 import codecs
 import csv
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from typing import IO
@@ -15,6 +16,9 @@ from onboarding.uploads.streaming import CHUNK_BYTES
 from onboarding.uploads.zips import ZipBudget, classify_zip, is_zip_head, open_zip
 
 CSV_MAX_LINE_CHARS = 1024 * 1024
+# JSON is parsed whole to check it; larger JSON evidence (nothing the framework asks for is near
+# this) would cost the web process many times its size in memory.
+JSON_MAX_BYTES = 20 * 1024 * 1024
 
 
 def chunks(file: IO[bytes], start: int = 0, size: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -81,6 +85,35 @@ def check_csv(file: IO[bytes]) -> None:
         raise ValidationError(_("The CSV file has no rows"), code="invalid_csv")
 
 
+def check_json(file: IO[bytes], extension: str) -> None:
+    """A .json file must hold one JSON value; an .ndjson file one JSON value on each non-blank line."""
+    file.seek(0, 2)
+    if file.tell() > JSON_MAX_BYTES:
+        raise ValidationError(
+            _("A JSON file must be smaller than %(limit)s MB. Split it, or put the files in a ZIP"),
+            code="json_too_large",
+            params={"limit": JSON_MAX_BYTES // (1024 * 1024)},
+        )
+    file.seek(0)
+    text = file.read().decode("utf-8-sig")
+    documents = (
+        [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        if extension == "ndjson"
+        else [(1, text)]
+    )
+    for first_line, document in documents:
+        try:
+            json.loads(document)
+        except json.JSONDecodeError as error:
+            raise ValidationError(
+                _("The file is not valid JSON (line %(line)s, column %(column)s: %(problem)s)"),
+                code="invalid_json",
+                params={"line": first_line + error.lineno - 1, "column": error.colno, "problem": error.msg},
+            ) from error
+    if not documents:
+        raise ValidationError(_("The JSON file holds no data"), code="invalid_json")
+
+
 def detect_type(file: IO[bytes], head: bytes, extension: str, budget: ZipBudget) -> str:
     if head.startswith(b"%PDF-"):
         return "pdf"
@@ -98,15 +131,17 @@ def detect_type(file: IO[bytes], head: bytes, extension: str, budget: ZipBudget)
         )
     kind = _text_kind(file, head)
     if kind == "text":
+        if extension in ("json", "ndjson"):
+            return "json"
         return "csv" if extension == "csv" else "txt"
-    if kind in ("utf16", "not_utf8") and extension in ("csv", "txt"):
+    if kind in ("utf16", "not_utf8") and extension in ("csv", "txt", "json", "ndjson"):
         raise ValidationError(
             _("The file's text is not UTF-8. Save it as UTF-8 (in Excel: 'CSV UTF-8') and upload it again"),
             code="not_utf8",
         )
     raise ValidationError(
         _(
-            "The file's contents are not a PDF, Word document, Excel spreadsheet, CSV, text, PNG, JPEG or ZIP "
+            "The file's contents are not a PDF, Word document, Excel spreadsheet, CSV, text, JSON, PNG, JPEG or ZIP "
             "file. It may be damaged, or of a type that cannot be uploaded"
         ),
         code="unknown_type",

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 
-from onboarding.uploads.detection import check_csv, detect_type, sha256_of
+from onboarding.uploads.detection import check_csv, check_json, detect_type, sha256_of
 from onboarding.uploads.names import (
     EXTENSIONS_BY_TYPE,
     MAX_NAME_LENGTH,
@@ -63,6 +63,8 @@ def inspect_upload(uploaded_file: UploadedFile) -> InspectedFile:
         check_pdf(file, getattr(uploaded_file, "temporary_file_path", lambda: None)())
     elif detected_type == "csv":
         check_csv(file)
+    elif detected_type == "json":
+        check_json(file, extension)
 
     sha256 = getattr(uploaded_file, "sha256", "") or sha256_of(file)
     file.seek(0)

@@ -13,6 +13,7 @@ EXTENSIONS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "xlsx": ("xlsx",),
     "csv": ("csv",),
     "txt": ("txt",),
+    "json": ("json", "ndjson"),
     "png": ("png",),
     "jpeg": ("jpg", "jpeg"),
     "zip": ("zip",),
@@ -25,6 +26,7 @@ TYPE_LABELS = {
     "xlsx": "an Excel spreadsheet",
     "csv": "CSV text",
     "txt": "plain text",
+    "json": "JSON text",
     "png": "a PNG image",
     "jpeg": "a JPEG image",
     "zip": "a ZIP archive",
@@ -104,7 +106,7 @@ def check_name(safe_name: str) -> str:
     if extension not in ALLOWED_EXTENSIONS:
         raise ValidationError(
             _(
-                "The file must be a PDF, Word document (.docx), Excel spreadsheet (.xlsx), CSV, text file, "
+                "The file must be a PDF, Word document (.docx), Excel spreadsheet (.xlsx), CSV, text, JSON, "
                 "PNG, JPEG or ZIP file, not .%(extension)s"
             ),
             code="extension_not_allowed",

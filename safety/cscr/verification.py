@@ -10,38 +10,65 @@ reported against the file it concerns.
 This module imports nothing from Django, so it runs wherever pyHanko does.
 """
 
-import asyncio
 import contextlib
 import hashlib
 import io
 import json
-import logging
-import threading
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import async_validate_detached_cms, validate_pdf_signature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
 
-BUNDLE_FORMAT = "nir-cscr-bundle/1"
-MANIFEST = "manifest.json"
-MANIFEST_SIGNATURE = "manifest.json.p7s"
-PDF = "cscr.pdf"
-SIGN_OFF = "sign-off.json"
-HAZARD_LOG_CSV = "hazard-log.csv"
-HAZARD_LOG_JSON = "hazard-log.json"
-EVIDENCE_MANIFEST = "evidence-manifest.json"
-# Every bundle has these, listed in its manifest; included evidence files come under evidence/.
-REQUIRED_FILES = (PDF, HAZARD_LOG_CSV, HAZARD_LOG_JSON, EVIDENCE_MANIFEST, SIGN_OFF)
-CHUNK = 1024 * 1024
+from safety.cscr.signature_checks import (
+    check_manifest_signature,
+    check_pdf_signature,
+    outside_event_loop,
+    signature_problems,
+)
+from safety.cscr.verification_report import (
+    BUNDLE_FORMAT,
+    CHUNK,
+    EVIDENCE_MANIFEST,
+    HAZARD_LOG_CSV,
+    HAZARD_LOG_JSON,
+    MANIFEST,
+    MANIFEST_SIGNATURE,
+    PDF,
+    REQUIRED_FILES,
+    SIGN_OFF,
+    FileCheck,
+    Problem,
+    SignatureCheck,
+    VerificationReport,
+    format_report,
+)
+
+# The report's names and the signature helpers stay importable from here, where callers look.
+__all__ = [
+    "BUNDLE_FORMAT",
+    "EVIDENCE_MANIFEST",
+    "HAZARD_LOG_CSV",
+    "HAZARD_LOG_JSON",
+    "MANIFEST",
+    "MANIFEST_SIGNATURE",
+    "PDF",
+    "REQUIRED_FILES",
+    "SIGN_OFF",
+    "BundleUnreadable",
+    "FileCheck",
+    "Limits",
+    "Problem",
+    "SignatureCheck",
+    "VerificationReport",
+    "canonical_json",
+    "format_report",
+    "outside_event_loop",
+    "snapshot_sha256",
+    "verify_bundle",
+]
 
 
 class BundleUnreadable(Exception):
@@ -67,87 +94,6 @@ def canonical_json(data: Any) -> bytes:
 
 def snapshot_sha256(snapshot: dict) -> str:
     return hashlib.sha256(canonical_json(snapshot)).hexdigest()
-
-
-# --- the report -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
-
-
-@dataclass
-class FileCheck:
-    name: str
-    expected_sha256: str = ""
-    actual_sha256: str = ""
-    size: int | None = None
-    status: str = "ok"  # ok, changed, missing, not listed, damaged, duplicated
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-@dataclass
-class SignatureCheck:
-    file: str
-    present: bool = False
-    intact: bool = False
-    valid: bool = False
-    trusted: bool | None = None  # None: no trust anchor was given
-    covers_whole_file: bool | None = None  # the PDF only
-    signer_subject: str = ""
-    signer_fingerprint: str = ""
-    signed_at: datetime | None = None  # as the signer reported it
-    timestamp: datetime | None = None  # from an RFC 3161 timestamp token
-    timestamp_valid: bool | None = None
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.present
-            and self.intact
-            and self.valid
-            and self.trusted is not False
-            and self.covers_whole_file is not False
-        )
-
-
-@dataclass
-class VerificationReport:
-    files: list[FileCheck] = field(default_factory=list)
-    pdf_signature: SignatureCheck = field(default_factory=lambda: SignatureCheck(PDF))
-    manifest_signature: SignatureCheck = field(default_factory=lambda: SignatureCheck(MANIFEST))
-    manifest: dict | None = None
-    sign_off: dict | None = None
-    snapshot_sha256_stated: str = ""
-    snapshot_sha256_computed: str = ""
-    trust_checked: bool = False
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems
-
-    @property
-    def failing_files(self) -> list[str]:
-        return sorted({problem.file for problem in self.problems})
-
-    @property
-    def snapshot_hash_ok(self) -> bool | None:
-        if not self.snapshot_sha256_stated:
-            return None
-        return self.snapshot_sha256_stated == self.snapshot_sha256_computed
-
-    def add(self, file: str, message: str) -> None:
-        self.problems.append(Problem(file, message))
 
 
 # --- reading the archive --------------------------------------------------------------------------
@@ -222,138 +168,6 @@ def _read_entries(source: IO[bytes], limits: Limits) -> Iterator[_Entry]:
             )
 
 
-# --- signatures -------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _quiet_validation_logs() -> Iterator[None]:
-    # pyHanko logs a traceback for every untrusted certificate; the report says it once, plainly.
-    loggers = [logging.getLogger(name) for name in ("pyhanko", "pyhanko_certvalidator")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def outside_event_loop(function):
-    """Call `function` (which runs its own asyncio loop, as pyHanko's validation does) in a thread of
-    its own when this thread already runs a loop (an async server, a browser-driving test)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return function()
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = function()
-        except BaseException as error:  # noqa: BLE001  re-raised in the calling thread below
-            result["error"] = error
-
-    thread = threading.Thread(target=run, name="cscr-verification")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
-def _context(roots: list[asn1_x509.Certificate], own: asn1_x509.Certificate | None) -> ValidationContext:
-    # Without trust anchors, the signer's own certificate stands in, so that the check is of the
-    # signature's integrity alone; the report then says trust was not checked.
-    anchors = roots or ([own] if own is not None else [])
-    return ValidationContext(trust_roots=anchors, allow_fetching=False)
-
-
-def _fill(check: SignatureCheck, status: Any, roots: list) -> None:
-    check.intact, check.valid = bool(status.intact), bool(status.valid)
-    check.trusted = bool(status.trusted) if roots else None
-    certificate = status.signing_cert
-    check.signer_subject = certificate.subject.human_friendly
-    check.signer_fingerprint = hashlib.sha256(certificate.dump()).hexdigest()
-    check.signed_at = status.signer_reported_dt
-    if status.timestamp_validity is not None:
-        check.timestamp = status.timestamp_validity.timestamp
-        check.timestamp_valid = bool(status.timestamp_validity.intact and status.timestamp_validity.valid)
-
-
-def _signer_certificate(signed_data: cms.SignedData) -> asn1_x509.Certificate | None:
-    signer_info = signed_data["signer_infos"][0]
-    sid = signer_info["sid"]
-    for choice in signed_data["certificates"]:
-        certificate = choice.chosen
-        if not isinstance(certificate, asn1_x509.Certificate):
-            continue
-        if sid.name == "issuer_and_serial_number":
-            if (
-                certificate.issuer == sid.chosen["issuer"]
-                and certificate.serial_number == sid.chosen["serial_number"].native
-            ):
-                return certificate
-        elif certificate.key_identifier == sid.chosen.native:
-            return certificate
-    return None
-
-
-def _check_manifest_signature(manifest: bytes, p7s: bytes, roots: list) -> SignatureCheck:
-    check = SignatureCheck(MANIFEST, present=True)
-    try:
-        content_info = cms.ContentInfo.load(p7s)
-        if content_info["content_type"].native != "signed_data":
-            raise ValueError("not a CMS signed-data object")
-        signed_data = content_info["content"]
-        own = _signer_certificate(signed_data)
-        with _quiet_validation_logs():
-            status = outside_event_loop(
-                lambda: asyncio.run(
-                    async_validate_detached_cms(manifest, signed_data, signer_validation_context=_context(roots, own))
-                )
-            )
-        _fill(check, status, roots)
-    except Exception as error:  # noqa: BLE001  a damaged signature is a finding of the report, not a crash
-        check.error = f"the signature could not be read ({type(error).__name__}: {error})"[:300]
-    return check
-
-
-def _check_pdf_signature(pdf: bytes, roots: list) -> SignatureCheck:
-    check = SignatureCheck(PDF)
-    try:
-        signatures = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures
-        if not signatures:
-            check.error = "the PDF is not signed"
-            return check
-        check.present = True
-        signature = signatures[-1]
-        with _quiet_validation_logs():
-            status = outside_event_loop(
-                lambda: validate_pdf_signature(signature, _context(roots, signature.signer_cert))
-            )
-        _fill(check, status, roots)
-        check.covers_whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE and len(signatures) == 1
-    except Exception as error:  # noqa: BLE001  a damaged PDF is a finding of the report, not a crash
-        check.error = f"the PDF or its signature could not be read ({type(error).__name__}: {error})"[:300]
-    return check
-
-
-def _signature_problems(report: VerificationReport, check: SignatureCheck, label: str, file: str) -> None:
-    if check.error:
-        report.add(file, f"{label}: {check.error}.")
-    elif not check.present:
-        report.add(file, f"{label} is missing.")
-    elif not check.intact:
-        report.add(file, f"{label} does not match the file: it was changed after it was signed.")
-    elif not check.valid:
-        report.add(file, f"{label} is not cryptographically valid.")
-    if check.covers_whole_file is False:
-        report.add(file, f"{label} does not cover the whole file: something was added after signing.")
-    if check.trusted is False:
-        report.add(file, f"{label} was made with a certificate you do not trust ({check.signer_subject}).")
-
-
 # --- the check --------------------------------------------------------------------------------------
 
 
@@ -409,8 +223,8 @@ def verify_bundle(
     elif p7s_entry.damaged:
         report.add(MANIFEST_SIGNATURE, f"is damaged inside the ZIP file ({p7s_entry.damaged}).")
     elif manifest_entry is not None and manifest_entry.data is not None and not manifest_entry.damaged:
-        report.manifest_signature = _check_manifest_signature(manifest_entry.data, p7s_entry.data or b"", roots)
-        _signature_problems(report, report.manifest_signature, "The manifest's signature", MANIFEST)
+        report.manifest_signature = check_manifest_signature(manifest_entry.data, p7s_entry.data or b"", roots)
+        signature_problems(report, report.manifest_signature, "The manifest's signature", MANIFEST)
 
     listed: dict[str, dict] = {}
     for item in (report.manifest or {}).get("files") or []:
@@ -441,8 +255,8 @@ def verify_bundle(
 
     pdf_entry = entries.get(PDF)
     if pdf_entry is not None and pdf_entry.data is not None and not pdf_entry.damaged:
-        report.pdf_signature = _check_pdf_signature(pdf_entry.data, roots)
-        _signature_problems(report, report.pdf_signature, "The PDF's signature", PDF)
+        report.pdf_signature = check_pdf_signature(pdf_entry.data, roots)
+        signature_problems(report, report.pdf_signature, "The PDF's signature", PDF)
     _check_signers(report)
     _check_sign_off(report, entries.get(SIGN_OFF))
     return report
@@ -472,75 +286,3 @@ def _check_sign_off(report: VerificationReport, entry: _Entry | None) -> None:
     signed = str(((report.manifest or {}).get("sign_off") or {}).get("snapshot_sha256", ""))
     if report.manifest is not None and signed != report.snapshot_sha256_stated:
         report.add(SIGN_OFF, "names a snapshot other than the one in the signed manifest.")
-
-
-# --- a plain-text report, for the command line -------------------------------------------------------
-
-
-def _yes_no(value: bool | None, unknown: str = "not checked") -> str:
-    return unknown if value is None else ("yes" if value else "NO")
-
-
-def _signature_lines(check: SignatureCheck, label: str) -> list[str]:
-    if not check.present:
-        return [f"{label}: MISSING{f' ({check.error})' if check.error else ''}"]
-    lines = [
-        f"{label}: {'valid' if check.ok else 'NOT VALID'}",
-        f"  intact: {_yes_no(check.intact)}; cryptographically valid: {_yes_no(check.valid)}; "
-        f"trusted: {_yes_no(check.trusted, 'not checked (no trust anchor)')}"
-        + (
-            f"; covers the whole file: {_yes_no(check.covers_whole_file)}"
-            if check.covers_whole_file is not None
-            else ""
-        ),
-        f"  signer: {check.signer_subject}",
-        f"  certificate SHA-256: {check.signer_fingerprint}",
-        f"  signing time (as the signer reported it): {check.signed_at.isoformat() if check.signed_at else '-'}",
-    ]
-    if check.timestamp is not None:
-        lines.append(
-            f"  RFC 3161 timestamp: {check.timestamp.isoformat()} "
-            f"({'token valid' if check.timestamp_valid else 'TOKEN NOT VALID'})"
-        )
-    else:
-        lines.append("  RFC 3161 timestamp: none")
-    if check.error:
-        lines.append(f"  error: {check.error}")
-    return lines
-
-
-def format_report(report: VerificationReport) -> str:
-    lines = [f"Bundle: {'VALID' if report.valid else 'NOT VALID'}"]
-    manifest = report.manifest or {}
-    cscr = manifest.get("cscr") or {}
-    deployment = manifest.get("deployment") or {}
-    if cscr or deployment:
-        lines.append(
-            f"CSCR version {cscr.get('version', '?')} ({cscr.get('lifecycle_phase', '?')} phase) of "
-            f"{deployment.get('name', '?')} ({deployment.get('organisation', '?')}), "
-            f"issued {manifest.get('generated_at', '?')}"
-        )
-    lines += [
-        "",
-        *_signature_lines(report.pdf_signature, "PDF signature (cscr.pdf, PAdES)"),
-        *_signature_lines(report.manifest_signature, "Manifest signature (manifest.json.p7s, CMS)"),
-        "",
-        "Files:",
-    ]
-    for check in report.files:
-        lines.append(f"  {'ok' if check.ok else check.status.upper():<11} {check.name}  {check.actual_sha256 or '-'}")
-    sign_off = report.sign_off or {}
-    lines += ["", "Sign-off:"]
-    if sign_off:
-        lines += [
-            f"  CSO: {sign_off.get('cso_name', '?')}, {sign_off.get('professional_body', '?')} "
-            f"{sign_off.get('registration_number', '?')}",
-            f"  signed: {sign_off.get('signed_at', '?')}",
-            f"  snapshot SHA-256: {report.snapshot_sha256_stated} "
-            f"({'recomputed: matches' if report.snapshot_hash_ok else 'recomputed: DOES NOT MATCH'})",
-        ]
-    else:
-        lines.append("  (not readable)")
-    if report.problems:
-        lines += ["", "Problems:", *[f"  {problem}" for problem in report.problems]]
-    return "\n".join(lines)

@@ -74,7 +74,7 @@ def checked_pages() -> list[axe.CheckedPage]:
 class ConsoleWatch:
     """Collects what a browser context reports that means a page is broken for someone:
     Content-Security-Policy violations, the NHS.UK frontend refusing to initialise its components,
-    and uncaught script errors. (Failed font loads from assets.nhs.uk, offline here, are not.)"""
+    and uncaught script errors."""
 
     PATTERNS = ("Content Security Policy", "NHS.UK frontend", "NHSUKFrontendError")
 

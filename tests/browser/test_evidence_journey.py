@@ -113,7 +113,7 @@ def test_supplier_evidence_is_reviewed_on_two_deployments_sent_back_revised_and_
     expect(used.filter(has_text="Trust A NIR")).to_contain_text("Waiting for review")
     expect(used.filter(has_text="Trust B NIR")).to_contain_text("Waiting for review")
     expect(page.get_by_role("link", name="conformance.pdf")).to_have_count(0)
-    expect(page.get_by_text("Quarantined: waiting for a malware scan")).to_be_visible()
+    expect(page.get_by_test_id("scan-status")).to_have_text("Waiting for the malware scan")
     assert_accessible(page, checked_pages, label="evidence detail, revision 1 quarantined")
     scan_clean(TITLE, 1)
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from dashboards import selectors
+from dashboards.summary import summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Deployment, EvidenceLink
 from onboarding.selectors import deployment_checklist
@@ -34,7 +35,8 @@ def csv_rows(content: bytes) -> list[dict]:
 
 
 def score(deployment, severity="minor", likelihood="low", **lookups) -> None:
-    """Assess hazards directly (arrangement, not the behaviour under test)."""
+    """Assess hazards directly (arrangement, not the behaviour under test); a write that bypasses
+    the services refreshes the dashboards' summary itself, as seed_scale does."""
     matrix = deployment.risk_plan.risk_matrix
     DeploymentHazard.objects.filter(deployment=deployment, **lookups).update(
         residual_severity=severity,
@@ -42,6 +44,7 @@ def score(deployment, severity="minor", likelihood="low", **lookups) -> None:
         residual_rating=matrix.rating(severity, likelihood),
         residual_justification="Impractical to reduce further.",
     )
+    summaries_refresh(deployment_ids=[deployment.pk])
 
 
 # --- the rules --------------------------------------------------------------------------------------
@@ -93,6 +96,7 @@ def test_the_measures_of_each_deployment(world, signed_in):
     fx.accepted(reviewer, lapsed, world.deployment_b)
     waiting = fx.trust_evidence(b_contributor, world.deployment_b, ["GOV-03"])
     EvidenceLink.objects.filter(evidence=waiting).update(submitted_at=timezone.now() - timedelta(days=20))
+    summaries_refresh(deployment_ids=[world.deployment_b.pk])
     score(world.deployment_a)
     score(world.deployment_a, "significant", "high", number=1)
     cso = world.member(world.trust_a, Role.CSO)

@@ -14,8 +14,9 @@ from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceLink
 from onboarding.selectors import deployment_checklist
 from onboarding.services.evidence import evidence_expire_due
-from onboarding.services.reminders import reminders_send
+from onboarding.services.reminders import reminders_send, reviewer_digests_send
 from onboarding.tasks import evidence_daily_expiry_and_reminders
+from onboarding.tasks import reviewer_digests_send as reviewer_digests_task
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name
 
@@ -95,113 +96,136 @@ def test_expired_evidence_drops_out_of_the_accepted_count(world, people, dated):
 
 
 # --- Reminders --------------------------------------------------------------------------------------
+# Each person gets a copy of their own, sent by the mail task once the transaction commits.
 
 
-def test_owners_are_told_of_evidence_expiring_in_30_and_7_days_and_of_expired_evidence(world, people, dated):
+@pytest.fixture
+def sending(django_capture_on_commit_callbacks):
+    """Run a service or task as beat would, then deliver what it queued; return its result."""
+
+    def run(function, *args, **kwargs):
+        mail.outbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(*args, **kwargs)
+
+    return run
+
+
+def received(subject_part: str = "") -> dict[str, object]:
+    messages = [m for m in mail.outbox if subject_part in m.subject]
+    assert all(len(m.to) == 1 for m in messages)
+    return {m.to[0]: m for m in messages}
+
+
+def test_owners_are_told_of_evidence_expiring_in_30_and_7_days_and_of_expired_evidence(world, people, dated, sending):
     owners_a = to(people.a_lead, people.a_cso)
     owners_supplier = to(people.supplier_lead)
-    mail.outbox.clear()
     expired = evidence_expire_due(today=TODAY)
 
-    reminders_send(expired_link_ids=expired, today=TODAY)
+    queued = sending(reminders_send, expired_link_ids=expired, today=TODAY)
 
-    reminders = [m for m in mail.outbox if m.subject == "Evidence expiring on the NIR onboarding portal"]
-    assert [set(m.to) for m in reminders] in ([owners_a, owners_supplier], [owners_supplier, owners_a])
-    trust_body = next(m.body for m in reminders if set(m.to) == owners_a)
+    reminders = received("Evidence expiring on the NIR onboarding portal")
+    assert set(reminders) == owners_a | owners_supplier
+    assert queued == len(reminders)
+    trust_body = reminders[people.a_cso.email].body
+    assert reminders[people.a_lead.email].body == trust_body
     assert "Training plan for Trust A NIR: expires on 31 January 2027" in trust_body
     assert "Training records for Trust A NIR: expires on 8 January 2027" in trust_body
     assert "Fallback test for Trust A NIR: expired" in trust_body
     assert f"/evidence/{dated['in_30'].pk}/" in trust_body
     assert "Continuity plan" not in trust_body  # 8 days: no reminder today
     assert "Old SOPs" not in trust_body
-    supplier_body = next(m.body for m in reminders if set(m.to) == owners_supplier)
+    supplier_body = reminders[people.supplier_lead.email].body
     assert "Supplier incident process for Trust A NIR: expires on 31 January 2027" in supplier_body
     assert "Trust B NIR" not in supplier_body  # not accepted there, so nothing expires there
+    html = reminders[people.supplier_lead.email].alternatives[0].content
+    assert "Supplier incident process</a> for Trust A NIR: expires on 31 January 2027" in html
 
 
-def test_contributors_and_viewers_are_not_sent_expiry_reminders(world, people, dated):
+def test_contributors_and_viewers_are_not_sent_expiry_reminders(world, people, dated, sending):
     bystanders = to(people.a_contributor, people.a_viewer)
-    mail.outbox.clear()
 
-    reminders_send(expired_link_ids=[], today=TODAY)
+    sending(reminders_send, expired_link_ids=[], today=TODAY)
 
-    assert not any(bystanders & set(m.to) for m in mail.outbox)
+    assert not bystanders & set(received())
 
 
-def test_reviewers_get_a_digest_of_what_waits_for_them(world, people, dated):
+def test_reviewers_get_a_digest_of_what_waits_for_them(world, people, dated, sending):
     waiting_dpia = fx.trust_evidence(people.b_contributor, world.deployment_b, ["GOV-03"], title="Trust B DPIA")
     reviewers = to(people.a_cso, people.a_lead, people.b_cso, people.b_lead, people.reviewer, people.admin)
-    mail.outbox.clear()
 
-    sent = reminders_send(expired_link_ids=[], today=TODAY)
+    queued = sending(reviewer_digests_send)
 
-    digests = {m.to[0]: m for m in mail.outbox if "wait for your review" in m.subject}
+    digests = received("for your review")
     # Trust A's items are decided; trust B's CSO has the supplier item, the national team B's DPIA.
     assert set(digests) == to(people.b_cso, people.reviewer, people.admin) < reviewers
-    assert all(len(m.to) == 1 for m in digests.values())
-    assert digests[people.b_cso.email].subject == "1 evidence item(s) wait for your review"
+    assert digests[people.b_cso.email].subject == "1 evidence item waits for your review"
     assert "Supplier incident process (Supplier S) for Trust B NIR" in digests[people.b_cso.email].body
     assert "Trust B DPIA (Trust B) for Trust B NIR" in digests[people.reviewer.email].body
     assert f"/evidence/links/{fx.link_of(waiting_dpia, world.deployment_b).pk}/" in digests[people.reviewer.email].body
-    assert sent == len(mail.outbox)
+    assert queued == len(mail.outbox)
 
 
-def test_an_inactive_reviewer_gets_no_digest(world, people, dated):
+def test_an_inactive_reviewer_gets_no_digest(world, people, dated, sending):
     people.b_cso.is_active = False
     people.b_cso.save(update_fields=["is_active"])
-    mail.outbox.clear()
 
-    reminders_send(expired_link_ids=[], today=TODAY)
+    sending(reviewer_digests_send)
 
-    assert people.b_cso.email not in {address for m in mail.outbox for address in m.to}
+    assert people.b_cso.email not in received()
+
+
+def test_the_digest_task_queues_the_digests(world, people, dated, sending):
+    fx.trust_evidence(people.b_contributor, world.deployment_b, ["GOV-03"], title="Trust B DPIA")
+    expected = to(people.b_cso, people.reviewer, people.admin)
+
+    assert sending(reviewer_digests_task.apply).get() == 3
+    assert set(received("for your review")) == expected
 
 
 # --- The daily task ---------------------------------------------------------------------------------
 
 
-def test_the_daily_task_expires_due_evidence_emails_its_owners_and_returns_counts(world, people):
-    lead_email = people.a_lead.email
+def test_the_daily_task_expires_due_evidence_emails_its_owners_and_returns_counts(world, people, sending):
+    owners = to(people.a_lead, people.a_cso)
     lapsed = accepted_trust_evidence(people, world, "TRN-01", date(2024, 1, 1), "Lapsed training plan")
     assert fx.link_of(lapsed, world.deployment_a).revision.expiry_date < timezone.localdate()
-    mail.outbox.clear()
 
-    result = evidence_daily_expiry_and_reminders.apply().get()
+    result = sending(evidence_daily_expiry_and_reminders.apply).get()
 
-    assert result == {"expired": 1, "emails": 1}
+    assert result == {"expired": 1, "emails": 2}
     assert fx.link_of(lapsed, world.deployment_a).status == Status.EXPIRED
-    (reminder,) = mail.outbox
-    assert lead_email in reminder.to
-    assert "Lapsed training plan for Trust A NIR: expired" in reminder.body
+    reminders = received()
+    assert set(reminders) == owners
+    assert "Lapsed training plan for Trust A NIR: expired" in reminders[people.a_lead.email].body
 
 
-def test_the_daily_task_run_again_the_same_day_finds_nothing_new(world, people):
+def test_the_daily_task_run_again_the_same_day_finds_nothing_new(world, people, sending):
+    to(people.a_lead, people.a_cso)
     accepted_trust_evidence(people, world, "TRN-01", date(2024, 1, 1), "Lapsed training plan")
-    evidence_daily_expiry_and_reminders.run()
-    mail.outbox.clear()
+    sending(evidence_daily_expiry_and_reminders.run)
 
-    assert evidence_daily_expiry_and_reminders.run() == {"expired": 0, "emails": 0}
+    assert sending(evidence_daily_expiry_and_reminders.run) == {"expired": 0, "emails": 0}
     assert mail.outbox == []
 
 
-def test_the_daily_task_reminds_owners_30_days_ahead_of_the_real_date(world, people):
-    lead_email = people.a_lead.email
+def test_the_daily_task_reminds_owners_30_days_ahead_of_the_real_date(world, people, sending):
+    owners = to(people.a_lead, people.a_cso)
     expiry = timezone.localdate() + timedelta(days=30)
     try:
         effective = expiry.replace(year=expiry.year - 1)  # TRN-01 expires 12 months on
     except ValueError:
         pytest.skip("30 days from today is 29 February, which no 12-month expiry lands on")
     accepted_trust_evidence(people, world, "TRN-01", effective, "Training plan")
-    mail.outbox.clear()
 
-    assert evidence_daily_expiry_and_reminders.run() == {"expired": 0, "emails": 1}
-    assert lead_email in mail.outbox[0].to
+    assert sending(evidence_daily_expiry_and_reminders.run) == {"expired": 0, "emails": 2}
+    assert set(received()) == owners
 
 
-def test_membership_changes_are_respected_by_the_reminder_recipients(world, people, dated):
+def test_membership_changes_are_respected_by_the_reminder_recipients(world, people, dated, sending):
     membership = Membership.objects.get(user=people.a_cso, organisation=world.trust_a)
     account_services.membership_revoke(actor=world.national_admin, membership=membership)
-    mail.outbox.clear()
 
-    reminders_send(expired_link_ids=[], today=TODAY)
+    sending(reminders_send, expired_link_ids=[], today=TODAY)
 
-    assert people.a_cso.email not in {address for m in mail.outbox for address in m.to}
+    assert people.a_cso.email not in received()

@@ -1,17 +1,25 @@
-"""A file stays quarantined until clamd says it is clean: with the scanner down it is kept and
-cannot be downloaded; a later scan that reports clean releases it."""
+"""A file stays quarantined until clamd says it is clean: with the scanner down the scan is tried
+again with backoff, the file is kept and cannot be downloaded; a later scan that reports clean
+releases it."""
 
 import hashlib
+import logging
 from datetime import date
 
 import pytest
 from django.urls import reverse
 
+from nir_portal.audit.models import AuditEvent
 from onboarding import uploads
 from onboarding.models import EvidenceFile
 from onboarding.services import evidence as evidence_services
-from onboarding.tasks import evidence_file_scan, evidence_files_rescan_quarantined
-from tests.onboarding.conftest import free_port
+from onboarding.tasks import (
+    SCAN_MAX_RETRIES,
+    evidence_file_scan,
+    evidence_files_rescan_quarantined,
+    scan_retry_countdown,
+)
+from tests.conftest import free_port
 from tests.onboarding.test_evidence_views import PDF, _as
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -53,15 +61,23 @@ def test_with_clamd_down_a_file_stays_quarantined_until_a_later_scan_reports_cle
     people,
     clamd_urls,
     settings,
+    caplog,
 ):
     file = _evidence_with(world, people, PDF, "assurance.pdf")
     download = reverse("onboarding:evidence-file-download", kwargs={"pk": file.pk})
 
     settings.CLAMAV_URL = f"tcp://127.0.0.1:{free_port()}"  # the scanner is down
-    assert evidence_file_scan.run(file.pk) == EvidenceFile.ScanStatus.ERROR
+    with caplog.at_level(logging.WARNING, logger="onboarding.tasks"):
+        evidence_file_scan.apply(args=[file.pk])  # eager: each retry runs at once, without waiting
+    attempts = [r for r in caplog.records if r.getMessage().startswith("Scanner unavailable")]
+    assert len(attempts) == SCAN_MAX_RETRIES + 1
     file.refresh_from_db()
-    assert file.scan_status == EvidenceFile.ScanStatus.ERROR
+    assert file.scan_status == EvidenceFile.ScanStatus.ERROR  # retries spent: left to the periodic rescan
     assert _as(client, people["cso_a"]).get(download).status_code == 302  # refused: quarantined
+
+    # The periodic rescan while the scanner is still down records nothing new.
+    evidence_file_scan.apply(args=[file.pk])
+    assert AuditEvent.objects.filter(action="evidence_file.scan", object_id=str(file.pk)).count() == 1
 
     settings.CLAMAV_URL = clamd_urls[0]  # the scanner is back
     queued = []
@@ -90,3 +106,26 @@ def test_an_infected_file_is_never_released(client, world, people, clamd_urls, s
     assert file.scan_status == EvidenceFile.ScanStatus.INFECTED
     response = _as(client, people["cso_a"]).get(reverse("onboarding:evidence-file-download", kwargs={"pk": file.pk}))
     assert response.status_code == 302
+
+
+def test_a_scan_that_cannot_reach_clamd_waits_longer_each_time_up_to_the_ceiling(settings):
+    settings.CLAMAV_RETRY_SECONDS, settings.CLAMAV_RETRY_MAX_SECONDS = 10, 300
+
+    waits = [[scan_retry_countdown(retries) for _ in range(50)] for retries in range(7)]
+
+    ceilings = [10, 20, 40, 80, 160, 300, 300]
+    for ceiling, samples in zip(ceilings, waits, strict=True):
+        assert all(ceiling / 2 <= wait <= ceiling for wait in samples), (ceiling, min(samples), max(samples))
+    assert len({round(wait, 6) for wait in waits[3]}) > 1  # spread, so files queued together do not retry together
+
+
+def test_a_misconfigured_scanner_address_is_recorded_at_once_without_retrying(world, people, settings, caplog):
+    file = _evidence_with(world, people, PDF, "assurance.pdf")
+    settings.CLAMAV_URL = "clamd.example"  # waiting cannot mend this
+
+    with caplog.at_level(logging.WARNING, logger="onboarding.tasks"):
+        assert evidence_file_scan.apply(args=[file.pk]).get() == EvidenceFile.ScanStatus.ERROR
+
+    assert len([r for r in caplog.records if r.getMessage().startswith("Scanner unavailable")]) == 1
+    file.refresh_from_db()
+    assert file.scan_status == EvidenceFile.ScanStatus.ERROR

@@ -1,5 +1,5 @@
 """Malware scanning against a real clamd (onboarding.scanning). The clamd comes from CLAMAV_URL
-when that answers, else tests/clamd/start-clamd starts one with the local EICAR signature."""
+when that answers, else one is started on the development signatures (nir_portal/clamav)."""
 
 import io
 import socket
@@ -11,9 +11,8 @@ from django.core.files.storage import storages
 
 from onboarding import scanning
 from onboarding.scanning import scan_storage_file, scan_stream
-from tests.onboarding.conftest import free_port
+from tests.conftest import free_port
 
-START_CLAMD = Path(__file__).resolve().parents[1] / "clamd" / "start-clamd"
 # The EICAR test file, joined here so that no file in the repository holds it whole.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 

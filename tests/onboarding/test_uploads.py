@@ -137,6 +137,8 @@ GOOD_FILES = [
     ("results.csv", b'requirement,status\r\nINT-01,"Met, with notes"\r\n', "csv", "csv"),
     ("excel-utf8.csv", b"\xef\xbb\xbfname,town\r\nZo\xc3\xab,Cr\xc3\xaawe\r\n", "csv", "csv"),
     ("notes.txt", "Checked by the CSO on 3 March. £0 cost.\n".encode(), "txt", "txt"),
+    ("audit-event.json", b'{"resourceType": "AuditEvent", "action": "R"}\n', "json", "json"),
+    ("audit-events.ndjson", b'{"resourceType": "AuditEvent"}\n\n{"resourceType": "AuditEvent"}\n', "json", "ndjson"),
     (
         "bundle.zip",
         zip_of({"report.pdf": pdf(), "logs/run.txt": b"ok\n", "nested.zip": zip_of({"a.txt": b"a"})}),
@@ -912,3 +914,32 @@ def test_storing_a_received_upload_moves_its_temporary_file_rather_than_copying_
     assert stored.stat().st_ino == inode
     assert stored.read_bytes() == data
     assert not temporary.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "where"),
+    [
+        ("events.json", b'{"resourceType": "AuditEvent",\n "action": }', "line 2, column 12"),
+        ("events.ndjson", b'{"resourceType": "AuditEvent"}\n{"resourceType": \n', "line 2, column 18"),
+    ],
+)
+def test_json_that_does_not_parse_is_refused_with_where_it_breaks(name, data, where):
+    with pytest.raises(ValidationError) as refused:
+        inspect_upload(upload(name, data))
+
+    assert refused.value.code == "invalid_json"
+    assert where in refused.value.messages[0]
+
+
+def test_an_empty_ndjson_file_holds_no_data():
+    with pytest.raises(ValidationError) as refused:
+        inspect_upload(upload("events.ndjson", b"\n  \n"))
+
+    assert refused.value.code == "invalid_json"
+
+
+def test_a_pdf_named_json_is_refused_as_a_type_mismatch():
+    with pytest.raises(ValidationError) as refused:
+        inspect_upload(upload("events.json", pdf()))
+
+    assert refused.value.code == "type_mismatch"

@@ -8,7 +8,8 @@ decisions on transferred supplier hazards; sign-offs (current and superseded) an
 authorisations; and the weekly snapshots behind the go-live trend.
 
 Rows are written with bulk_create, bypassing the services (and so the audit trail, which records
-people's actions, not generated data); the rows are those the services would make. Each run adds
+people's actions, not generated data); the rows are those the services would make, and the
+dashboards' summary rows of the new deployments are refreshed once at the end. Each run adds
 new organisations and deployments. Refuses to run with DEBUG off, like seed_demo.
 """
 
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboards.services import week_start_of, weekly_snapshot_record
+from dashboards.summary import summaries_refresh
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.accounts.permissions import role_group_name
 from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
@@ -219,6 +221,8 @@ class ScaleSeeder:
         self._evidence()
         self._sign_offs()
         self._snapshots()
+        # The rows above bypass the services, so the events that keep the summaries in step.
+        summaries_refresh(deployment_ids=[d.pk for d in self.deployments])
         return self.counts
 
     def _organisations(self) -> None:

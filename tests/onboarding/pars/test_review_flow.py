@@ -2,9 +2,13 @@
 revision and shown beside the file, and a failing report blocking acceptance until the reviewer
 records a justified (audited) exception."""
 
+import json
+import time
 from datetime import date
+from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
@@ -13,6 +17,7 @@ from onboarding.models import EvidenceFile, EvidenceLink, ParsException, ParsRep
 from onboarding.services import evidence as evidence_services
 from onboarding.services.pars import pars_exception_record
 from onboarding.tasks import evidence_file_pars_check, evidence_file_scan
+from tests.conftest import mark_mfa
 from tests.onboarding.pars.samples import conformant_set, ndjson, replaced
 from tests.onboarding.test_evidence_views import _as
 from tests.onboarding.test_quarantine import _stored
@@ -20,7 +25,7 @@ from tests.onboarding.test_quarantine import _stored
 pytestmark = pytest.mark.clamd
 
 
-def _pars_evidence(world, people, content: bytes):
+def _pars_evidence(world, people, content: bytes, name: str = "samples.txt"):
     evidence = evidence_services.evidence_create(
         actor=people["supplier_lead"],
         owner=world.supplier,
@@ -29,7 +34,7 @@ def _pars_evidence(world, people, content: bytes):
         requirement_codes=["INT-05"],
         statement="Samples from our test environment.",
         effective_date=date(2026, 11, 1),
-        files=[_stored(content, "samples.txt")],
+        files=[_stored(content, name)],
     )
     return EvidenceFile.objects.get(revision__evidence=evidence)
 
@@ -79,6 +84,21 @@ def test_a_clean_conformant_upload_is_checked_and_its_passing_report_lets_the_re
     assert link.status == EvidenceLink.Status.ACCEPTED
 
 
+@pytest.mark.parametrize("name", ["samples.ndjson", "samples.json"])
+def test_samples_uploaded_as_json_are_checked(world, people, clamd_url, django_capture_on_commit_callbacks, name):
+    content = ndjson(conformant_set())
+    if name.endswith(".json"):
+        events = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": e} for e in events]}
+        content = json.dumps(bundle).encode()
+    file = _pars_evidence(world, people, content, name)
+
+    report = _scan_and_check(file, django_capture_on_commit_callbacks)
+
+    assert file.detected_type == "json"
+    assert report.passed
+
+
 def test_a_failing_report_is_shown_with_its_rule_and_path_and_blocks_acceptance_until_a_justified_exception(
     world, people, clamd_url, django_capture_on_commit_callbacks, client
 ):
@@ -94,6 +114,7 @@ def test_a_failing_report_is_shown_with_its_rule_and_path_and_blocks_acceptance_
         _accept(cso, link)
     assert refused.value.code == "pars_failed"
 
+    mark_mfa(client, cso)
     too_short = client.post(
         reverse("onboarding:evidence-pars-exception", kwargs={"pk": link.pk}), {"justification": "fine"}
     )
@@ -112,6 +133,35 @@ def test_a_failing_report_is_shown_with_its_rule_and_path_and_blocks_acceptance_
     assert EvidenceLink.objects.get(pk=link.pk).status == EvidenceLink.Status.ACCEPTED
 
 
+def test_a_stale_authenticator_is_sent_to_re_authenticate_and_gets_its_justification_back(
+    world, people, clamd_url, django_capture_on_commit_callbacks, client
+):
+    file = _pars_evidence(world, people, _failing_samples())
+    _scan_and_check(file, django_capture_on_commit_callbacks)
+    link = EvidenceLink.objects.get(evidence=file.revision.evidence, deployment=world.deployment_a)
+    cso = people["cso_a"]
+    _as(client, cso)
+    mark_mfa(client, cso, age_seconds=settings.ACCOUNT_REAUTHENTICATION_TIMEOUT + 60)
+    review_url = reverse("onboarding:evidence-review", kwargs={"pk": link.pk})
+    justification = "Sandbox patient numbers only; live events were checked on site by the CSO."
+
+    stale = client.post(
+        reverse("onboarding:evidence-pars-exception", kwargs={"pk": link.pk}), {"justification": justification}
+    )
+
+    assert stale.status_code == 302
+    assert urlparse(stale["Location"]).path == reverse("mfa_reauthenticate")
+    assert parse_qs(urlparse(stale["Location"]).query)["next"] == [review_url]
+    assert not ParsException.objects.exists()
+    assert not AuditEvent.objects.filter(action="pars.exception").exists()
+    with pytest.raises(ValidationError) as refused:
+        pars_exception_record(actor=cso, link=link, justification=justification, mfa_verified_at=None)
+    assert refused.value.code == "reauthentication_required"
+    # Back from the code prompt: the review screen's exception form holds what was typed.
+    mark_mfa(client, cso)
+    assert justification in client.get(review_url).content.decode()
+
+
 def test_an_exception_needs_a_failing_report_and_a_reviewer(
     world, people, clamd_url, django_capture_on_commit_callbacks
 ):
@@ -120,7 +170,12 @@ def test_an_exception_needs_a_failing_report_and_a_reviewer(
     link = EvidenceLink.objects.get(evidence=passing.revision.evidence, deployment=world.deployment_a)
 
     with pytest.raises(ValidationError) as nothing_failed:
-        pars_exception_record(actor=people["cso_a"], link=link, justification="No reason is needed at all here.")
+        pars_exception_record(
+            actor=people["cso_a"],
+            link=link,
+            justification="No reason is needed at all here.",
+            mfa_verified_at=time.time(),
+        )
     assert nothing_failed.value.code == "pars_nothing_failed"
 
 

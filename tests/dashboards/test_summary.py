@@ -1,0 +1,226 @@
+"""The dashboards' per-deployment summary rows: kept in step inside each writing transaction, by
+each kind of write (deployment opened, evidence created, submitted, reviewed, revised and expired,
+framework changed, hazards assessed, sign-off, supersession, go-live), never left behind by a
+rollback, and shown by a cached national dashboard on the very next request."""
+
+import time
+from datetime import date, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from dashboards import selectors
+from dashboards.models import DeploymentSummary
+from dashboards.summary import summaries_out_of_step, summaries_refresh
+from nir_portal.accounts.models import CSOProfile, Role
+from onboarding.services import evidence as evidence_services
+from safety import services as safety_services
+from safety.models import DeploymentHazard
+from tests.onboarding import evidence_fixtures as fx
+
+
+def summary(deployment) -> DeploymentSummary:
+    return DeploymentSummary.objects.get(deployment=deployment)
+
+
+def in_step(*deployments) -> None:
+    assert summaries_out_of_step(deployment_ids=[d.pk for d in deployments]) == []
+
+
+def cso_of(world, organisation):
+    cso = world.member(organisation, Role.CSO)
+    CSOProfile.objects.create(
+        user=cso, professional_body="GMC", registration_number="7654321", registration_checked_on=date(2026, 1, 5)
+    )
+    return cso
+
+
+def assess_every_hazard(actor, deployment, severity="minor", likelihood="low") -> None:
+    for hazard in DeploymentHazard.objects.filter(deployment=deployment).order_by("number"):
+        if hazard.transfer_decision == DeploymentHazard.TransferDecision.PENDING:
+            hazard = safety_services.hazard_transfer_decide(
+                actor=actor,
+                hazard=hazard,
+                decision="accepted",
+                justification="Reviewed locally.",
+                expected_version=hazard.version,
+            )
+        safety_services.hazard_update(
+            actor=actor,
+            hazard=hazard,
+            expected_version=hazard.version,
+            initial_severity=severity,
+            initial_likelihood=likelihood,
+            residual_severity=severity,
+            residual_likelihood=likelihood,
+            residual_justification="Impractical to reduce further.",
+        )
+
+
+def test_a_new_deployment_has_its_summary_counting_its_new_hazard_log(world):
+    # Given a deployment just opened through the service (its hazard log started from the library)
+    hazards = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).count()
+
+    # Then its summary exists, in step, counting every hazard as open and not yet assessed
+    row = summary(world.deployment_a)
+    assert hazards > 0
+    assert (row.open_unrated, row.highest_rating) == (hazards, None)
+    assert (row.sign_off_state, row.go_live_state) == ("none", "none")
+    assert row.mandatory_total > 0 and row.mandatory_accepted == 0
+    in_step(world.deployment_a, world.deployment_b)
+
+
+def test_evidence_writes_keep_the_summary_in_step(world):
+    reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
+    contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
+    today = timezone.localdate()
+    dspt_year = date(today.year, 7, 1) if today.month > 6 else date(today.year - 1, 7, 1)
+
+    # Created as a draft, then submitted: waiting for review
+    dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], effective_date=dspt_year, submit=False)
+    in_step(world.deployment_a)
+    assert summary(world.deployment_a).waiting_since == []
+    evidence_services.evidence_submit(actor=contributor, evidence=dspt)
+    in_step(world.deployment_a)
+    assert len(summary(world.deployment_a).waiting_since) == 1
+
+    # Accepted: the DSPT is met and a mandatory requirement counts
+    before = summary(world.deployment_a).mandatory_accepted
+    fx.accepted(reviewer, dspt, world.deployment_a)
+    in_step(world.deployment_a)
+    row = summary(world.deployment_a)
+    assert (row.waiting_since, row.mandatory_accepted) == ([], before + 1)
+    assert selectors.measures_by_deployment([world.deployment_a.pk])[world.deployment_a.pk].dspt_state == "met"
+
+    # Revised: waiting again, no longer accepted
+    latest = dspt.revisions.order_by("-number").first()
+    evidence_services.evidence_revise(
+        actor=contributor,
+        evidence=dspt,
+        statement="Republished.",
+        effective_date=dspt_year,
+        files=[],
+        based_on_revision=latest.number,
+    )
+    in_step(world.deployment_a)
+    assert summary(world.deployment_a).mandatory_accepted == before
+
+    # Accepted again, then expired by the daily job: lapsed
+    fx.accepted(reviewer, dspt, world.deployment_a)
+    expiry = dspt.revisions.order_by("-number").first().expiry_date
+    evidence_services.evidence_expire_due(today=expiry + timedelta(days=1))
+    in_step(world.deployment_a)
+    assert summary(world.deployment_a).dspt_expired
+    assert selectors.measures_by_deployment([world.deployment_a.pk])[world.deployment_a.pk].dspt_state == "lapsed"
+    in_step(world.deployment_b)
+
+
+def test_supplier_evidence_moves_every_deployment_of_the_version(world):
+    lead = world.member(world.supplier, Role.SUPPLIER_ASSURANCE_LEAD)
+
+    fx.supplier_evidence(lead, world.product_version, ["INT-01"])
+
+    assert len(summary(world.deployment_a).waiting_since) == 1
+    assert len(summary(world.deployment_b).waiting_since) == 1
+    in_step(world.deployment_a, world.deployment_b)
+
+
+def test_hazard_sign_off_supersession_and_go_live_keep_the_summary_in_step(world):
+    cso = cso_of(world, world.trust_a)
+    approver = world.member(world.trust_a, Role.EXECUTIVE_APPROVER)
+
+    # Assessed: rated, no longer "not assessed"
+    assess_every_hazard(cso, world.deployment_a)
+    in_step(world.deployment_a)
+    row = summary(world.deployment_a)
+    assert (row.open_unrated, row.highest_rating) == (0, 1)
+
+    # Signed off, then go-live authorised
+    safety_services.sign_off_create(
+        actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
+    )
+    in_step(world.deployment_a)
+    assert summary(world.deployment_a).sign_off_state == "current"
+    safety_services.go_live_authorise(
+        actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
+    )
+    in_step(world.deployment_a)
+    assert summary(world.deployment_a).go_live_state == "authorised"
+
+    # A hazard reassessed supersedes the sign-off that go-live relied on
+    hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
+    safety_services.hazard_update(
+        actor=cso,
+        hazard=hazard,
+        expected_version=hazard.version,
+        residual_severity="major",
+        residual_likelihood="medium",
+        residual_justification="Further reduction is impractical.",
+    )
+    in_step(world.deployment_a)
+    row = summary(world.deployment_a)
+    assert (row.sign_off_state, row.go_live_state, row.highest_rating, row.open_r3) == (
+        "superseded",
+        "superseded",
+        3,
+        1,
+    )
+    in_step(world.deployment_b)
+
+
+def test_a_rolled_back_write_leaves_the_summary_as_it_was(world):
+    cso = cso_of(world, world.trust_a)
+    before = summary(world.deployment_a).refreshed_at
+    hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        safety_services.hazard_update(
+            actor=cso,
+            hazard=hazard,
+            expected_version=hazard.version,
+            residual_severity="major",
+            residual_likelihood="medium",
+            residual_justification="Further reduction is impractical.",
+        )
+        assert summary(world.deployment_a).highest_rating == 3
+        raise RuntimeError("the request failed after the change")
+
+    assert summary(world.deployment_a).refreshed_at == before
+    in_step(world.deployment_a)
+
+
+def test_a_write_that_bypasses_the_services_is_found_out_of_step_until_refreshed(world):
+    DeploymentHazard.objects.filter(deployment=world.deployment_b).update(status="closed")
+
+    assert summaries_out_of_step() == [world.deployment_b.pk]
+    summaries_refresh(deployment_ids=[world.deployment_b.pk])
+    assert summaries_out_of_step() == []
+
+
+def test_a_cached_national_dashboard_shows_a_change_to_one_deployment_on_the_next_request(world, signed_in, settings):
+    # Given the dashboard's content cached (the cache on, as in production)
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    cache.clear()
+    cso = cso_of(world, world.trust_a)
+    client = signed_in(world.national_admin)
+    url = reverse("dashboards:national") + f"?deployment={world.deployment_a.pk}"
+    first = client.get(url).content.decode()
+    with CaptureQueriesContext(connection) as second:
+        client.get(url)
+    # Served from the cache: the measures were not read again.
+    assert not [q for q in second.captured_queries if "dashboards_deploymentsummary s" in q["sql"]]
+    assert "Rated 1: 0" in first
+
+    # When one deployment's hazards are assessed through the service
+    assess_every_hazard(cso, world.deployment_a)
+
+    # Then the very next request shows it
+    after = client.get(url).content.decode()
+    rated = DeploymentHazard.objects.filter(
+        deployment=world.deployment_a, is_applicable=True, residual_rating=1
+    ).count()
+    assert rated > 0 and f"Rated 1: {rated}" in after
