@@ -119,7 +119,8 @@ class BundleRequestView(reauth.RecentMFARequiredMixin, View):
                 [
                     "The report, hazard log and evidence manifest are built and signed in the background, "
                     "usually within a few minutes.",
-                    "This page shows the progress and offers the signed bundle to download when it is ready.",
+                    "This page shows the progress, and you are emailed when the signed bundle is ready to "
+                    "download here (or if it cannot be built).",
                     "Anyone you send it to can check it on the public page for verifying a safety case bundle.",
                 ],
             )
