@@ -45,9 +45,12 @@ EXCLUDED = {
     "dashboards:national-export-csv": "downloads the national view as CSV",
     "dashboards:national-export-xlsx": "downloads the national view as a spreadsheet",
     "cscr:job-download": "downloads a CSCR bundle (ZIP)",
+    "audit:export-json": "downloads the audit trail as a FHIR Bundle",
+    "audit:export-ndjson": "downloads the audit trail as NDJSON",
     "cscr:job-progress": "an HTML fragment the job page polls (checked within cscr:job-detail)",
     # POST only.
     "accounts:active-organisation": "POST only: the header's organisation switcher, on every page checked",
+    "accounts:membership-invitation-resend": "POST only: a button on the organisation page",
     "mfa_login_webauthn": "POST only: passkey sign-in from the sign-in page",
     "onboarding:evidence-submit": "POST only: a button on the evidence page",
     "onboarding:evidence-comment": "POST only: the comment form on the review page",
