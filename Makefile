@@ -16,13 +16,14 @@ PYTEST_WORKERS ?= 2
 # (`make bench BENCH_ARGS="--strict dashboard"`).
 BENCH_ARGS ?=
 
-.PHONY: help prerequisites install frontend run test lint check bench docker-config clean
+.PHONY: help prerequisites install frontend run test lint check bench screenshots docker-config clean
 
 help:
 	@echo "make run    - set up everything and serve the portal on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test   - run the whole test suite"
 	@echo "make lint   - ruff, mypy, pip-audit of the pinned set, migrations check and the production deploy check"
 	@echo "make bench  - benchmarks, reported as ratios measured in the same run"
+	@echo "make screenshots - each role's home page and an error page at 320 and 1280 px, in screenshots/"
 	@echo "              (BENCH_ARGS=\"--strict [module ...]\": exit 1 on a missed target; only those modules)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -76,6 +77,10 @@ lint: install
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 		ALLOWED_HOSTS=nir-portal.example.nhs.uk DATABASE_URL=$${DATABASE_URL:-postgres://localhost/unused} \
 		$(PY) manage.py check --deploy --fail-level WARNING
+
+# Each role's home page and one error page at 320 px and 1280 px, into screenshots/ (not committed).
+screenshots: install frontend
+	$(PY) -m nir_portal.embedded exec -- $(PY) -m pytest -p no:xdist -p no:cacheprovider tests/browser/screenshots.py -q
 
 bench: install frontend
 	$(PY) -m nir_portal.embedded exec -- $(PY) -m benchmarks $(BENCH_ARGS)

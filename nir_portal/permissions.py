@@ -1,10 +1,17 @@
-"""Cross-cutting permission helpers used by every app's views."""
+"""Cross-cutting permission helpers used by every app's views and permissions modules.
+
+The rules themselves (`RoleRule`, `RoleRequired`, `may`) live with the roles they read, in
+`nir_portal.accounts.permissions`, and are re-exported here.
+"""
 
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
+from nir_portal.accounts.permissions import RULES, RoleRequired, RoleRule, may
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
+
+__all__ = ["RULES", "RoleRequired", "RoleRule", "get_visible_or_404", "may"]
 
 
 def get_visible_or_404(request, visible: QuerySet, **lookup) -> Model:

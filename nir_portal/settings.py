@@ -66,7 +66,6 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
-    "guardian",
     "pgtrigger",
     "nir_portal.audit",
     "nir_portal.accounts",
@@ -135,7 +134,6 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
-    "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -145,7 +143,6 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors hold no grants
 
 ACCOUNT_ADAPTER = "nir_portal.accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "nir_portal.accounts.adapters.SocialAccountAdapter"

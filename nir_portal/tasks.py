@@ -4,7 +4,7 @@ import logging
 
 from nir_portal.audit.checkpoints import audit_checkpoint_create
 from nir_portal.audit.models import AuditEvent
-from nir_portal.audit.services import audit_chain_verify, audit_event_record
+from nir_portal.audit.services import audit_chain_extend, audit_chain_stale, audit_chain_verify, audit_event_record
 from nir_portal.periodic import periodic_task
 
 logger = logging.getLogger(__name__)
@@ -12,12 +12,18 @@ logger = logging.getLogger(__name__)
 
 @periodic_task(name="nir_portal.tasks.audit_chain_check")
 def audit_chain_check() -> dict:
-    """Recompute the audit trail's hash chain (daily, from beat).
+    """Chain what is pending, then recompute the audit trail's hash chain (daily, from beat).
 
     Every run leaves an `audit.chain_checked` entry, so the trail itself shows the control ran. A
     break is logged as an error on every run, but recorded as `audit.chain_broken` once per broken
     entry: running the task again does not repeat the alarm in the trail.
     """
+    # Entries left unchained long after they were written mean the after-commit chainer is failing;
+    # the check then chains them itself, so the trail is whole again, but says so.
+    stale = audit_chain_stale()
+    if stale:
+        logger.error("Audit entries %s were still unchained: the chainer is not running.", stale)
+    audit_chain_extend()
     intact, first_broken_id = audit_chain_verify()
     if not intact:
         logger.error("The audit trail's hash chain is broken at entry %s.", first_broken_id)
@@ -32,10 +38,10 @@ def audit_chain_check() -> dict:
             )
     audit_event_record(
         action="audit.chain_checked",
-        outcome=AuditEvent.Outcome.SUCCESS if intact else AuditEvent.Outcome.FAILURE,
-        changes={"intact": intact, "first_broken_id": first_broken_id},
+        outcome=AuditEvent.Outcome.SUCCESS if intact and not stale else AuditEvent.Outcome.FAILURE,
+        changes={"intact": intact, "first_broken_id": first_broken_id, "stale_unchained": stale},
     )
-    return {"intact": intact, "first_broken_id": first_broken_id}
+    return {"intact": intact, "first_broken_id": first_broken_id, "stale_unchained": stale}
 
 
 @periodic_task(name="nir_portal.tasks.audit_checkpoint_take", acks_late=True)

@@ -22,3 +22,6 @@ urlpatterns = [
     path("", include("dashboards.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
+
+handler403 = "nir_portal.views.permission_denied"
+handler500 = "nir_portal.views.server_error"

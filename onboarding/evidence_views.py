@@ -18,9 +18,9 @@ from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.next_steps import tell_next_steps
-from nir_portal.permissions import get_visible_or_404
+from nir_portal.permissions import RoleRequired, get_visible_or_404
 from nir_portal.request_limits import BodyLimit
-from onboarding import selectors, uploads
+from onboarding import permissions, selectors, uploads
 from onboarding.forms import (
     CarryForwardForm,
     CommentForm,
@@ -101,10 +101,8 @@ class DeploymentChecklistView(TemplateView):
         )
         context["deployment"] = deployment
         context["checklist"] = selectors.deployment_checklist(user=self.request.user, deployment=deployment)
-        organisation = self.request.active_organisation
-        context["can_contribute"] = organisation is not None and organisation.pk in (
-            deployment.organisation_id,
-            deployment.product_version.product.supplier_id,
+        context["can_contribute"] = permissions.can_contribute_as(
+            self.request.user, self.request.active_organisation, deployment
         )
         return context
 
@@ -131,6 +129,8 @@ class EvidenceCreateView(StreamingUploadMixin, FormView):
                 selectors.deployments_visible_to(self.request.user).filter(parties),
                 pk=self.kwargs["deployment_pk"],
             )
+            if not permissions.can_contribute_as(self.request.user, organisation, self.deployment):
+                raise RoleRequired(permissions.CONTRIBUTE_EVIDENCE, self.deployment)
             framework = self.deployment.framework
         else:
             self.product_version = get_visible_or_404(
@@ -138,6 +138,7 @@ class EvidenceCreateView(StreamingUploadMixin, FormView):
                 ProductVersion.objects.filter(product__supplier=organisation).select_related("product"),
                 pk=self.kwargs["version_pk"],
             )
+            permissions.CONTRIBUTE_VERSION_EVIDENCE.require(self.request.user, self.product_version)
             framework = framework_current()
         if framework is None:
             raise Http404("No onboarding framework is published yet.")
@@ -179,8 +180,6 @@ class EvidenceCreateView(StreamingUploadMixin, FormView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404 from None
         messages.success(self.request, f"{evidence.title} has been saved.")
         tell_evidence_next_steps(
             self.request, evidence, files=files, submitted=self.request.POST.get("action") != "draft"
@@ -196,8 +195,10 @@ class EvidenceDetailView(TemplateView):
         evidence = get_visible_or_404(self.request, selectors.evidence_visible_to(self.request.user), pk=kwargs["pk"])
         context["evidence"] = evidence
         context["revisions"] = evidence.revisions.prefetch_related("files").select_related("uploaded_by")
-        context["links"] = selectors.evidence_links_visible_to(self.request.user).filter(evidence=evidence)
-        context["is_owner"] = bool(account_permissions.roles_in(self.request.user, evidence.owner_id))
+        context["links"] = selectors.evidence_links_with_reviews(
+            selectors.evidence_links_visible_to(self.request.user).filter(evidence=evidence)
+        )
+        context["can_change"] = permissions.CHANGE_EVIDENCE.allows(self.request.user, evidence)
         context["has_drafts"] = any(link.status == EvidenceLink.Status.DRAFT for link in context["links"])
         return context
 
@@ -211,6 +212,7 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
             owner__in=[m.organisation_id for m in account_permissions.memberships_of(self.request.user)]
         )
         self.evidence = get_visible_or_404(self.request, owned, pk=self.kwargs["pk"])
+        permissions.CHANGE_EVIDENCE.require(self.request.user, self.evidence)
         self.latest = self.evidence.revisions.order_by("-number").first()
         kwargs = super().get_form_kwargs()
         kwargs["initial"] = {
@@ -221,7 +223,17 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
         return kwargs
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "evidence": self.evidence, "latest": self.latest}
+        context = super().get_context_data(**kwargs)  # builds the form, which fetches the evidence
+        links = selectors.evidence_links_with_reviews(
+            selectors.evidence_links_visible_to(self.request.user).filter(evidence=self.evidence)
+        )
+        returned = [link for link in links if link.status == EvidenceLink.Status.CHANGES_REQUESTED]
+        return {
+            **context,
+            "evidence": self.evidence,
+            "latest": self.latest,
+            "returned_links": returned,
+        }
 
     def form_valid(self, form):
         files = self.stored_uploads(form)
@@ -241,8 +253,6 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404 from None
         messages.success(self.request, f"Revision {revision.number} has been saved.")
         tell_evidence_next_steps(
             self.request, self.evidence, files=files, submitted=self.request.POST.get("action") != "draft"
@@ -252,15 +262,17 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
 
 class EvidenceSubmitView(View):
     def post(self, request, pk):
-        evidence = get_visible_or_404(request, selectors.evidence_visible_to(request.user), pk=pk)
+        owned = selectors.evidence_visible_to(request.user).filter(
+            owner__in=[m.organisation_id for m in account_permissions.memberships_of(request.user)]
+        )
+        evidence = get_visible_or_404(request, owned, pk=pk)
+        permissions.CHANGE_EVIDENCE.require(request.user, evidence)
         try:
             evidence_services.evidence_submit(actor=request.user, evidence=evidence)
             messages.success(request, "The evidence has been submitted for review.")
             tell_evidence_next_steps(request, evidence, files=[], submitted=True)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
-        except PermissionDenied:
-            raise Http404 from None
         return redirect(evidence)
 
 
@@ -292,11 +304,9 @@ class EvidenceReviewView(FormView):
     form_class = ReviewForm
 
     def get_form_kwargs(self):
-        self.link = _visible_link(self.request, self.kwargs["pk"])
-        self.can_review = (
-            evidence_services.can_review(self.request.user, self.link)
-            and self.link.status == EvidenceLink.Status.SUBMITTED
-        )
+        self.link = selectors.evidence_links_with_reviews([_visible_link(self.request, self.kwargs["pk"])])[0]
+        self.may_review = permissions.can_review(self.request.user, self.link)
+        self.can_review = self.may_review and self.link.status == EvidenceLink.Status.SUBMITTED
         return {**super().get_form_kwargs(), "initial": {"expected_version": self.link.version}}
 
     def get_context_data(self, **kwargs):
@@ -307,7 +317,7 @@ class EvidenceReviewView(FormView):
             evidence=link.evidence,
             revision=link.revision,
             files=list(link.revision.files.all()) if link.revision else [],
-            reviews=link.reviews.select_related("reviewer", "revision"),
+            reviews=link.reviews.select_related("reviewer", "reviewer_organisation", "revision"),
             comments=link.comments.select_related("author", "organisation"),
             comment_form=CommentForm(),
             can_review=self.can_review,
@@ -329,8 +339,11 @@ class EvidenceReviewView(FormView):
 
     def post(self, request, *args, **kwargs):
         form = self.get_form()
+        if not self.may_review:
+            raise RoleRequired(permissions.review_rule(self.link), self.link)
         if not self.can_review:
-            raise Http404
+            messages.error(request, "Only evidence waiting for review can be reviewed.")
+            return redirect("onboarding:evidence-review", pk=self.link.pk)
         return self.form_valid(form) if form.is_valid() else self.form_invalid(form)
 
     def form_valid(self, form):
@@ -339,8 +352,6 @@ class EvidenceReviewView(FormView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404 from None
         messages.success(self.request, "Your decision has been recorded.")
         return redirect("onboarding:review-queue")
 
@@ -355,8 +366,11 @@ class ParsExceptionView(reauth.RecentMFARequiredMixin, EvidenceReviewView):
     def dispatch(self, request, *args, **kwargs):
         if request.method.lower() not in self.http_method_names:
             return self.http_method_not_allowed(request, *args, **kwargs)
-        # Refuse people who may not review before the guard's detour: they get a 404, not a code prompt.
+        # Refuse people who may not review before the guard's detour: a 403 naming the reviewer's
+        # role (or a 404 once nothing waits for review), not a code prompt.
         self.get_form_kwargs()
+        if not self.may_review:
+            raise RoleRequired(permissions.review_rule(self.link), self.link)
         if not self.can_review:
             raise Http404
         return super().dispatch(request, *args, **kwargs)
@@ -438,6 +452,9 @@ class ReviewQueueView(ListView):
     def get_queryset(self):
         return selectors.review_queue_for(self.request.user)
 
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "sources": selectors.review_queue_sources(self.request.user)}
+
 
 class ProductVersionEvidenceView(TemplateView):
     """The supplier's page: evidence for one product version and where it stands per deployment."""
@@ -467,6 +484,7 @@ class EvidenceCarryForwardView(FormView):
             product__supplier__in=organisation_ids, previous_version__isnull=False
         ).select_related("previous_version", "product")
         self.version = get_visible_or_404(self.request, versions, pk=self.kwargs["pk"])
+        permissions.CARRY_FORWARD.require(self.request.user, self.version)
         codes = sorted(
             {
                 code
@@ -487,7 +505,5 @@ class EvidenceCarryForwardView(FormView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404 from None
         messages.success(self.request, f"{len(carried)} evidence item(s) carried forward to {self.version}.")
         return redirect("onboarding:product-version-evidence", pk=self.version.pk)

@@ -1,12 +1,11 @@
 """The national admin curates the onboarding framework; deployment leads move versions."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from nir_portal.accounts import permissions as account_permissions
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
 from onboarding import permissions, selectors
@@ -23,19 +22,19 @@ class FrameworkListView(ListView):
 
     def get_queryset(self):
         queryset = Framework.objects.all()
-        if not account_permissions.is_national_admin(self.request.user):
+        if not permissions.CURATE_FRAMEWORK.allows(self.request.user, None):
             queryset = queryset.exclude(status=Framework.Status.DRAFT)
         return queryset
 
     def get_context_data(self, **kwargs):
         return {
             **super().get_context_data(**kwargs),
-            "is_admin": account_permissions.is_national_admin(self.request.user),
+            "is_admin": permissions.CURATE_FRAMEWORK.allows(self.request.user, None),
         }
 
 
 def _frameworks_visible_to(user):
-    if account_permissions.is_national_admin(user):
+    if permissions.CURATE_FRAMEWORK.allows(user, None):
         return Framework.objects.all()
     return Framework.objects.exclude(status=Framework.Status.DRAFT)
 
@@ -48,13 +47,14 @@ class FrameworkDetailView(TemplateView):
         framework = get_visible_or_404(self.request, _frameworks_visible_to(self.request.user), pk=kwargs["pk"])
         context["framework"] = framework
         context["areas"] = framework.areas.prefetch_related("requirements")
-        context["is_admin"] = account_permissions.is_national_admin(self.request.user)
+        context["is_admin"] = permissions.CURATE_FRAMEWORK.allows(self.request.user, framework)
         return context
 
 
 class _AdminFrameworkAction(View):
     def post(self, request, pk):
-        if not account_permissions.is_national_admin(request.user):
+        # Drafts are the national admin's alone: anyone else is answered as if it did not exist.
+        if not permissions.CURATE_FRAMEWORK.allows(request.user, None):
             raise Http404
         framework = get_visible_or_404(request, Framework.objects.all(), pk=pk)
         try:
@@ -84,7 +84,7 @@ class RequirementEditView(FormView):
     form_class = RequirementEditForm
 
     def get_form_kwargs(self):
-        if not account_permissions.is_national_admin(self.request.user):
+        if not permissions.CURATE_FRAMEWORK.allows(self.request.user, None):
             raise Http404
         self.requirement = get_visible_or_404(
             self.request, Requirement.objects.filter(framework__status=Framework.Status.DRAFT), pk=self.kwargs["pk"]
@@ -114,8 +114,7 @@ class DeploymentFrameworkChangeView(FormView):
         self.deployment = get_visible_or_404(
             self.request, selectors.deployments_visible_to(self.request.user), pk=self.kwargs["pk"]
         )
-        if not permissions.can(self.request.user, permissions.MANAGE, self.deployment):
-            raise Http404
+        permissions.MANAGE_DEPLOYMENT.require(self.request.user, self.deployment)
         return {**super().get_form_kwargs(), "initial": {"framework": self.deployment.framework_id}}
 
     def get_context_data(self, **kwargs):
@@ -129,7 +128,5 @@ class DeploymentFrameworkChangeView(FormView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404 from None
         messages.success(self.request, "The deployment now uses the chosen framework version.")
         return redirect("onboarding:deployment-checklist", pk=self.deployment.pk)

@@ -5,9 +5,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from nir_portal.accounts import permissions as account_permissions
-from nir_portal.accounts.models import Role
 from onboarding import permissions
-from onboarding.models import Area, Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement
+from onboarding.models import Area, Deployment, Evidence, EvidenceFile, EvidenceLink, Requirement, Review
 from onboarding.models.deployments import STAGE_ORDER
 
 
@@ -17,7 +16,7 @@ def deployments_visible_to(user) -> QuerySet[Deployment]:
     if account_permissions.is_national(user):
         queryset = Deployment.objects.all()
     else:
-        queryset = permissions.deployments_with_permission(user, permissions.VIEW)
+        queryset = permissions.deployments_of_member(user)
     # Explicit order: Meta.ordering is dropped from GROUP BY queries, which the Count makes this.
     return (
         queryset.select_related("organisation", "product_version__product__supplier")
@@ -186,27 +185,59 @@ def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checkli
     return Checklist(deployment=deployment, areas=ordered)
 
 
-def review_queue_for(user) -> QuerySet[EvidenceLink]:
-    """What waits for this person's review, oldest first. Never their own organisation's evidence."""
-    memberships = account_permissions.memberships_of(user)
-    own = {m.organisation_id for m in memberships}
-    condition = Q(pk__in=[])
-    if account_permissions.is_national(user) and any(
-        m.role in (Role.NATIONAL_REVIEWER, Role.NATIONAL_ADMIN) for m in memberships
+def evidence_links_with_reviews(links) -> list[EvidenceLink]:
+    """The links, each with `latest_review` (the newest decision, or None) and `reviewer_text`
+    (who will review it), in two queries whatever their number."""
+    links = list(links)
+    latest: dict[int, Review] = {}
+    for review in Review.objects.filter(link__in=[link.pk for link in links]).select_related(
+        "reviewer", "reviewer_organisation", "revision"
     ):
-        condition |= Q(review_by=EvidenceLink.ReviewBy.NATIONAL)
-    cso_orgs = {m.organisation_id for m in memberships if m.role == Role.CSO}
-    lead_orgs = {m.organisation_id for m in memberships if m.role in (Role.DEPLOYMENT_LEAD, Role.CSO)}
-    if cso_orgs:
-        condition |= Q(review_by=EvidenceLink.ReviewBy.DEPLOYING_CSO, deployment__organisation__in=cso_orgs)
-    if lead_orgs:
-        condition |= Q(review_by=EvidenceLink.ReviewBy.DEPLOYING_LEAD, deployment__organisation__in=lead_orgs)
+        latest.setdefault(review.link_id, review)  # newest first (Review.Meta.ordering)
+    for link in links:
+        link.latest_review = latest.get(link.pk)
+        link.reviewer_text = permissions.reviewer_text(link)
+    return links
+
+
+def review_queue_for(user) -> QuerySet[EvidenceLink]:
+    """What waits for this person's review, oldest first: the links whose routing names a role
+    the person holds (`permissions.REVIEW_RULES`). Never their own organisation's evidence."""
+    own = _member_organisation_ids(user)
+    condition = Q(pk__in=[])
+    for review_by, rule in permissions.REVIEW_RULES.items():
+        if rule.held_nationally(user):
+            condition |= Q(review_by=review_by)
+        elif organisations := rule.organisations_of(user):
+            condition |= Q(review_by=review_by, deployment__organisation__in=organisations)
     return (
         EvidenceLink.objects.filter(condition, status=EvidenceLink.Status.SUBMITTED)
         .exclude(evidence__owner__in=own)
         .select_related("evidence__owner", "deployment__organisation", "revision")
         .order_by("submitted_at", "pk")
     )
+
+
+@dataclass
+class QueueSource:
+    """One kind of evidence that reaches a person's review queue, and for which organisations."""
+
+    review_by: str
+    label: str
+    organisations: list[str]  # empty: every deploying organisation (the national team's queue)
+
+
+def review_queue_sources(user) -> list[QueueSource]:
+    """What reaches the person's queue, from the same rules as `review_queue_for`."""
+    names = {m.organisation_id: m.organisation.name for m in account_permissions.memberships_of(user)}
+    sources = []
+    for review_by, rule in permissions.REVIEW_RULES.items():
+        label = EvidenceLink.ReviewBy(review_by).label
+        if rule.held_nationally(user):
+            sources.append(QueueSource(review_by, label, []))
+        elif organisations := rule.organisations_of(user):
+            sources.append(QueueSource(review_by, label, sorted(names[pk] for pk in organisations)))
+    return sources
 
 
 def product_version_evidence(*, user, product_version) -> QuerySet[Evidence]:

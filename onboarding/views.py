@@ -7,7 +7,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation, Role
 from nir_portal.forms import add_service_errors
-from nir_portal.permissions import get_visible_or_404
+from nir_portal.permissions import RoleRequired, get_visible_or_404
 from onboarding import permissions, selectors, services
 from onboarding.forms import DeploymentCreateForm, StageChangeForm
 from onboarding.models import ProductVersion
@@ -35,7 +35,7 @@ class DeploymentDetailView(DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["can_manage"] = permissions.can(self.request.user, permissions.MANAGE, self.object)
+        context["can_manage"] = permissions.MANAGE_DEPLOYMENT.allows(self.request.user, self.object)
         return context
 
 
@@ -54,7 +54,9 @@ class DeploymentCreateView(FormView):
     def dispatch(self, request, *args, **kwargs):
         self.organisations = _organisations_opening_deployments(request.user)
         if not self.organisations.exists():
-            raise Http404
+            if request.active_organisation is None:
+                raise Http404
+            raise RoleRequired(permissions.OPEN_DEPLOYMENT, request.active_organisation)
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
@@ -76,8 +78,7 @@ class DeploymentStageChangeView(FormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = get_visible_or_404(request, selectors.deployments_visible_to(request.user), pk=kwargs["pk"])
-        if not permissions.can(request.user, permissions.MANAGE, self.deployment):
-            raise Http404
+        permissions.MANAGE_DEPLOYMENT.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

@@ -86,8 +86,7 @@ class BundleRequestView(reauth.RecentMFARequiredMixin, View):
         if request.method.lower() not in self.http_method_names:
             return self.http_method_not_allowed(request, *args, **kwargs)
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_request_bundle(request.user, self.deployment):
-            raise Http404
+        permissions.REQUEST_BUNDLE.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def reauth_form_path(self) -> str:

@@ -5,8 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Role
@@ -37,10 +36,11 @@ def _member_organisation_ids(user, roles: set[str] | None = None) -> set[int]:
 def deployments_with_hazard_log_visible_to(user) -> QuerySet[Deployment]:
     """Deployments whose hazard log the person may read: their own organisation's, or every one
     for the national team. Suppliers see their own hazards elsewhere, never a trust's log."""
-    if account_permissions.is_national(user):
+    rule = safety_permissions.VIEW_HAZARD_LOG
+    if rule.held_nationally(user):
         queryset = Deployment.objects.all()
     else:
-        queryset = Deployment.objects.filter(organisation__in=_member_organisation_ids(user))
+        queryset = Deployment.objects.filter(organisation__in=rule.organisations_of(user))
     # The matrix's scales and table are not needed to name it; they are loaded where ratings are.
     return (
         queryset.select_related("organisation", "product_version__product__supplier", "risk_plan__risk_matrix")
@@ -82,45 +82,61 @@ def hazard_log(
     """A deployment's hazards with controls (owner, evidence revisions) and actions prefetched: a
     fixed number of queries whatever the size of the log. `rating` is a residual rating (1-5) or
     NOT_ASSESSED."""
-    queryset = hazards_visible_to(user).filter(deployment=deployment)
+    queryset = _log_filtered(hazards_visible_to(user).filter(deployment=deployment), rating=rating, status=status)
+    return queryset.prefetch_related(_controls_prefetch(), _actions_prefetch()).order_by("number")
+
+
+def _log_filtered(
+    queryset: QuerySet[DeploymentHazard], *, rating: str | int | None, status: str | None
+) -> QuerySet[DeploymentHazard]:
     if rating == NOT_ASSESSED:
         queryset = queryset.filter(residual_rating__isnull=True)
     elif rating not in (None, ""):
         queryset = queryset.filter(residual_rating=int(rating))
     if status:
         queryset = queryset.filter(status=status)
-    return queryset.prefetch_related(_controls_prefetch(), _actions_prefetch()).order_by("number")
+    return queryset
+
+
+@dataclass(frozen=True, slots=True)
+class HazardLogRow:
+    """One row of the hazard log page: plain values, no model instance to build per hazard."""
+
+    pk: int
+    number: int
+    name: str
+    source: str
+    is_applicable: bool
+    transfer_decision: str
+    initial_rating: int | None
+    residual_rating: int | None
+    status: str
+    control_count: int
+
+    @property
+    def reference(self) -> str:
+        return f"H{self.number:03d}"
+
+
+HAZARD_LOG_ROW_FIELDS = [f for f in HazardLogRow.__dataclass_fields__ if f != "control_count"]
 
 
 def hazard_log_summary(
     *, user, deployment: Deployment, rating: str | int | None = None, status: str | None = None
-) -> QuerySet[DeploymentHazard]:
-    """The hazard log page's rows: the filtered log with each hazard's count of live controls,
-    in one query."""
-    live_controls = (
-        HazardControl.objects.filter(hazard=OuterRef("pk"), is_withdrawn=False)
-        .order_by()
-        .values("hazard")
-        .annotate(n=Count("pk"))
-        .values("n")
+) -> list[HazardLogRow]:
+    """The hazard log page's rows: the filtered log with each hazard's count of live controls, in
+    one query (controls joined and counted once, not a subquery per hazard). Who may read the log
+    is decided from the person's memberships already in memory, as `hazards_visible_to` decides it,
+    so the query is on the deployment's own hazards alone."""
+    if not safety_permissions.can_view_hazard_log(user, deployment):
+        return []
+    rows = (
+        _log_filtered(DeploymentHazard.objects.filter(deployment=deployment), rating=rating, status=status)
+        .order_by("number")
+        .annotate(control_count=Count("controls", filter=Q(controls__is_withdrawn=False)))
+        .values_list(*HAZARD_LOG_ROW_FIELDS, "control_count")
     )
-    return (
-        hazard_log(user=user, deployment=deployment, rating=rating, status=status)
-        .prefetch_related(None)
-        .select_related(None)
-        .only(
-            "pk",
-            "number",
-            "name",
-            "source",
-            "is_applicable",
-            "transfer_decision",
-            "initial_rating",
-            "residual_rating",
-            "status",
-        )
-        .annotate(control_count=Coalesce(Subquery(live_controls), 0))
-    )
+    return [HazardLogRow(*row) for row in rows]
 
 
 def hazard_detail(*, user, pk: int) -> QuerySet[DeploymentHazard]:
@@ -222,10 +238,11 @@ def cso_review_queue(user) -> CSOReviewQueue:
 def product_versions_visible_to(user) -> QuerySet[ProductVersion]:
     """Product versions whose DCB0129 hazards the person may read: the supplier's members and
     the national team."""
-    if account_permissions.is_national(user):
+    rule = safety_permissions.VIEW_SUPPLIER_HAZARDS
+    if rule.held_nationally(user):
         queryset = ProductVersion.objects.all()
     else:
-        queryset = ProductVersion.objects.filter(product__supplier__in=_member_organisation_ids(user))
+        queryset = ProductVersion.objects.filter(product__supplier__in=rule.organisations_of(user))
     return queryset.select_related("product__supplier")
 
 

@@ -2,8 +2,10 @@
 CSO's queue and sign-off, go-live authorisation, incidents, supplier hazards and the risk matrix.
 
 Each view fetches through a `..._visible_to(user)` selector (another organisation's objects are a
-404), checks the person may act before showing a form, and calls one service; a PermissionDenied
-from a service is a 404 too, so "forbidden" and "missing" look alike."""
+404, so "forbidden" and "missing" look alike to outsiders), then checks the person may act before
+showing a form: someone who sees the object but lacks the role gets a 403 naming the role that may
+(`RoleRule.require`). A PermissionDenied raised later by a service (the role revoked meanwhile)
+stays a 404."""
 
 import json
 
@@ -128,8 +130,7 @@ class LocalHazardCreateView(FormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_edit_hazard_log(request.user, self.deployment):
-            raise Http404
+        permissions.EDIT_HAZARD_LOG.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -184,16 +185,16 @@ class HazardDetailView(TemplateView):
 
 
 class HazardFormMixin:
-    """Fetches the hazard and refuses, with a 404, anyone who may not make this change."""
+    """Fetches the hazard and refuses, with a 403 naming the role, anyone who may see it but not
+    make this change."""
 
     def dispatch(self, request, *args, **kwargs):
         self.hazard = _hazard(request, kwargs["pk"])
-        if not self.allowed(request.user, self.hazard):
-            raise Http404
+        self.check_allowed(request.user, self.hazard)
         return super().dispatch(request, *args, **kwargs)
 
-    def allowed(self, user, hazard: DeploymentHazard) -> bool:
-        return permissions.can_edit_hazard_log(user, hazard.deployment)
+    def check_allowed(self, user, hazard: DeploymentHazard) -> None:
+        permissions.EDIT_HAZARD_LOG.require(user, hazard.deployment)
 
     def get_initial(self):
         return {**super().get_initial(), "expected_version": self.hazard.version}
@@ -254,8 +255,10 @@ class HazardTransferDecisionView(HazardFormMixin, reauth.RecentMFARequiredMixin,
     form_class = TransferDecisionForm
     success_message = "Your decision on the transferred hazard has been recorded."
 
-    def allowed(self, user, hazard):
-        return hazard.source == DeploymentHazard.Source.SUPPLIER and permissions.can_sign_off(user, hazard.deployment)
+    def check_allowed(self, user, hazard):
+        if hazard.source != DeploymentHazard.Source.SUPPLIER:
+            raise Http404("Only a transferred hazard takes a decision.")
+        permissions.SIGN_OFF.require(user, hazard.deployment)
 
     def call_service(self, form):
         services.hazard_transfer_decide(
@@ -314,8 +317,7 @@ class ActionCreateView(HazardFormMixin, FormView):
 class ActionCompleteView(View):
     def post(self, request, pk):
         action = get_visible_or_404(request, selectors.actions_visible_to(request.user), pk=pk)
-        if not permissions.can_edit_hazard_log(request.user, action.deployment):
-            raise Http404
+        permissions.EDIT_HAZARD_LOG.require(request.user, action.deployment)
         try:
             services.action_complete(actor=request.user, action=action)
             messages.success(request, "The action has been marked complete.")
@@ -349,8 +351,8 @@ class SignOffView(reauth.RecentMFARequiredMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
         self.can_sign = permissions.can_sign_off(request.user, self.deployment)
-        if request.method == "POST" and not self.can_sign:
-            raise Http404
+        if request.method == "POST":
+            permissions.SIGN_OFF.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -428,8 +430,7 @@ class GoLiveView(reauth.RecentMFARequiredMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_authorise_go_live(request.user, self.deployment):
-            raise Http404
+        permissions.AUTHORISE_GO_LIVE.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -485,8 +486,7 @@ class IncidentCreateView(FormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_report_incident(request.user, self.deployment):
-            raise Http404
+        permissions.REPORT_INCIDENT.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
@@ -562,8 +562,7 @@ class IncidentJournalView(IncidentDetailView):
 
     def post(self, request, pk):
         incident = self.get_incident()
-        if not permissions.can_report_incident(request.user, incident.deployment):
-            raise Http404
+        permissions.REPORT_INCIDENT.require(request.user, incident.deployment)
         form = JournalEntryForm(request.POST)
         if form.is_valid():
             try:
@@ -634,8 +633,7 @@ class SupplierHazardCreateView(SupplierHazardFormMixin, FormView):
         self.product_version = get_visible_or_404(
             request, selectors.product_versions_visible_to(request.user), pk=kwargs["pk"]
         )
-        if not permissions.can_edit_supplier_hazards(request.user, self.product_version):
-            raise Http404
+        permissions.EDIT_SUPPLIER_HAZARDS.require(request.user, self.product_version)
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -643,8 +641,7 @@ class SupplierHazardEditView(SupplierHazardFormMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         self.hazard = get_visible_or_404(request, selectors.supplier_hazards_visible_to(request.user), pk=kwargs["pk"])
         self.product_version = self.hazard.product_version
-        if not permissions.can_edit_supplier_hazards(request.user, self.product_version):
-            raise Http404
+        permissions.EDIT_SUPPLIER_HAZARDS.require(request.user, self.product_version)
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):

@@ -14,7 +14,7 @@ from celery.schedules import crontab
 from django.db import connection
 
 from nir_portal.audit.models import AuditEvent
-from nir_portal.audit.services import audit_event_record
+from nir_portal.audit.services import audit_chain_extend, audit_event_record
 from nir_portal.celery import app as celery_app
 from nir_portal.tasks import audit_chain_check
 from tests.conftest import require
@@ -24,9 +24,16 @@ TASK_NAME = "nir_portal.tasks.audit_chain_check"
 
 
 def forge_an_entry() -> AuditEvent:
-    # Inserting a row outside the service is the tampering the chain exists to reveal.
+    # Inserting a row outside the service, at the next chain position, is the tampering the chain
+    # exists to reveal.
+    audit_chain_extend()
+    head = AuditEvent.objects.exclude(chain_seq=None).order_by("-chain_seq").first()
     return AuditEvent.objects.create(
-        occurred_at="2026-01-01T00:00:00Z", action="deployment.delete", previous_hash="f" * 64, entry_hash="e" * 64
+        occurred_at="2026-01-01T00:00:00Z",
+        action="deployment.delete",
+        chain_seq=(head.chain_seq if head else 0) + 1,
+        previous_hash="f" * 64,
+        entry_hash="e" * 64,
     )
 
 
@@ -59,7 +66,8 @@ def test_an_intact_chain_is_recorded_as_checked_and_raises_no_alarm(db):
 
     result = audit_chain_check()
 
-    assert result == {"intact": True, "first_broken_id": None}
+    assert result == {"intact": True, "first_broken_id": None, "stale_unchained": []}
+    assert not AuditEvent.objects.filter(action="organisation.create", chain_seq=None).exists()
     checked = AuditEvent.objects.get(action="audit.chain_checked")
     assert checked.outcome == AuditEvent.Outcome.SUCCESS
     assert not AuditEvent.objects.filter(action="audit.chain_broken").exists()
@@ -74,7 +82,7 @@ def test_a_broken_chain_is_logged_and_recorded_once_however_often_the_check_runs
         first = audit_chain_check()
         audit_chain_check()
 
-    assert first == {"intact": False, "first_broken_id": forged.pk}
+    assert first == {"intact": False, "first_broken_id": forged.pk, "stale_unchained": []}
     alarm = AuditEvent.objects.get(action="audit.chain_broken")
     assert alarm.outcome == AuditEvent.Outcome.FAILURE
     assert alarm.changes == {"first_broken_id": forged.pk}
@@ -82,6 +90,22 @@ def test_a_broken_chain_is_logged_and_recorded_once_however_often_the_check_runs
     assert [r.getMessage() for r in caplog.records] == [
         f"The audit trail's hash chain is broken at entry {forged.pk}."
     ] * 2
+
+
+def test_entries_a_stuck_chainer_left_behind_are_reported_then_chained(db, caplog):
+    audit_event_record(action="organisation.create")
+    # Written long ago and never chained: what is left when the chaining after commit keeps failing.
+    stuck = AuditEvent.objects.create(occurred_at="2026-01-01T00:00:00Z", action="organisation.create")
+
+    with caplog.at_level(logging.ERROR, logger="nir_portal.tasks"):
+        result = audit_chain_check()
+
+    assert result == {"intact": True, "first_broken_id": None, "stale_unchained": [stuck.pk]}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Audit entries [{stuck.pk}] were still unchained: the chainer is not running."
+    ]
+    assert AuditEvent.objects.get(action="audit.chain_checked").outcome == AuditEvent.Outcome.FAILURE
+    assert AuditEvent.objects.get(pk=stuck.pk).chain_seq is not None
 
 
 # --- A real worker -------------------------------------------------------------------------------------
@@ -143,6 +167,6 @@ def test_a_real_worker_runs_the_audit_chain_check_against_the_database(worker):
         assert time.monotonic() < deadline, f"no audit.chain_checked within 90 s:\n{log.read_text()}"
         time.sleep(0.2)
     checked = AuditEvent.objects.get(action="audit.chain_checked")
-    assert checked.changes == {"intact": True, "first_broken_id": None}
+    assert checked.changes == {"intact": True, "first_broken_id": None, "stale_unchained": []}
     assert not AuditEvent.objects.filter(action="audit.chain_broken").exists()
     assert f"Task {TASK_NAME}[" in log.read_text()

@@ -407,13 +407,21 @@ def _supplier_hazard(world) -> Target:
 
 
 NATIONAL_READS = dict.fromkeys(NATIONAL, Expect(get=200))
+# National roles see every deployment, so an action they lack the role for is a 403 naming that
+# role (nothing is revealed that they could not already read), not a 404.
+NATIONAL_SEES_REFUSED = dict.fromkeys(NATIONAL, Expect(get=403, post=403))
+NATIONAL_SEES_REFUSED_POST_ONLY = dict.fromkeys(NATIONAL, Expect(post=403))
 
 OBJECT_URLS: dict[str, ObjectUrl] = {
     # National roles read every deployment; managing one stays with its own lead.
     "onboarding:deployment-detail": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
-    "onboarding:deployment-stage": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "onboarding:deployment-stage": ObjectUrl(
+        lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
     "onboarding:deployment-checklist": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
-    "onboarding:deployment-framework": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "onboarding:deployment-framework": ObjectUrl(
+        lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
     "onboarding:deployment-evidence-create": ObjectUrl(
         lambda w: Target(
             kwargs={"deployment_pk": w.deployment_a.pk},
@@ -462,19 +470,21 @@ OBJECT_URLS: dict[str, ObjectUrl] = {
     "accounts:member-invite": ObjectUrl(
         lambda w: _trust_a(w, Role.DEPLOYMENT_LEAD),
         # An empty form comes back with its errors.
-        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200)},
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200), Role.NATIONAL_REVIEWER: Expect(get=403, post=403)},
     ),
     "accounts:membership-role": ObjectUrl(
-        _membership_in_trust_a, allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200)}
+        _membership_in_trust_a,
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=200), Role.NATIONAL_REVIEWER: Expect(get=403, post=403)},
     ),
     "accounts:membership-remove": ObjectUrl(
         _membership_in_trust_a,
         # The national admin really removes it and is sent back to the organisation.
-        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=302)},
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=302), Role.NATIONAL_REVIEWER: Expect(get=403, post=403)},
     ),
     # POST only: the lead, or the national admin, re-sends and is sent back to the organisation.
     "accounts:membership-invitation-resend": ObjectUrl(
-        lambda w: _membership_in_trust_a(w, insider_status=302), allowed={Role.NATIONAL_ADMIN: Expect(post=302)}
+        lambda w: _membership_in_trust_a(w, insider_status=302),
+        allowed={Role.NATIONAL_ADMIN: Expect(post=302), Role.NATIONAL_REVIEWER: Expect(post=403)},
     ),
     # A security key is its owner's alone, whatever the role.
     "mfa_edit_webauthn": ObjectUrl(_security_key_of_trust_a_member),
@@ -486,26 +496,36 @@ SAFETY_OBJECT_URLS: dict[str, ObjectUrl] = {
     "safety:hazard-log": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
     "safety:hazard-log-export-csv": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
     "safety:hazard-log-export-xlsx": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
-    "safety:hazard-create": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
+    "safety:hazard-create": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED),
     "safety:hazard-detail": ObjectUrl(_hazard_of_trust_a, allowed=NATIONAL_READS),
-    "safety:hazard-edit": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:hazard-transfer-decision": ObjectUrl(_transferred_hazard_of_trust_a),
-    "safety:control-create": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:action-create": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:action-complete": ObjectUrl(_action_of_trust_a),
-    # National roles read the sign-off page; only the trust's CSO signs (their POST is a 404).
-    "safety:sign-off": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
+    "safety:hazard-edit": ObjectUrl(
+        lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:hazard-transfer-decision": ObjectUrl(_transferred_hazard_of_trust_a, allowed=NATIONAL_SEES_REFUSED),
+    "safety:control-create": ObjectUrl(
+        lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:action-create": ObjectUrl(
+        lambda w: _hazard_of_trust_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:action-complete": ObjectUrl(_action_of_trust_a, allowed=NATIONAL_SEES_REFUSED_POST_ONLY),
+    # National roles read the sign-off page; only the trust's CSO signs (their POST is a 403).
+    "safety:sign-off": ObjectUrl(_deployment_a, allowed=dict.fromkeys(NATIONAL, Expect(get=200, post=403))),
     "safety:sign-off-detail": ObjectUrl(_sign_off_of_trust_a, allowed=NATIONAL_READS),
-    "safety:go-live": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
+    "safety:go-live": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER), allowed=NATIONAL_SEES_REFUSED),
     "safety:incident-list": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
-    "safety:incident-create": ObjectUrl(lambda w: _deployment_a(w, Role.EVIDENCE_CONTRIBUTOR)),
+    "safety:incident-create": ObjectUrl(
+        lambda w: _deployment_a(w, Role.EVIDENCE_CONTRIBUTOR), allowed=NATIONAL_SEES_REFUSED
+    ),
     "safety:incident-detail": ObjectUrl(_incident_of_trust_a, allowed=NATIONAL_READS),
     # POST only; an empty entry comes back with its errors.
-    "safety:incident-journal": ObjectUrl(_incident_of_trust_a),
+    "safety:incident-journal": ObjectUrl(_incident_of_trust_a, allowed=NATIONAL_SEES_REFUSED_POST_ONLY),
     # A version's DCB0129 hazards: its supplier's members and the national team read them.
     "safety:supplier-hazard-list": ObjectUrl(_product_version, allowed=NATIONAL_READS),
-    "safety:supplier-hazard-create": ObjectUrl(lambda w: _product_version(w, Role.SUPPLIER_CSO)),
-    "safety:supplier-hazard-edit": ObjectUrl(_supplier_hazard),
+    "safety:supplier-hazard-create": ObjectUrl(
+        lambda w: _product_version(w, Role.SUPPLIER_CSO), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:supplier-hazard-edit": ObjectUrl(_supplier_hazard, allowed=NATIONAL_SEES_REFUSED),
 }
 OBJECT_URLS.update(SAFETY_OBJECT_URLS)
 
@@ -581,7 +601,8 @@ CSCR_OBJECT_URLS: dict[str, ObjectUrl] = {
             owners=(w.trust_a, w.supplier),
             insider=w.member(w.trust_a, Role.CSO),
             insider_status=302,
-        )
+        ),
+        allowed=NATIONAL_SEES_REFUSED_POST_ONLY,
     ),
     "cscr:job-detail": ObjectUrl(_cscr_job_of_trust_a, allowed=NATIONAL_READS),
     "cscr:job-progress": ObjectUrl(_cscr_job_of_trust_a, allowed=NATIONAL_READS),
@@ -843,3 +864,103 @@ def test_no_role_opens_any_admin_page_that_takes_an_id(db):
 
     assert admin_urls
     assert not opened
+
+
+# --- People inside the organisation who lack the role ----------------------------------------------------
+
+TRUST_ROLES = (Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR, Role.EXECUTIVE_APPROVER, Role.VIEWER)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Members of the object's own organisation who see the object but lack the role: each is
+    refused with a 403 that names the role that may act. `get`: the form itself is refused too
+    (False where the page is a read page that shows no form to them)."""
+
+    organisation: Callable[..., Organisation]
+    roles: tuple[str, ...]
+    get: bool = True
+
+
+def _trust_a_except(*allowed: str) -> Refused:
+    return Refused(lambda w: w.trust_a, tuple(r for r in TRUST_ROLES if r not in allowed))
+
+
+def _supplier_except(*allowed: str) -> Refused:
+    return Refused(
+        lambda w: w.supplier, tuple(r for r in ROLES_BY_KIND[Organisation.Kind.SUPPLIER] if r not in allowed)
+    )
+
+
+INSIDERS_REFUSED: dict[str, Refused] = {
+    "onboarding:deployment-stage": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "onboarding:deployment-framework": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "onboarding:deployment-evidence-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
+    "onboarding:evidence-revise": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
+    "onboarding:evidence-submit": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
+    # Nobody reviews their own organisation's evidence: the page is theirs to read, the decision is not.
+    "onboarding:evidence-review": Refused(lambda w: w.trust_a, TRUST_ROLES, get=False),
+    "onboarding:evidence-pars-exception": Refused(lambda w: w.trust_a, TRUST_ROLES, get=False),
+    "onboarding:product-version-carry-forward": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
+    "accounts:member-invite": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "accounts:membership-role": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "accounts:membership-remove": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "accounts:membership-invitation-resend": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "safety:hazard-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "safety:hazard-edit": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "safety:hazard-transfer-decision": _trust_a_except(Role.CSO),
+    "safety:control-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "safety:action-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    "safety:action-complete": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
+    # Everyone in the trust reads the sign-off page; only the CSO's POST signs.
+    "safety:sign-off": Refused(lambda w: w.trust_a, tuple(r for r in TRUST_ROLES if r != Role.CSO), get=False),
+    "safety:go-live": _trust_a_except(Role.EXECUTIVE_APPROVER),
+    "safety:incident-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
+    "safety:incident-journal": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
+    "safety:supplier-hazard-create": _supplier_except(Role.SUPPLIER_CSO),
+    "safety:supplier-hazard-edit": _supplier_except(Role.SUPPLIER_CSO),
+}
+# URLs taking an id and a POST that every member who sees the object may use, or that nobody
+# inside sees without the role (so they are refused with a 404 above), with why.
+OPEN_TO_EVERY_INSIDER = {
+    "onboarding:evidence-comment": "anyone who sees the evidence may join its thread",
+    "onboarding:product-version-evidence-create": "every supplier role contributes evidence",
+    "onboarding:framework-publish": "drafts are seen by the national admin alone",
+    "onboarding:framework-draft": "the framework is curated by the national admin alone",
+    "onboarding:requirement-edit": "drafts are seen by the national admin alone",
+    "cscr:bundle-request": "members who may not request bundles do not see them either",
+    "mfa_edit_webauthn": "a security key is its owner's alone",
+    "mfa_remove_webauthn": "a security key is its owner's alone",
+}
+
+
+def test_every_object_url_taking_a_post_says_which_insiders_are_refused():
+    posting = {r.name for r in all_routes() if r.takes_id and r.origin != "admin" and r.accepts_post}
+    unlisted = posting - set(INSIDERS_REFUSED) - set(OPEN_TO_EVERY_INSIDER)
+
+    assert not unlisted, f"URLs taking a POST with no INSIDERS_REFUSED entry: {sorted(unlisted)}"
+    assert set(INSIDERS_REFUSED) | set(OPEN_TO_EVERY_INSIDER) <= posting
+
+
+@pytest.mark.parametrize("url_name", sorted(INSIDERS_REFUSED))
+def test_a_member_without_the_role_is_refused_with_403_naming_the_role_and_its_holders(url_name, world):
+    entry = INSIDERS_REFUSED[url_name]
+    target = OBJECT_URLS[url_name].build(world)
+    url = reverse(url_name, kwargs=target.kwargs)
+    route = next(r for r in all_routes() if r.name == url_name)
+    organisation = entry.organisation(world)
+
+    wrong = []
+    for role in entry.roles:
+        client = client_for(world.member(organisation, role))
+        responses = [("POST", client.post(url, {}))]
+        if entry.get and route.accepts_get:
+            responses.append(("GET", client.get(url)))
+        for method, response in responses:
+            body = response.content.decode()
+            if response.status_code != 403 or 'data-testid="forbidden-role"' not in body:
+                wrong.append(f"{method} as {role}: {response.status_code}")
+            elif organisation.name not in body and "Nobody in your organisation" not in body:
+                wrong.append(f"{method} as {role}: the 403 names no holder in {organisation.name}")
+
+    assert not wrong, f"{url_name} ({url}):\n" + "\n".join(wrong)

@@ -80,7 +80,9 @@ def national_scope(user) -> QuerySet[Deployment] | None:
     """Every deployment, for the national team; None for anyone else (their answer is a 404)."""
     if not account_permissions.is_national(user):
         return None
-    return _visible(user)
+    # The national team sees every deployment (as `deployments_visible_to` says): the plain table,
+    # without that selector's per-deployment site count, which every scope query would repeat.
+    return Deployment.objects.all()
 
 
 def _member_of(user, organisation: Organisation | None) -> bool:

@@ -10,14 +10,5 @@ def organisations_visible_to(user) -> QuerySet[Organisation]:
     return Organisation.objects.filter(memberships__user=user, is_active=True).distinct()
 
 
-def organisations_managed_by(user) -> QuerySet[Organisation]:
-    """Organisations whose members the user may manage."""
-    if permissions.is_national_admin(user):
-        return Organisation.objects.all()
-    return Organisation.objects.filter(
-        memberships__user=user, memberships__role__in=permissions.LEAD_ROLES, is_active=True
-    ).distinct()
-
-
 def memberships_of_organisation(*, organisation: Organisation) -> QuerySet[Membership]:
     return Membership.objects.filter(organisation=organisation).select_related("user").order_by("user__email", "role")

@@ -50,7 +50,6 @@ def _membership_add(*, user, organisation: Organisation, role: str, invited_by=N
     EmailAddress.objects.get_or_create(
         user=user, email__iexact=user.email, defaults={"email": user.email, "verified": True, "primary": True}
     )
-    user.groups.add(permissions.role_group(organisation, role))
     permissions.forget_memberships(user)
     return membership
 
@@ -59,8 +58,7 @@ def _membership_add(*, user, organisation: Organisation, role: str, invited_by=N
 def user_invite(*, actor, organisation: Organisation, email: str, full_name: str, role: str) -> Membership:
     """Invite a person into an organisation with a role. A new person gets an account without a
     password and an email with a link to set one; at first sign-in they must enrol MFA."""
-    if not permissions.can_manage_members(actor, organisation):
-        raise PermissionDenied("You cannot manage the members of this organisation.")
+    permissions.MANAGE_MEMBERS.require(actor, organisation)
     email = User.objects.normalize_email(email.strip()).lower()
     user = User.objects.select_for_update().filter(email__iexact=email).first()
     created = user is None
@@ -147,8 +145,7 @@ def membership_change_role(*, actor, membership: Membership, role: str, mfa_veri
     membership = (
         Membership.objects.select_for_update(of=("self",)).select_related("organisation", "user").get(pk=membership.pk)
     )
-    if not permissions.can_manage_members(actor, membership.organisation):
-        raise PermissionDenied("You cannot manage the members of this organisation.")
+    permissions.MANAGE_MEMBERS.require(actor, membership.organisation)
     reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="change someone's role")
     if role == membership.role:
         return membership
@@ -159,11 +156,9 @@ def membership_change_role(*, actor, membership: Membership, role: str, mfa_veri
             {"role": ValidationError("This person already holds that role here.", code="already_member")}
         )
     old_role = membership.role
-    membership.user.groups.remove(permissions.role_group(membership.organisation, old_role))
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role", "updated_at"])
-    membership.user.groups.add(permissions.role_group(membership.organisation, role))
     permissions.forget_memberships(membership.user)
     audit_event_record(
         action="membership.change_role",
@@ -180,10 +175,8 @@ def membership_revoke(*, actor, membership: Membership) -> None:
     membership = (
         Membership.objects.select_for_update(of=("self",)).select_related("organisation", "user").get(pk=membership.pk)
     )
-    if not permissions.can_manage_members(actor, membership.organisation):
-        raise PermissionDenied("You cannot manage the members of this organisation.")
+    permissions.MANAGE_MEMBERS.require(actor, membership.organisation)
     _check_not_last_lead(membership)
-    membership.user.groups.remove(permissions.role_group(membership.organisation, membership.role))
     audit_event_record(
         action="membership.revoke",
         actor=actor,

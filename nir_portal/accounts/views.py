@@ -69,9 +69,12 @@ class OrganisationDetailView(TemplateView):
 
 class _ManagedOrganisationMixin:
     def get_organisation(self):
-        return get_visible_or_404(
-            self.request, selectors.organisations_managed_by(self.request.user), pk=self.kwargs["pk"]
+        # Seen but not managed: a 403 naming the lead, rather than a 404 for one's own organisation.
+        organisation = get_visible_or_404(
+            self.request, selectors.organisations_visible_to(self.request.user), pk=self.kwargs["pk"]
         )
+        permissions.MANAGE_MEMBERS.require(self.request.user, organisation)
+        return organisation
 
 
 class MemberInviteView(_ManagedOrganisationMixin, FormView):
@@ -99,9 +102,11 @@ class MemberInviteView(_ManagedOrganisationMixin, FormView):
 
 def _visible_membership(request, pk: int) -> Membership:
     visible = Membership.objects.filter(
-        organisation__in=selectors.organisations_managed_by(request.user)
+        organisation__in=selectors.organisations_visible_to(request.user)
     ).select_related("organisation", "user")
-    return get_visible_or_404(request, visible, pk=pk)
+    membership = get_visible_or_404(request, visible, pk=pk)
+    permissions.MANAGE_MEMBERS.require(request.user, membership.organisation)
+    return membership
 
 
 class MembershipRoleChangeView(reauth.RecentMFARequiredMixin, FormView):

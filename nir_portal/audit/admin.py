@@ -7,7 +7,7 @@ from nir_portal.audit.models import AuditEvent
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     """The audit trail, to read: nothing here adds, changes or deletes an entry (the database
-    refuses updates and deletes in any case)."""
+    refuses updates and deletes in any case, but for the one update that chains an entry)."""
 
     list_display = ("occurred_at", "actor_email", "organisation", "action", "object_repr", "outcome", "ip_address")
     list_filter = ("outcome", "action", "organisation")
@@ -29,6 +29,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "ip_address",
         "user_agent",
         "request_id",
+        "chain_seq",  # empty for the moment between an entry's commit and its chaining
         "previous_hash",
         "entry_hash",
     )

@@ -25,8 +25,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from nir_portal import signing
-from nir_portal.audit.models import AuditCheckpoint, AuditEvent
-from nir_portal.audit.services import GENESIS_HASH, audit_event_record
+from nir_portal.audit.models import AuditCheckpoint
+from nir_portal.audit.services import GENESIS_HASH, audit_chain_extend, audit_event_record, chain_tail
 
 # The task that takes a checkpoint, by name (nir_portal.tasks), for services to enqueue after commit.
 AUDIT_CHECKPOINT_TAKE = "nir_portal.tasks.audit_checkpoint_take"
@@ -110,10 +110,10 @@ class Head:
 
 
 def chain_head() -> Head:
-    """The last committed entry. Entries are numbered while the chain lock is held and the lock is
-    kept until commit, so the committed entries always form an unbroken prefix of the chain."""
-    last = AuditEvent.objects.order_by("-id").values_list("id", "entry_hash").first()
-    return Head(last[0], last[1]) if last else Head(None, GENESIS_HASH)
+    """The last chained entry. Positions are given under the chain lock, in one transaction per
+    batch, so the chained entries always form an unbroken prefix of the chain."""
+    last = chain_tail()
+    return Head(last.pk, last.entry_hash) if last else Head(None, GENESIS_HASH)
 
 
 def storage_document(checkpoint: AuditCheckpoint) -> bytes:
@@ -162,7 +162,9 @@ def _write_once(name: str, data: bytes) -> str:
 
 
 def audit_checkpoint_create(*, reason: str, context: dict[str, Any] | None = None) -> AuditCheckpoint:
-    """Sign the chain head, copy the checkpoint to storage, then record it (and an audit entry)."""
+    """Chain what is pending, sign the chain head, copy the checkpoint to storage, then record it
+    (and an audit entry)."""
+    audit_chain_extend()
     head = chain_head()
     credentials = signing.signing_credentials()
     with transaction.atomic():

@@ -27,13 +27,18 @@ def _canonical(fields: dict[str, Any]) -> str:
 
 
 def _chain_extension(event: AuditEvent) -> dict[str, Any]:
+    """The entry's chain position (`sequence`) and hashes; an entry exported in the moment between
+    its commit and its chaining carries only the fields that will be hashed."""
+    hashed = {"url": "hashedFields", "valueString": _canonical(hashed_fields(event))}
+    if not event.is_chained:
+        return {"url": CHAIN_EXTENSION, "extension": [hashed]}
     return {
         "url": CHAIN_EXTENSION,
         "extension": [
-            {"url": "sequence", "valueString": str(event.pk)},
+            {"url": "sequence", "valueString": str(event.chain_seq)},
             {"url": "previousHash", "valueString": event.previous_hash},
             {"url": "entryHash", "valueString": event.entry_hash},
-            {"url": "hashedFields", "valueString": _canonical(hashed_fields(event))},
+            hashed,
         ],
     }
 
@@ -130,6 +135,10 @@ def fhir_export_verify(resources: list[dict[str, Any]]) -> list[str]:
     for index, resource in enumerate(resources):
         chain = _chain_of(resource)
         where = f"entry {index} ({resource.get('id')})"
+        if "hashedFields" in chain and not chain.get("entryHash"):
+            problems.append(f"{where}: was not yet chained when exported; export it again to check it")
+            previous = None
+            continue
         if not chain.get("entryHash") or "hashedFields" not in chain:
             problems.append(f"{where}: carries no chain hashes")
             previous = None
@@ -166,4 +175,5 @@ def resources_from_export(data: bytes) -> list[dict[str, Any]]:
             for line in text.splitlines()
             if line.strip()
         ]
-    return sorted(resources, key=lambda r: int(_chain_of(r).get("sequence") or 0))
+    # In chain order; entries exported before they were chained last.
+    return sorted(resources, key=lambda r: int(_chain_of(r).get("sequence") or 2**63))

@@ -2,6 +2,20 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 
+# The one update an entry may receive: its chain fields, from unset to set, and nothing else. Every
+# other update, and every delete, is refused.
+CHAIN_ONCE_OR_REFUSE = """
+IF TG_OP = 'UPDATE'
+   AND OLD.chain_seq IS NULL AND OLD.previous_hash IS NULL AND OLD.entry_hash IS NULL
+   AND NEW.chain_seq IS NOT NULL AND NEW.previous_hash IS NOT NULL AND NEW.entry_hash IS NOT NULL
+   AND (to_jsonb(OLD) - ARRAY['chain_seq', 'previous_hash', 'entry_hash'])
+       = (to_jsonb(NEW) - ARRAY['chain_seq', 'previous_hash', 'entry_hash'])
+THEN
+    RETURN NEW;
+END IF;
+RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;
+"""
+
 
 class AuditEvent(models.Model):
     """One append-only, hash-chained record of something a person or the system did."""
@@ -28,19 +42,52 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     request_id = models.CharField(max_length=36, blank=True)
-    previous_hash = models.CharField(max_length=64)
-    entry_hash = models.CharField(max_length=64, unique=True)
+    # Set once, after the writing transaction commits, by the chainer (services.audit_chain_extend):
+    # the entry's position in the chain (1, 2, 3... without gaps) and its hashes. NULL until then.
+    # NULL, not "", for "not yet chained": the trigger and the check constraint test for it.
+    chain_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    entry_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # The chainer's queue: entries written but not yet chained, in id order.
+            models.Index(fields=["id"], condition=models.Q(chain_seq__isnull=True), name="audit_unchained_idx"),
+        ]
+        constraints = [
+            # Partial, so that writing an entry adds nothing to these indexes until it is chained.
+            models.UniqueConstraint(
+                fields=["chain_seq"], condition=models.Q(chain_seq__isnull=False), name="audit_chain_seq_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["entry_hash"], condition=models.Q(entry_hash__isnull=False), name="audit_entry_hash_unique"
+            ),
+            models.CheckConstraint(
+                name="audit_chain_fields_together",
+                condition=(
+                    models.Q(chain_seq__isnull=True, previous_hash__isnull=True, entry_hash__isnull=True)
+                    | models.Q(chain_seq__gte=1, previous_hash__isnull=False, entry_hash__isnull=False)
+                ),
+            ),
+        ]
         triggers = [
             # TRUNCATE is left to database privileges: test isolation relies on it.
-            pgtrigger.Protect(name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            pgtrigger.Trigger(
+                name="audit_append_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=CHAIN_ONCE_OR_REFUSE,
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_email or 'system'} {self.action} ({self.outcome})"
+
+    @property
+    def is_chained(self) -> bool:
+        return self.chain_seq is not None
 
 
 class AuditCheckpoint(models.Model):

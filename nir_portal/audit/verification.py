@@ -18,8 +18,14 @@ from nir_portal.audit.checkpoints import (
     stored_checkpoint_names,
     timestamp_covers,
 )
-from nir_portal.audit.models import AuditCheckpoint, AuditEvent
-from nir_portal.audit.services import GENESIS_HASH, _entry_hash, hashed_fields
+from nir_portal.audit.models import AuditCheckpoint
+from nir_portal.audit.services import (
+    CHAIN_STALE_AFTER,
+    GENESIS_HASH,
+    audit_chain_stale,
+    chain_breaks,
+    chained_in_order,
+)
 
 
 @dataclass
@@ -74,6 +80,14 @@ def _from_storage(result: AuditVerification) -> list[_Checkpoint]:
     return found
 
 
+def _counted(events, result: AuditVerification, wanted: set, hashes_at: dict):
+    for event in events:
+        result.entries += 1
+        if event.pk in wanted:
+            hashes_at[event.pk] = event.entry_hash
+        yield event
+
+
 def _trusted_fingerprints() -> set[str]:
     return {signing.certificate_fingerprint(c) for c in signing.trusted_certificates()}
 
@@ -83,18 +97,22 @@ def audit_verify() -> AuditVerification:
     checkpoints = _from_database() + _from_storage(result)
     wanted = {json.loads(c.payload).get("last_event_id") for c in checkpoints}
     hashes_at: dict[int | None, str] = {None: GENESIS_HASH}
-    previous = GENESIS_HASH
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        result.entries += 1
-        if result.first_broken_id is None and (
-            event.previous_hash != previous or event.entry_hash != _entry_hash(previous, hashed_fields(event))
-        ):
-            result.first_broken_id = event.pk
-        if event.pk in wanted:
-            hashes_at[event.pk] = event.entry_hash
-        previous = event.entry_hash
-    if result.first_broken_id is not None:
-        result.problems.append(f"Entry {result.first_broken_id} differs from the chain (its hash does not recompute).")
+    breaks = chain_breaks(_counted(chained_in_order(), result, wanted, hashes_at))
+    first_broken = next(breaks, None)
+    if first_broken is not None:
+        result.first_broken_id = first_broken.pk
+        for _ in breaks:  # read to the end: the count and the hashes checkpoints signed
+            pass
+        result.problems.append(
+            f"Entry {first_broken.pk} differs from the chain at position {first_broken.chain_seq} "
+            "(its position, previous hash or hash does not follow the entry before it)."
+        )
+    stale = audit_chain_stale()
+    if stale:
+        result.problems.append(
+            f"Entries {stale} were written more than {int(CHAIN_STALE_AFTER.total_seconds())} s ago and are "
+            "still unchained: the chainer is not running."
+        )
 
     trusted = _trusted_fingerprints()
     database_payloads = {c.sequence: c.payload for c in checkpoints if c.where == "database"}

@@ -8,7 +8,7 @@ from django.views.generic import ListView, View
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit import fhir, selectors
 from nir_portal.audit.forms import AuditFilterForm
-from nir_portal.audit.services import audit_event_record
+from nir_portal.audit.services import audit_chain_extend, audit_event_record
 
 
 class NationalOnlyMixin:
@@ -51,6 +51,9 @@ class AuditExportView(NationalOnlyMixin, View):
             object_id="slice",
             changes={"format": self.format, "filters": request.GET.dict(), "entries": events.count()},
         )
+        # What has committed but is not yet chained (this export's own entry among them) is chained
+        # now, so the slice carries its hashes.
+        audit_chain_extend()
         stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
         if self.format == "ndjson":
             response = StreamingHttpResponse(

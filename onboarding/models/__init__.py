@@ -1,10 +1,8 @@
 from onboarding.models.dashboards import WeeklySnapshot
 from onboarding.models.deployments import (
     Deployment,
-    DeploymentGroupObjectPermission,
     DeploymentSite,
     DeploymentStageChange,
-    DeploymentUserObjectPermission,
     Product,
     ProductVersion,
 )
@@ -22,10 +20,8 @@ from onboarding.models.pars import ParsException, ParsReport
 __all__ = [
     "Area",
     "Deployment",
-    "DeploymentGroupObjectPermission",
     "DeploymentSite",
     "DeploymentStageChange",
-    "DeploymentUserObjectPermission",
     "Evidence",
     "EvidenceComment",
     "EvidenceFile",

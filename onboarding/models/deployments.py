@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from nir_portal.accounts.models import Organisation, ods_code_validator
 
@@ -96,14 +95,6 @@ class Deployment(models.Model):
                 fields=["organisation", "product_version"], name="deployment_unique_org_product_version"
             ),
         ]
-        permissions = [
-            ("manage_deployment", "Manage the deployment's details, sites and stage"),
-            ("contribute_evidence", "Contribute evidence for the deployment"),
-            ("review_evidence", "Review the deployment's evidence"),
-            ("edit_hazard_log", "Edit the deployment's hazard log"),
-            ("sign_off_deployment", "Sign off the deployment's hazard log as its CSO"),
-            ("authorise_go_live", "Authorise go-live and accept residual risk"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.organisation.ods_code})"
@@ -145,16 +136,6 @@ class DeploymentStageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment}: {self.from_stage or '-'} -> {self.to_stage}"
-
-
-class DeploymentUserObjectPermission(UserObjectPermissionBase):
-    """Direct-FK object permission rows, so scoped queries join instead of casting ids."""
-
-    content_object = models.ForeignKey(Deployment, on_delete=models.CASCADE)
-
-
-class DeploymentGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Deployment, on_delete=models.CASCADE)
 
 
 # The forward path through the stages; suspended and decommissioned sit outside it.

@@ -1,12 +1,10 @@
 """Writes for products, versions and deployments."""
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from nir_portal import events
-from nir_portal.accounts import permissions as account_permissions
-from nir_portal.accounts.models import Organisation, Role
+from nir_portal.accounts.models import Organisation
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding import permissions
@@ -18,18 +16,11 @@ from onboarding.services.evidence import evidence_links_for_new_deployment
 from onboarding.services.framework import framework_current
 
 
-def _is_supplier_lead(user, supplier: Organisation) -> bool:
-    return account_permissions.is_national_admin(user) or Role.SUPPLIER_ASSURANCE_LEAD in account_permissions.roles_in(
-        user, supplier
-    )
-
-
 @transaction.atomic
 def product_create(*, actor, supplier: Organisation, name: str, description: str = "") -> Product:
     if not supplier.is_supplier:
         raise refused("supplier", "Products belong to suppliers.", "not_supplier")
-    if not _is_supplier_lead(actor, supplier):
-        raise PermissionDenied("Only the supplier's assurance lead can add products.")
+    permissions.MANAGE_PRODUCTS.require(actor, supplier)
     product = Product(supplier=supplier, name=name.strip(), description=description)
     product.full_clean()
     product.save()
@@ -49,8 +40,7 @@ def product_version_create(
     dcb0129_reference: str = "",
     released_on=None,
 ) -> ProductVersion:
-    if not _is_supplier_lead(actor, product.supplier):
-        raise PermissionDenied("Only the supplier's assurance lead can add product versions.")
+    permissions.MANAGE_PRODUCTS.require(actor, product.supplier)
     if previous_version is not None and previous_version.product_id != product.pk:
         raise refused("previous_version", "The earlier version must be of the same product.", "other_product")
     product_version = ProductVersion(
@@ -85,11 +75,7 @@ def deployment_create(
     """Open a deployment for a deploying organisation. Its lead or the national admin may do so."""
     if not organisation.is_deploying:
         raise refused("organisation", "Only trusts and imaging networks deploy NIR.", "not_deploying")
-    allowed = account_permissions.is_national_admin(actor) or Role.DEPLOYMENT_LEAD in account_permissions.roles_in(
-        actor, organisation
-    )
-    if not allowed:
-        raise PermissionDenied("Only the organisation's deployment lead can open a deployment.")
+    permissions.OPEN_DEPLOYMENT.require(actor, organisation)
     if product_version.status == ProductVersion.Status.WITHDRAWN:
         raise refused("product_version", "That product version has been withdrawn.", "withdrawn")
     deployment = Deployment(
@@ -109,7 +95,6 @@ def deployment_create(
     DeploymentStageChange.objects.create(
         deployment=deployment, from_stage="", to_stage=deployment.stage, changed_by=actor, reason="Opened"
     )
-    permissions.deployment_grant_permissions(deployment)
     shared = evidence_links_for_new_deployment(deployment=deployment)
     # Safety starts the hazard log here, in this transaction: no deployment exists without one.
     reported = events.publish(DeploymentCreated(deployment=deployment))
@@ -159,8 +144,7 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
     them before they call this."""
     # Row lock: two leads moving the same deployment at once must not both record a change.
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
-    if not permissions.can(actor, permissions.MANAGE, deployment):
-        raise PermissionDenied("Only the deployment lead can change the deployment's stage.")
+    permissions.MANAGE_DEPLOYMENT.require(actor, deployment)
     if to_stage not in Deployment.Stage.values:
         raise refused("to_stage", "Choose a stage.", "invalid_stage")
     if to_stage == deployment.stage:

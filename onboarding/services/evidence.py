@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from nir_portal import events
 from nir_portal.accounts import permissions as account_permissions
-from nir_portal.accounts.models import DEPLOYING_ROLES, SUPPLIER_ROLES, Organisation, Role
+from nir_portal.accounts.models import Organisation
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from nir_portal.mail import messages as mail
+from nir_portal.permissions import RoleRequired
 from nir_portal.task_registry import registered_task
 from onboarding import permissions
 from onboarding.events import DeploymentEvidenceChanged, EvidenceRevised
@@ -121,20 +122,18 @@ def expiry_date_for(requirements: list[Requirement], effective: date) -> date | 
 def _check_can_contribute(
     actor, owner: Organisation, *, deployment: Deployment | None, product_version: ProductVersion | None
 ) -> None:
-    roles = account_permissions.roles_in(actor, owner)
     if deployment is not None:
-        is_party = owner.pk in (deployment.organisation_id, deployment.product_version.product.supplier_id)
-        if not is_party or not roles or not permissions.can(actor, permissions.CONTRIBUTE, deployment):
+        permissions.CONTRIBUTE_EVIDENCE.require(actor, deployment)
+        if not permissions.can_contribute_as(actor, owner, deployment):
             raise PermissionDenied("You cannot add evidence to this deployment for that organisation.")
     else:
-        if owner.pk != product_version.product.supplier_id or not roles & set(SUPPLIER_ROLES):
+        permissions.CONTRIBUTE_VERSION_EVIDENCE.require(actor, product_version)
+        if owner.pk != product_version.product.supplier_id:
             raise PermissionDenied("Only the product's supplier can add evidence for a product version.")
 
 
 def _check_owner_member(actor, evidence: Evidence) -> None:
-    contributing_roles = set(DEPLOYING_ROLES + SUPPLIER_ROLES) - {Role.VIEWER}
-    if not account_permissions.roles_in(actor, evidence.owner_id) & contributing_roles:
-        raise PermissionDenied("Only the owning organisation's contributors can change this evidence.")
+    permissions.CHANGE_EVIDENCE.require(actor, evidence)
 
 
 def _framework_of(evidence_deployment: Deployment | None):
@@ -383,7 +382,7 @@ def evidence_review(*, actor, link: EvidenceLink, decision: str, comment: str, e
     current = EvidenceLink.objects.select_related("evidence", "deployment").get(pk=link.pk)
     if not can_review(actor, current):
         audit_event_record(action="evidence.review", actor=actor, target=current, outcome=AuditEvent.Outcome.DENIED)
-        raise PermissionDenied("You cannot review this evidence.")
+        raise RoleRequired(permissions.review_rule(current), current)
     return _evidence_review_record(
         actor=actor, link=current, decision=decision, comment=comment, expected_version=expected_version
     )
@@ -549,8 +548,7 @@ def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: 
             "This product version has no earlier version to carry evidence from.", code="no_previous_version"
         )
     supplier = to_version.product.supplier
-    if not account_permissions.roles_in(actor, supplier) & {Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO}:
-        raise PermissionDenied("Only the supplier's assurance lead or CSO can carry evidence forward.")
+    permissions.CARRY_FORWARD.require(actor, to_version)
     already = set(Evidence.objects.filter(product_version=to_version).values_list("carried_forward_from", flat=True))
     changed = set(changed_codes)
     carried = []

@@ -4,13 +4,12 @@ import hashlib
 import json
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from nir_portal import events
-from nir_portal.accounts import permissions as account_permissions
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding import permissions
@@ -32,8 +31,8 @@ REQUIREMENT_FIELDS = (
 
 def _check_admin(actor) -> None:
     # actor None is the command line (load_framework), run by whoever operates the service.
-    if actor is not None and not account_permissions.is_national_admin(actor):
-        raise PermissionDenied("Only the national admin can change the onboarding framework.")
+    if actor is not None:
+        permissions.CURATE_FRAMEWORK.require(actor, None)
 
 
 def framework_current() -> Framework | None:
@@ -207,8 +206,7 @@ def deployment_framework_change(*, actor, deployment: Deployment, framework: Fra
     """Move a deployment to another published framework version. Evidence is linked by
     requirement code, so accepted evidence counts again wherever its code persists."""
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
-    if not permissions.can(actor, permissions.MANAGE, deployment):
-        raise PermissionDenied("Only the deployment lead can change the framework version.")
+    permissions.MANAGE_DEPLOYMENT.require(actor, deployment)
     if framework.status != Framework.Status.PUBLISHED:
         raise refused("framework", "Choose a published framework version.", "not_published")
     old = deployment.framework

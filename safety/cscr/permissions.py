@@ -5,16 +5,30 @@ them; the national team reads every deployment's. Other members of the trust, ot
 suppliers do not see them (a 404). Verifying a bundle needs no account at all.
 """
 
-from nir_portal.accounts import permissions as account_permissions
-from nir_portal.accounts.models import Role
+from nir_portal.accounts.models import NATIONAL_ROLES, Role
+from nir_portal.permissions import RoleRule
 from onboarding.models import Deployment
 
-REQUEST_ROLES = {Role.CSO, Role.DEPLOYMENT_LEAD, Role.EXECUTIVE_APPROVER}
+REQUEST_ROLES = frozenset({Role.CSO, Role.DEPLOYMENT_LEAD, Role.EXECUTIVE_APPROVER})
+
+REQUEST_BUNDLE = RoleRule(
+    code="safety.request_bundle",
+    action="request a safety case bundle for this deployment",
+    roles=REQUEST_ROLES,
+    parties=lambda deployment: (deployment.organisation_id,),
+)
+VIEW_BUNDLES = RoleRule(
+    code="safety.view_bundles",
+    action="read this deployment's safety case bundles",
+    roles=REQUEST_ROLES,
+    parties=lambda deployment: (deployment.organisation_id,),
+    national_roles=frozenset(NATIONAL_ROLES),
+)
 
 
 def can_request_bundle(user, deployment: Deployment) -> bool:
-    return bool(account_permissions.roles_in(user, deployment.organisation_id) & REQUEST_ROLES)
+    return REQUEST_BUNDLE.allows(user, deployment)
 
 
 def can_view_bundles(user, deployment: Deployment) -> bool:
-    return account_permissions.is_national(user) or can_request_bundle(user, deployment)
+    return VIEW_BUNDLES.allows(user, deployment)

@@ -2,21 +2,16 @@
 
 from django.db.models import QuerySet
 
-from nir_portal.accounts import permissions as account_permissions
 from onboarding.models import Deployment
-from safety.cscr.permissions import REQUEST_ROLES
+from safety.cscr.permissions import VIEW_BUNDLES
 from safety.models import CSCRBundleJob
-
-
-def _organisation_ids(user) -> set[int]:
-    return {m.organisation_id for m in account_permissions.memberships_of(user) if m.role in REQUEST_ROLES}
 
 
 def deployments_with_bundles_visible_to(user) -> QuerySet[Deployment]:
     queryset = (
         Deployment.objects.all()
-        if account_permissions.is_national(user)
-        else Deployment.objects.filter(organisation__in=_organisation_ids(user))
+        if VIEW_BUNDLES.held_nationally(user)
+        else Deployment.objects.filter(organisation__in=VIEW_BUNDLES.organisations_of(user))
     )
     return queryset.select_related("organisation", "product_version__product__supplier")
 

@@ -1,6 +1,7 @@
 """The hazard log table's rows, built in Python: a log of hundreds of hazards renders in a few
 milliseconds instead of the template engine's per-variable cost (see benchmarks/hazard_log.py)."""
 
+from collections.abc import Iterable
 from html import escape
 
 from django import template
@@ -8,6 +9,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from nir_portal.accounts.templatetags.portal import rating_tag, status_tag_class
 from safety.models import DeploymentHazard
+from safety.selectors import HazardLogRow
 
 register = template.Library()
 
@@ -32,29 +34,35 @@ ROW = (
 DECISION_NEEDED = SafeString(' <strong class="nhsuk-tag nhsuk-tag--orange">Decision needed</strong>')
 
 
+RATING_TAGS = {rating: rating_tag(rating) for rating in (None, 1, 2, 3, 4, 5)}
+
+
 @register.simple_tag
-def hazard_log_rows(hazards, url_prefix: str) -> SafeString:
+def hazard_log_rows(hazards: Iterable[HazardLogRow], url_prefix: str) -> SafeString:
     """Rows of the hazard log table. Every text is escaped (html.escape, as Django's escape
-    does); the rest are integers and fixed markup."""
-    source_labels = dict(DeploymentHazard.Source.choices)
-    status_labels = dict(DeploymentHazard.Status.choices)
+    does); the rest are integers and fixed markup. Labels, tags and colours are worked out once
+    per value, not once per row."""
+    sources = {value: escape(label) for value, label in DeploymentHazard.Source.choices}
+    statuses = {value: (status_tag_class(value), escape(label)) for value, label in DeploymentHazard.Status.choices}
+    prefix = escape(url_prefix)
+    pending = DeploymentHazard.TransferDecision.PENDING
     rows = []
     for hazard in hazards:
+        name = escape(hazard.name)
+        status_class, status = statuses.get(hazard.status) or (status_tag_class(hazard.status), escape(hazard.status))
         rows.append(
             ROW.format(
-                reference=escape(hazard.reference),
-                url=escape(f"{url_prefix}{int(hazard.pk)}/"),
-                name=escape(hazard.name),
-                source=escape(source_labels.get(hazard.source, hazard.source)),
-                decision=DECISION_NEEDED
-                if hazard.transfer_decision == DeploymentHazard.TransferDecision.PENDING
-                else "",
+                reference=hazard.reference,  # "H" and digits
+                url=f"{prefix}{int(hazard.pk)}/",
+                name=name,
+                source=sources.get(hazard.source) or escape(hazard.source),
+                decision=DECISION_NEEDED if hazard.transfer_decision == pending else "",
                 applicable="Yes" if hazard.is_applicable else "No",
-                initial=rating_tag(hazard.initial_rating),
-                residual=rating_tag(hazard.residual_rating),
-                status_class=status_tag_class(hazard.status),
-                status=escape(status_labels.get(hazard.status, hazard.status)),
-                controls=int(hazard.control_count or 0),
+                initial=RATING_TAGS.get(hazard.initial_rating) or rating_tag(hazard.initial_rating),
+                residual=RATING_TAGS.get(hazard.residual_rating) or rating_tag(hazard.residual_rating),
+                status_class=status_class,
+                status=status,
+                controls=int(hazard.control_count),
             )
         )
     return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above

@@ -1,5 +1,7 @@
 """The audit trail: append-only in the database, hash-chained, and fed by denials and requests."""
 
+import threading
+
 import pgtrigger
 import pytest
 from django.db import ProgrammingError, connection, transaction
@@ -7,7 +9,13 @@ from django.urls import reverse
 
 from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
-from nir_portal.audit.services import _entry_hash, audit_chain_verify, audit_event_record, hashed_fields
+from nir_portal.audit.services import (
+    _entry_hash,
+    audit_chain_extend,
+    audit_chain_verify,
+    audit_event_record,
+    hashed_fields,
+)
 
 APPEND_ONLY = "audit.AuditEvent:audit_append_only"
 REFUSED = "Cannot update or delete rows from audit_auditevent"
@@ -15,10 +23,13 @@ REFUSED = "Cannot update or delete rows from audit_auditevent"
 
 @pytest.fixture
 def events(world):
-    """A handful of events after those the world itself wrote."""
-    return [
+    """A handful of chained events after those the world itself wrote. The test's transaction never
+    commits, so the chaining that follows a commit is done here."""
+    written = [
         audit_event_record(action=f"test.event_{n}", actor=world.national_admin, changes={"n": n}) for n in range(4)
     ]
+    audit_chain_extend()
+    return [AuditEvent.objects.get(pk=event.pk) for event in written]
 
 
 # --- Append-only -------------------------------------------------------------------------------
@@ -95,12 +106,113 @@ def test_a_deleted_event_is_caught_at_the_entry_after_it(events):
     assert audit_chain_verify() == (False, events[2].pk)
 
 
+def test_a_deleted_event_is_caught_by_its_missing_position_even_with_hashes_recomputed(events):
+    """Removing an entry and relinking the next one leaves a gap in the positions."""
+    removed, following = events[1], events[2]
+    forged = _entry_hash(events[0].entry_hash, hashed_fields(following))
+    with pgtrigger.ignore(APPEND_ONLY):
+        AuditEvent.objects.filter(pk=removed.pk).delete()
+        AuditEvent.objects.filter(pk=following.pk).update(previous_hash=events[0].entry_hash, entry_hash=forged)
+
+    assert audit_chain_verify() == (False, following.pk)
+
+
 def test_the_append_only_trigger_is_back_once_the_ignore_block_ends(events):
     with pgtrigger.ignore(APPEND_ONLY):
         pass
 
     with pytest.raises(ProgrammingError, match=REFUSED), transaction.atomic():
         AuditEvent.objects.filter(pk=events[0].pk).update(action="rewritten")
+
+
+# --- Chaining after commit ---------------------------------------------------------------------
+
+
+def _chain_fields(event_id: int) -> tuple:
+    return AuditEvent.objects.filter(pk=event_id).values_list("chain_seq", "previous_hash", "entry_hash").get()
+
+
+def test_an_entry_is_written_unchained_and_chained_once_its_transaction_commits(
+    world, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        event = audit_event_record(action="test.written")
+        assert _chain_fields(event.pk) == (None, None, None)
+
+    position, previous, entry = _chain_fields(event.pk)
+    last_before = AuditEvent.objects.get(chain_seq=position - 1)
+    assert previous == last_before.entry_hash
+    assert entry == _entry_hash(previous, hashed_fields(AuditEvent.objects.get(pk=event.pk)))
+    assert audit_chain_verify() == (True, None)
+
+
+def test_chaining_gives_pending_entries_consecutive_positions_in_id_order(world):
+    audit_chain_extend()  # what the world wrote
+    written = [audit_event_record(action=f"test.pending_{n}") for n in range(3)]
+    head = AuditEvent.objects.exclude(chain_seq=None).order_by("-chain_seq").first()
+
+    assert audit_chain_extend() == 3
+    positions = [_chain_fields(event.pk)[0] for event in written]
+    assert positions == [head.chain_seq + 1, head.chain_seq + 2, head.chain_seq + 3]
+    assert audit_chain_extend() == 0
+    assert audit_chain_verify() == (True, None)
+
+
+def test_the_one_update_allowed_sets_the_chain_fields_of_an_unchained_entry(world):
+    event = audit_event_record(action="test.unchained")
+
+    AuditEvent.objects.filter(pk=event.pk).update(chain_seq=10_000, previous_hash="a" * 64, entry_hash="b" * 64)
+
+    assert _chain_fields(event.pk) == (10_000, "a" * 64, "b" * 64)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"chain_seq": 10_000, "previous_hash": "a" * 64, "entry_hash": "b" * 64, "action": "rewritten"},
+        {"chain_seq": 10_000, "previous_hash": "a" * 64, "entry_hash": "b" * 64, "changes": {"n": 99}},
+        {"action": "rewritten"},
+    ],
+    ids=["chain-fields-and-action", "chain-fields-and-changes", "action-only"],
+)
+def test_any_other_update_of_an_unchained_entry_is_refused(world, change):
+    event = audit_event_record(action="test.unchained", changes={"n": 1})
+
+    with pytest.raises(ProgrammingError, match=REFUSED), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(**change)
+
+    assert _chain_fields(event.pk) == (None, None, None)
+    assert AuditEvent.objects.get(pk=event.pk).action == "test.unchained"
+
+
+def test_rechaining_a_chained_entry_is_refused(events):
+    before = _chain_fields(events[0].pk)
+
+    with pytest.raises(ProgrammingError, match=REFUSED), transaction.atomic():
+        AuditEvent.objects.filter(pk=events[0].pk).update(chain_seq=10_000, previous_hash="a" * 64, entry_hash="b" * 64)
+
+    assert _chain_fields(events[0].pk) == before
+
+
+def test_unchaining_a_chained_entry_is_refused_by_the_database(events):
+    with pytest.raises(ProgrammingError, match=REFUSED), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditevent SET chain_seq = NULL, previous_hash = NULL, entry_hash = NULL WHERE id = %s",
+            [events[0].pk],
+        )
+
+
+def test_deleting_an_unchained_entry_is_refused_by_the_database(world):
+    event = audit_event_record(action="test.unchained")
+
+    with pytest.raises(ProgrammingError, match=REFUSED), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+
+
+def test_unchained_entries_are_not_part_of_the_chain_verified(events):
+    audit_event_record(action="test.not_yet_chained")
+
+    assert audit_chain_verify() == (True, None)
 
 
 # --- Events from requests ----------------------------------------------------------------------
@@ -147,3 +259,64 @@ def test_events_written_outside_a_request_carry_no_request_facts(world):
 
     assert event.actor is None
     assert (event.ip_address, event.user_agent, event.request_id) == (None, "", "")
+
+
+# --- Chaining across real commits --------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_committed_late_takes_the_next_position_after_those_committed_before_it():
+    written, release = threading.Event(), threading.Event()
+    late: dict[str, object] = {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                late["event"] = audit_event_record(action="test.committed_late")
+                written.set()
+                release.wait(timeout=30)
+        except BaseException as error:  # noqa: BLE001 - reported to the test
+            late["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_writer, daemon=True)
+    thread.start()
+    assert written.wait(timeout=30)
+    early = audit_event_record(action="test.committed_early")  # commits, and is chained, at once
+    early_position = _chain_fields(early.pk)[0]
+    release.set()
+    thread.join(timeout=30)
+
+    assert "error" not in late, late.get("error")
+    assert late["event"].pk < early.pk
+    assert _chain_fields(late["event"].pk)[0] == early_position + 1
+    assert audit_chain_verify() == (True, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_leave_a_whole_chain_with_no_entry_unchained():
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            for n in range(15):
+                with transaction.atomic():
+                    audit_event_record(action="test.concurrent", changes={"writer": number, "n": n})
+        except BaseException as error:  # noqa: BLE001 - reported to the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(number,), daemon=True) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    assert not AuditEvent.objects.filter(chain_seq=None).exists()
+    positions = list(AuditEvent.objects.order_by("chain_seq").values_list("chain_seq", flat=True))
+    assert positions == list(range(1, len(positions) + 1))
+    assert AuditEvent.objects.filter(action="test.concurrent").count() == 90
+    assert audit_chain_verify() == (True, None)

@@ -13,7 +13,14 @@ from django.db import connection
 from nir_portal.audit import checkpoints
 from nir_portal.audit.checkpoints import CheckpointExists, audit_checkpoint_create, storage_document
 from nir_portal.audit.models import AuditCheckpoint, AuditEvent
-from nir_portal.audit.services import GENESIS_HASH, _entry_hash, audit_chain_verify, audit_event_record, hashed_fields
+from nir_portal.audit.services import (
+    GENESIS_HASH,
+    _entry_hash,
+    audit_chain_extend,
+    audit_chain_verify,
+    audit_event_record,
+    hashed_fields,
+)
 from nir_portal.audit.verification import audit_verify
 from tests.cscr.test_services import _TimestampAuthority
 
@@ -33,7 +40,9 @@ def checkpoint_storage(settings, tmp_path):
 
 @pytest.fixture
 def events(db):
-    return [audit_event_record(action=f"test.event_{n}", changes={"n": n}) for n in range(6)]
+    written = [audit_event_record(action=f"test.event_{n}", changes={"n": n}) for n in range(6)]
+    audit_chain_extend()  # the test's transaction never commits, so nothing chains after a commit
+    return [AuditEvent.objects.get(pk=event.pk) for event in written]
 
 
 def verify_audit() -> tuple[int, str]:
@@ -64,7 +73,7 @@ def superuser_rewrite(event_id: int, new_action: str) -> None:
         cursor.execute(f'ALTER TABLE audit_auditevent DISABLE TRIGGER "{trigger}"')
         cursor.execute("UPDATE audit_auditevent SET action = %s WHERE id = %s", [new_action, event_id])
         previous = GENESIS_HASH
-        for event in AuditEvent.objects.order_by("id"):
+        for event in AuditEvent.objects.exclude(chain_seq=None).order_by("chain_seq"):
             entry_hash = _entry_hash(previous, hashed_fields(event))
             cursor.execute(
                 "UPDATE audit_auditevent SET previous_hash = %s, entry_hash = %s WHERE id = %s",
@@ -87,6 +96,27 @@ def test_a_checkpoint_signs_the_chain_head_and_is_written_to_storage_once(events
     recorded = AuditEvent.objects.get(action="audit.checkpoint")
     assert recorded.changes["last_event_id"] == events[-1].pk and recorded.pk > events[-1].pk
     assert verify_audit()[0] == 0
+
+
+def test_a_checkpoint_chains_pending_entries_first_and_signs_the_last_of_them(events, checkpoint_storage):
+    pending = audit_event_record(action="test.not_yet_chained")
+
+    checkpoint = audit_checkpoint_create(reason="test")
+
+    chained = AuditEvent.objects.get(pk=pending.pk)
+    assert chained.chain_seq == events[-1].chain_seq + 1
+    assert (checkpoint.last_event_id, checkpoint.last_hash) == (pending.pk, chained.entry_hash)
+    assert verify_audit()[0] == 0
+
+
+def test_verify_audit_reports_entries_left_unchained_by_a_stuck_chainer(events, checkpoint_storage):
+    stuck = AuditEvent.objects.create(occurred_at="2026-01-01T00:00:00Z", action="test.stuck")
+    audit_event_record(action="test.just_written")  # unchained too, but only just written
+
+    status, out = verify_audit()
+
+    assert status == 1
+    assert f"Entries [{stuck.pk}] were written more than 30 s ago and are still unchained" in out
 
 
 def test_an_existing_checkpoint_object_in_storage_is_never_overwritten(events, checkpoint_storage):

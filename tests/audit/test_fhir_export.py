@@ -119,3 +119,19 @@ def test_the_command_exports_a_slice_that_verify_audit_export_accepts_and_a_tamp
     with pytest.raises(SystemExit) as failed:
         call_command("verify_audit_export", str(path), stdout=io.StringIO())
     assert failed.value.code == 1
+
+
+def test_an_entry_exported_before_it_is_chained_carries_no_hashes_and_is_named_offline(world):
+    from nir_portal.audit import fhir
+    from nir_portal.audit.services import audit_chain_extend
+
+    audit_chain_extend()
+    pending = audit_event_record(action="test.not_yet_chained")
+
+    resources = resources_from_export("".join(fhir.fhir_ndjson([pending])).encode())
+
+    chain = next(e for e in resources[0]["extension"] if e["url"] == CHAIN_EXTENSION)["extension"]
+    assert [part["url"] for part in chain] == ["hashedFields"]
+    assert fhir_export_verify(resources) == [
+        f"entry 0 (nir-audit-{pending.pk}): was not yet chained when exported; export it again to check it"
+    ]

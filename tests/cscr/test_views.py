@@ -96,7 +96,7 @@ def test_the_national_team_reads_and_downloads_but_does_not_request(built, peopl
     assert client.get(reverse("cscr:bundle-list", kwargs={"pk": built.deployment_id})).status_code == 200
     for url in _job_urls(built):
         assert client.get(url).status_code == 200, url
-    assert client.post(reverse("cscr:bundle-request", kwargs={"pk": built.deployment_id})).status_code == 404
+    assert client.post(reverse("cscr:bundle-request", kwargs={"pk": built.deployment_id})).status_code == 403
 
 
 def test_the_download_is_an_audited_attachment_of_the_stored_bundle(built, people, as_user):

@@ -145,10 +145,14 @@ def test_the_form_offers_only_organisations_the_person_leads(world):
     assert not Deployment.objects.filter(name="Sneaky").exists()
 
 
-def test_a_viewer_is_not_shown_the_page_for_opening_a_deployment(world):
+def test_a_viewer_is_refused_the_page_for_opening_a_deployment_and_told_who_may(world):
+    world.member(world.trust_a, Role.DEPLOYMENT_LEAD, full_name="Lee Lead")
     viewer = world.member(world.trust_a, Role.VIEWER)
 
-    assert client_for(viewer).get(reverse("onboarding:deployment-create")).status_code == 404
+    response = client_for(viewer).get(reverse("onboarding:deployment-create"))
+
+    assert response.status_code == 403
+    assert "Lee Lead" in response.content.decode()
 
 
 # --- Who sees which deployment ---------------------------------------------------------------------
@@ -159,8 +163,8 @@ def test_trust_members_see_only_their_own_trusts_deployment(world, role):
     person = world.member(world.trust_a, role)
 
     assert visible(person) == {world.deployment_a}
-    assert permissions.can(person, permissions.VIEW, world.deployment_a)
-    assert not permissions.can(person, permissions.VIEW, world.deployment_b)
+    assert permissions.can_view(person, world.deployment_a)
+    assert not permissions.can_view(person, world.deployment_b)
 
 
 @pytest.mark.parametrize("role", SUPPLIER_ROLES)
@@ -175,7 +179,7 @@ def test_members_of_another_supplier_see_no_deployment(world, role):
     person = world.member(world.other_supplier, role)
 
     assert visible(person) == set()
-    assert not permissions.can(person, permissions.VIEW, world.deployment_a)
+    assert not permissions.can_view(person, world.deployment_a)
 
 
 @pytest.mark.parametrize("role", NATIONAL_ROLES)
@@ -194,9 +198,8 @@ def test_only_the_deployment_lead_may_manage_a_deployment(world):
     may_manage = {
         role
         for role in (*DEPLOYING_ROLES, *SUPPLIER_ROLES, *NATIONAL_ROLES)
-        if permissions.can(
+        if permissions.MANAGE_DEPLOYMENT.allows(
             world.member(world.trust_a if role in DEPLOYING_ROLES else _org_for(world, role), role),
-            permissions.MANAGE,
             world.deployment_a,
         )
     }

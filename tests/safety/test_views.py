@@ -238,7 +238,7 @@ def test_only_the_deploying_cso_decides_on_a_transferred_hazard(world, people, a
     library = hazard_of(world.deployment_a, 1)
     url = reverse("safety:hazard-transfer-decision", kwargs={"pk": transferred.pk})
 
-    assert as_user(people.lead_a).get(url).status_code == 404
+    assert as_user(people.lead_a).get(url).status_code == 403  # sees the hazard; told only the CSO decides
     assert as_user(people.cso_a).get(url).status_code == 200
     assert (
         as_user(people.cso_a).get(reverse("safety:hazard-transfer-decision", kwargs={"pk": library.pk})).status_code
@@ -259,11 +259,11 @@ def test_the_national_team_reads_every_log_without_edit_controls_and_cannot_chan
     assert "Edit hazard" not in detail.content.decode() and "Add a control" not in detail.content.decode()
     assert "Sign off the hazard log" not in sign_off.content.decode()
     edit = reverse("safety:hazard-edit", kwargs={"pk": hazard.pk})
-    assert client.get(edit).status_code == 404
-    assert client.post(edit, edit_data(hazard, name="National rewrite")).status_code == 404
+    assert client.get(edit).status_code == 403
+    assert client.post(edit, edit_data(hazard, name="National rewrite")).status_code == 403
     assert (
         client.post(reverse("safety:sign-off", kwargs={"pk": world.deployment_a.pk}), {"statement": "x"}).status_code
-        == 404
+        == 403
     )
     hazard.refresh_from_db()
     assert hazard.name != "National rewrite"
@@ -365,7 +365,7 @@ def test_the_executive_approver_authorises_go_live_after_sign_off_and_the_stage_
     assert response.status_code == 302
     deployment = Deployment.objects.get(pk=world.deployment_a.pk)
     assert deployment.stage == Deployment.Stage.GO_LIVE_AUTHORISED
-    assert as_user(people.cso_a).get(url).status_code == 404  # the CSO's approval is not top management's
+    assert as_user(people.cso_a).get(url).status_code == 403  # the CSO's approval is not top management's
 
 
 # --- incidents --------------------------------------------------------------------------------------------------
@@ -429,7 +429,7 @@ def test_the_incident_journal_records_actions_and_needs_a_cause_before_closing(w
     assert incident.status == SafetyIncident.Status.CLOSED and incident.cause == "Wrong home community ID."
     page = client.get(reverse("safety:incident-detail", kwargs={"pk": incident.pk})).content.decode()
     assert "Config corrected." in page
-    assert as_user(people.national_reviewer).post(url, {"text": "x"}).status_code == 404
+    assert as_user(people.national_reviewer).post(url, {"text": "x"}).status_code == 403
 
 
 # --- controls and actions ---------------------------------------------------------------------------------------
@@ -632,3 +632,25 @@ def test_the_hazard_log_page_makes_the_same_queries_for_20_and_200_hazards(world
 
     assert counts[0] == counts[1], counts
     assert b"Local hazard 199" in response.content
+
+
+def test_the_hazard_log_counts_only_live_controls_and_a_hazard_without_any_as_zero(world, people, as_user):
+    _add_hazards(world.deployment_a, 2, controls_each=0)
+    counted, bare = DeploymentHazard.objects.filter(deployment=world.deployment_a, number__in=[1000, 1001]).order_by(
+        "number"
+    )
+    owner = world.deployment_a.organisation
+    HazardControl.objects.bulk_create(
+        HazardControl(hazard=counted, kind=HazardControl.Kind.DESIGN, description=f"Control {n}", owner=owner)
+        for n in range(3)
+    )
+    HazardControl.objects.filter(hazard=counted, description="Control 0").update(is_withdrawn=True)
+
+    response = as_user(people.national_reviewer).get(reverse("safety:hazard-log", kwargs={"pk": world.deployment_a.pk}))
+    html = response.content.decode()
+
+    def controls_cell(hazard) -> str:
+        return html.split(f'data-testid="hazard-{hazard.reference}"')[1].split("</tr>")[0].rsplit("<td", 1)[1]
+
+    assert controls_cell(counted).endswith('<span class="nhsuk-table-responsive__heading">Controls </span>2</td>')
+    assert controls_cell(bare).endswith('<span class="nhsuk-table-responsive__heading">Controls </span>0</td>')

@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
 
 from nir_portal.accounts.models import Role
-from nir_portal.audit.services import AUDIT_CHAIN_LOCK_KEY
+from nir_portal.audit.models import AuditEvent
+from nir_portal.audit.services import AUDIT_CHAIN_LOCK_KEY, audit_chain_extend, audit_chain_verify
 from safety import services as safety_services
-from safety.models import DeploymentHazard, SignOff
+from safety.models import SignOff
 from safety.snapshots import snapshot_build, snapshot_changes, snapshot_sha256
 from tests import factories
 from tests.onboarding import evidence_fixtures as fx
@@ -110,38 +111,17 @@ def test_ten_csos_signing_at_once_record_exactly_one_sign_off(safety, world):
             assert winner.full_name in error.messages[0]
 
 
-def test_a_sign_off_does_not_deadlock_with_an_audited_write_for_the_same_trust(safety, world):
-    """A sign-off holds the deployment row while it builds the snapshot, then takes the audit chain
-    lock. Another transaction may hold the audit chain lock and be writing an audit row (or any row)
-    that references the trust: the sign-off must not also hold the trust's organisation row, or the
-    two wait for each other."""
+def test_a_sign_off_never_waits_for_the_audit_chain_lock(safety, world):
+    """Writers record their audit entries unchained and take no chain lock: a sign-off completes
+    while another session (a chainer) holds the lock, so the lock can never join a wait cycle with
+    the sign-off's row locks."""
     deployment = world.deployment_a
     small_signable_log(safety, deployment)
     cso = safety.cso
-    holding_audit_lock = threading.Event()
-    sign_off_waiting = threading.Event()
     outcome: dict[str, object] = {}
-
-    def other_writer() -> None:
-        # Stands for audit_event_record in another service: the chain lock first, then an insert
-        # whose foreign key check takes KEY SHARE on the trust's organisation row.
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '20s'")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
-                holding_audit_lock.set()
-                if not sign_off_waiting.wait(timeout=TIMEOUT):
-                    raise AssertionError("the sign-off never reached the audit chain lock")
-                cursor.execute("SELECT 1 FROM accounts_organisation WHERE id = %s FOR KEY SHARE", [world.trust_a.pk])
-            outcome["writer"] = "ok"
-        except BaseException as error:  # noqa: BLE001 - reported to the test
-            outcome["writer"] = error
-        finally:
-            connection.close()
 
     def signer() -> None:
         try:
-            holding_audit_lock.wait(timeout=TIMEOUT)
             outcome["signer"] = safety_services.sign_off_create(
                 actor=cso, deployment=deployment, statement=STATEMENT, conditions=[], mfa_verified_at=recent_mfa()
             )
@@ -150,29 +130,27 @@ def test_a_sign_off_does_not_deadlock_with_an_audited_write_for_the_same_trust(s
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=other_writer, daemon=True), threading.Thread(target=signer, daemon=True)]
-    for thread in threads:
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
+        thread = threading.Thread(target=signer, daemon=True)
         thread.start()
-    # Wait until the sign-off is queued on the audit chain lock, holding whatever it locked before.
-    deadline = time.monotonic() + TIMEOUT
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline and not sign_off_waiting.is_set():
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND wait_event = 'advisory' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                sign_off_waiting.set()
-            else:
-                time.sleep(0.02)
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        thread.join(timeout=TIMEOUT)
+        assert not thread.is_alive(), "the sign-off waited for the audit chain lock"
 
-    assert not [t for t in threads if t.is_alive()], "a transaction is still waiting for a lock"
-    assert outcome.get("writer") == "ok", f"the other writer failed: {outcome.get('writer')!r}"
     assert isinstance(outcome.get("signer"), SignOff), f"the sign-off failed: {outcome.get('signer')!r}"
     assert SignOff.objects.filter(deployment=deployment, status=SignOff.Status.CURRENT).count() == 1
-    assert DeploymentHazard.objects.filter(deployment=deployment, is_applicable=True).count() == 2
+    # Its entries were left to the session holding the lock (which chained nothing); the next
+    # chaining takes them in.
+    assert AuditEvent.objects.filter(chain_seq=None).exists()
+    audit_chain_extend()
+    assert not AuditEvent.objects.filter(chain_seq=None).exists()
+    assert audit_chain_verify() == (True, None)
+
+
+def _hold_audit_inserts(cursor) -> None:
+    """Stop every write at its first audit entry (after its row locks) until this transaction ends."""
+    cursor.execute("LOCK TABLE audit_auditevent IN SHARE MODE")
 
 
 def _locked_by_another_session(table: str, pk: int) -> bool:
@@ -230,10 +208,10 @@ def test_a_safety_write_locks_no_row_shared_beyond_its_deployment(safety, world,
         finally:
             connection.close()
 
-    # Pause the write at its audit row (its last step, after all its row locks) by holding the chain lock.
+    # Pause the write at its audit row (its last step, after all its row locks).
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
+            _hold_audit_inserts(cursor)
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         deadline = time.monotonic() + TIMEOUT
@@ -244,7 +222,7 @@ def test_a_safety_write_locks_no_row_shared_beyond_its_deployment(safety, world,
                 cursor.execute("SELECT pg_stat_clear_snapshot()")
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND wait_event = 'advisory' AND datname = current_database()"
+                    "AND wait_event = 'relation' AND datname = current_database()"
                 )
                 waiting = bool(cursor.fetchone()[0])
                 if not waiting:
@@ -261,7 +239,7 @@ def test_a_safety_write_locks_no_row_shared_beyond_its_deployment(safety, world,
 
 
 def _wait_for_lock_waiters(count: int) -> bool:
-    """Until `count` sessions of the test database wait on a lock (row or advisory)."""
+    """Until `count` sessions of the test database wait on a lock (row or table)."""
     deadline = time.monotonic() + TIMEOUT
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
@@ -315,10 +293,10 @@ def test_a_sign_off_racing_a_new_evidence_revision_is_superseded(safety, world, 
             connection.close()
 
     signer, reviser = threading.Thread(target=sign, daemon=True), threading.Thread(target=revise, daemon=True)
-    # Hold the audit chain lock so the sign-off stops at its audit row, its snapshot built but not committed.
+    # Hold back audit inserts so the sign-off stops at its audit row, its snapshot built but not committed.
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
+            _hold_audit_inserts(cursor)
         signer.start()
         assert _wait_for_lock_waiters(1), f"the sign-off never reached its audit row: {outcome!r}"
         reviser.start()

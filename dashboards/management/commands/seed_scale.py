@@ -22,19 +22,16 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from dashboards.services import week_start_of, weekly_snapshot_record
 from dashboards.summary import summaries_refresh
-from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
-from nir_portal.accounts.permissions import role_group_name
+from nir_portal.accounts.models import CSOProfile, Membership, Organisation, Role
 from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
 from onboarding.models import (
     Deployment,
-    DeploymentGroupObjectPermission,
     DeploymentSite,
     DeploymentStageChange,
     Evidence,
@@ -46,7 +43,6 @@ from onboarding.models import (
     Review,
 )
 from onboarding.models.deployments import STAGE_ORDER
-from onboarding.permissions import DEPLOYING_ROLE_PERMISSIONS, SUPPLIER_ROLE_PERMISSIONS
 from onboarding.services.evidence import expiry_date_for, review_by_for
 from onboarding.services.framework import framework_current, framework_load
 from safety.models import ClinicalRiskManagementPlan, DeploymentHazard, GoLiveAuthorisation, SignOff, SupplierHazard
@@ -216,7 +212,6 @@ class ScaleSeeder:
         self._people()
         self._products()
         self._deployments()
-        self._permissions()
         self._hazards()
         self._evidence()
         self._sign_offs()
@@ -289,11 +284,6 @@ class ScaleSeeder:
         placed = [(organisation, role, user) for (organisation, role), user in zip(seats, users, strict=True)]
         placed += seats_national
         self._bulk(Membership, [Membership(user=u, organisation=o, role=r) for o, r, u in placed], "memberships")
-        groups = self._role_groups(self.deploying + self.suppliers + [self.national])
-        self._bulk(
-            User.groups.through,
-            [User.groups.through(user_id=u.pk, group_id=groups[(o.pk, r)].pk) for o, r, u in placed],
-        )
         self._bulk(
             CSOProfile,
             [
@@ -309,11 +299,6 @@ class ScaleSeeder:
         )
         self.people = {(o.pk, r): u for o, r, u in placed}
         self.reviewer = reviewer
-
-    def _role_groups(self, organisations: list[Organisation]) -> dict[tuple[int, str], Group]:
-        wanted = {role_group_name(o.pk, role): (o.pk, role) for o in organisations for role in ROLES_BY_KIND[o.kind]}
-        Group.objects.bulk_create([Group(name=name) for name in wanted], ignore_conflicts=True, batch_size=BATCH)
-        return {wanted[g.name]: g for g in Group.objects.filter(name__in=list(wanted))}
 
     def _products(self) -> None:
         products = []
@@ -413,34 +398,6 @@ class ScaleSeeder:
         self._bulk(DeploymentSite, sites, "sites")
         self.deployments = deployments
         self.paths = {d.pk: path for d, (_o, _v, path, _t) in zip(deployments, planned, strict=True)}
-
-    def _permissions(self) -> None:
-        """The grants deployment_grant_permissions makes, in bulk."""
-        codenames = {
-            c for perms in (*DEPLOYING_ROLE_PERMISSIONS.values(), *SUPPLIER_ROLE_PERMISSIONS.values()) for c in perms
-        }
-        permission = {
-            p.codename: p
-            for p in Permission.objects.filter(content_type__app_label="onboarding", codename__in=codenames)
-        }
-        groups = self._role_groups(self.deploying + self.suppliers)
-        rows = []
-        for deployment in self.deployments:
-            supplier_id = deployment.product_version.product.supplier_id
-            for organisation_id, table in (
-                (deployment.organisation_id, DEPLOYING_ROLE_PERMISSIONS),
-                (supplier_id, SUPPLIER_ROLE_PERMISSIONS),
-            ):
-                for role, perms in table.items():
-                    for codename in perms:
-                        rows.append(
-                            DeploymentGroupObjectPermission(
-                                group=groups[(organisation_id, role)],
-                                permission=permission[codename],
-                                content_object=deployment,
-                            )
-                        )
-        self._bulk(DeploymentGroupObjectPermission, rows)
 
     # --- hazard logs ----------------------------------------------------------------------------
 

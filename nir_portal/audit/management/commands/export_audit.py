@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from nir_portal.audit import fhir
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.selectors import audit_events_slice
-from nir_portal.audit.services import audit_event_record
+from nir_portal.audit.services import audit_chain_extend, audit_event_record
 
 
 def _moment(value: str) -> datetime:
@@ -44,6 +44,7 @@ class Command(BaseCommand):
             object_id="slice",
             changes={"format": options["format"], "filters": filters, "entries": events.count(), "via": "command"},
         )
+        audit_chain_extend()  # so the slice carries the hashes of everything committed
         chunks = (
             fhir.fhir_ndjson(events.iterator(chunk_size=1000))
             if options["format"] == "ndjson"
