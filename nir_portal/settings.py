@@ -168,6 +168,22 @@ ACCOUNT_RATE_LIMITS = {
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[NIR portal] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG or TESTING else "https"
 
+ACCOUNT_FORMS = {
+    name: f"nir_portal.accounts.allauth_forms.{form}"
+    for name, form in {
+        "login": "LoginForm",
+        "reauthenticate": "ReauthenticateForm",
+        "reset_password": "ResetPasswordForm",
+        "reset_password_from_key": "ResetPasswordKeyForm",
+        "change_password": "ChangePasswordForm",
+        "set_password": "SetPasswordForm",
+    }.items()
+}
+MFA_FORMS = {
+    "activate_totp": "nir_portal.accounts.allauth_forms.ActivateTOTPForm",
+    "authenticate": "nir_portal.accounts.allauth_forms.AuthenticateForm",
+    "reauthenticate": "nir_portal.accounts.allauth_forms.MFAReauthenticateForm",
+}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or TESTING

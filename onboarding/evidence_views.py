@@ -17,6 +17,7 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
+from nir_portal.next_steps import tell_next_steps
 from nir_portal.permissions import RoleRequired, get_visible_or_404
 from nir_portal.request_limits import BodyLimit
 from onboarding import permissions, selectors, uploads
@@ -180,6 +181,9 @@ class EvidenceCreateView(StreamingUploadMixin, FormView):
             add_service_errors(form, error)
             return self.form_invalid(form)
         messages.success(self.request, f"{evidence.title} has been saved.")
+        tell_evidence_next_steps(
+            self.request, evidence, files=files, submitted=self.request.POST.get("action") != "draft"
+        )
         return redirect(evidence)
 
 
@@ -250,6 +254,9 @@ class EvidenceReviseView(StreamingUploadMixin, FormView):
             add_service_errors(form, error)
             return self.form_invalid(form)
         messages.success(self.request, f"Revision {revision.number} has been saved.")
+        tell_evidence_next_steps(
+            self.request, self.evidence, files=files, submitted=self.request.POST.get("action") != "draft"
+        )
         return redirect(self.evidence)
 
 
@@ -263,9 +270,27 @@ class EvidenceSubmitView(View):
         try:
             evidence_services.evidence_submit(actor=request.user, evidence=evidence)
             messages.success(request, "The evidence has been submitted for review.")
+            tell_evidence_next_steps(request, evidence, files=[], submitted=True)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         return redirect(evidence)
+
+
+def tell_evidence_next_steps(request, evidence, *, files: list, submitted: bool) -> None:
+    """Upload, then the malware scan, then review by whoever each deployment's route names."""
+    steps = []
+    if files:
+        steps.append(
+            "Each file is checked for viruses. Nobody can open a file until it passes, usually within a few minutes."
+        )
+    if submitted:
+        reviewers = selectors.evidence_reviewers_described(evidence)
+        if reviewers:
+            steps.append(f"{'Then it' if files else 'It'} is reviewed by {' and '.join(reviewers)}.")
+            steps.append("The decision shows on this page. If changes are asked for, the reviewer's comment says what.")
+    else:
+        steps.append("It is a draft: nobody reviews it until you submit it for review.")
+    tell_next_steps(request, steps)
 
 
 def _visible_link(request, pk: int) -> EvidenceLink:

@@ -1,6 +1,8 @@
 from django import forms
+from django.conf import settings
 
 from nir_portal.accounts.models import Organisation
+from nir_portal.forms import NHSDateField
 from onboarding.models import Deployment, Framework, ProductVersion, Requirement, Review
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
 
@@ -69,26 +71,26 @@ class EvidenceRevisionFields(forms.Form):
         required=False,
         help_text=f"Explain how this evidence meets the requirement. Up to {STATEMENT_MAX_LENGTH:,} characters.",
     )
-    effective_date = forms.DateField(
+    effective_date = NHSDateField(
         label="Effective date",
-        error_messages={
-            "required": "Enter the date the evidence became effective",
-            "invalid": "Enter the effective date as a real date, for example 2026-11-01",
-        },
-        help_text="The date the evidence became true, for example 2026-11-01. Expiry is worked out from it.",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        must_be="today_or_past",
+        error_messages={"required": "Enter the date the evidence became effective"},
+        help_text="The date the evidence became true, for example 1 11 2026. Expiry is worked out from it.",
     )
-    files = MultipleFileField(
-        label="Files (optional)",
-        required=False,
-        help_text="PDF, Word (DOCX), Excel (XLSX), CSV, text, JSON, PNG, JPEG or ZIP, each smaller than 250 MB.",
-    )
+    files = MultipleFileField(label="Files (optional)", required=False)
     action = forms.ChoiceField(
         choices=[("submit", "Submit for review"), ("draft", "Save as draft")], required=False, widget=forms.HiddenInput
     )
 
     # Set by the upload view: files refused while the request was received (too large), with names.
     refused_uploads: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["files"].help_text = (
+            "PDF, Word (DOCX), Excel (XLSX), CSV, text, JSON, PNG, JPEG or ZIP, each up to "
+            f"{settings.EVIDENCE_MAX_FILE_BYTES // (1024 * 1024):,} MB. You can choose several files."
+        )
 
     def clean(self):
         cleaned = super().clean()

@@ -249,3 +249,22 @@ def product_version_evidence(*, user, product_version) -> QuerySet[Evidence]:
         .annotate(revision_count=Count("revisions", distinct=True))
         .order_by("title")
     )
+
+
+def evidence_reviewers_described(evidence: Evidence) -> list[str]:
+    """Who reviews this evidence once submitted, in words, one phrase per kind of reviewer (the
+    links' review routes; onboarding.permissions.REVIEWER_ROLES says who may act on each)."""
+    links = evidence.links.filter(status=EvidenceLink.Status.SUBMITTED).select_related("deployment__organisation")
+    by_route: dict[str, list[str]] = defaultdict(list)
+    for link in links.order_by("deployment__organisation__name"):
+        by_route[link.review_by].append(link.deployment.organisation.name)
+    phrases = []
+    for route, names in sorted(by_route.items()):
+        where = names[0] if len(set(names)) == 1 else f"each of the {len(set(names))} deploying organisations"
+        if route == EvidenceLink.ReviewBy.NATIONAL:
+            phrases.append("the national assurance team at NHS England")
+        elif route == EvidenceLink.ReviewBy.DEPLOYING_CSO:
+            phrases.append(f"the Clinical Safety Officer at {where}")
+        else:
+            phrases.append(f"the deployment lead or Clinical Safety Officer at {where}")
+    return phrases

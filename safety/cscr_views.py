@@ -22,6 +22,7 @@ from django.views.generic import FormView, TemplateView, View
 from nir_portal.accounts import reauth
 from nir_portal.audit.services import audit_event_record
 from nir_portal.client_ip import client_ip
+from nir_portal.next_steps import tell_next_steps
 from nir_portal.permissions import get_visible_or_404
 from nir_portal.request_limits import BodyLimit
 from onboarding.uploads import HashingUploadHandler
@@ -112,6 +113,16 @@ class BundleRequestView(reauth.RecentMFARequiredMixin, View):
             raise Http404 from None
         if created:
             messages.success(request, f"Version {job.version} of the safety case report is being produced.")
+            tell_next_steps(
+                request,
+                [
+                    "The report, hazard log and evidence manifest are built and signed in the background, "
+                    "usually within a few minutes.",
+                    "This page shows the progress, and you are emailed when the signed bundle is ready to "
+                    "download here (or if it cannot be built).",
+                    "Anyone you send it to can check it on the public page for verifying a safety case bundle.",
+                ],
+            )
         else:
             messages.info(request, f"Version {job.version} already covers this sign-off and phase.")
         return redirect(job)

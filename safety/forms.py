@@ -5,6 +5,7 @@ severity and likelihood they are looked up from."""
 from django import forms
 
 from nir_portal.accounts.models import Organisation
+from nir_portal.forms import NHSDateField
 from onboarding.models import EvidenceRevision
 from safety.models import DeploymentHazard, HazardControl, Likelihood, RiskMatrix, Severity
 from safety.selectors import NOT_ASSESSED
@@ -32,11 +33,6 @@ class HintedRadioSelect(forms.RadioSelect):
 
 def _textarea(rows: int = 4) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows})
-
-
-def _date_input() -> forms.DateInput:
-    # A date input's value must be ISO 8601 whatever the locale's display format.
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 def _scale_field(matrix: RiskMatrix, scale: str, label: str) -> forms.ChoiceField:
@@ -196,7 +192,7 @@ class ActionForm(forms.Form):
     owner = forms.ModelChoiceField(
         label="Owner", queryset=Organisation.objects.none(), widget=forms.RadioSelect, empty_label=None
     )
-    due_on = forms.DateField(label="Due date", widget=_date_input(), help_text="For example, 2026-11-30.")
+    due_on = NHSDateField(label="Due date", must_be="today_or_future", help_text="For example, 30 11 2027.")
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
     def __init__(self, *args, owners, **kwargs):
@@ -233,10 +229,11 @@ class SignOffForm(forms.Form):
                 if number == 1
                 else "",
             )
-            self.fields[f"condition_{number}_due_on"] = forms.DateField(
+            self.fields[f"condition_{number}_due_on"] = NHSDateField(
                 label=f"Condition {number} due date",
                 required=False,
-                widget=_date_input(),
+                must_be="today_or_future",
+                help_text="For example, 30 11 2027." if number == 1 else "",
             )
 
     def clean(self):
@@ -268,7 +265,7 @@ class IncidentForm(forms.Form):
     reference = forms.CharField(
         label="Incident reference", max_length=40, help_text="Your local incident system's reference."
     )
-    reported_on = forms.DateField(label="Date reported", widget=_date_input())
+    reported_on = NHSDateField(label="Date reported", must_be="today_or_past", help_text="For example, 2 11 2026.")
     summary = forms.CharField(
         label="Summary",
         widget=_textarea(),
@@ -308,11 +305,14 @@ class IncidentForm(forms.Form):
 
 class JournalEntryForm(forms.Form):
     text = forms.CharField(label="Action taken", widget=_textarea(), max_length=TEXT_MAX_LENGTH)
-    made_safe_on = forms.DateField(label="Made safe on (optional)", required=False, widget=_date_input())
-    closed_on = forms.DateField(
+    made_safe_on = NHSDateField(
+        label="Made safe on (optional)", error_label="Date made safe", required=False, must_be="today_or_past"
+    )
+    closed_on = NHSDateField(
         label="Closed on (optional)",
+        error_label="Date closed",
         required=False,
-        widget=_date_input(),
+        must_be="today_or_past",
         help_text="Record the cause before closing the incident.",
     )
     cause = forms.CharField(label="Cause (optional)", widget=_textarea(3), required=False, max_length=TEXT_MAX_LENGTH)

@@ -22,6 +22,7 @@ from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile, Organisation
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
+from nir_portal.next_steps import tell_next_steps
 from nir_portal.permissions import get_visible_or_404
 from safety import exports, permissions, selectors, services
 from safety.forms import (
@@ -406,6 +407,16 @@ class SignOffView(reauth.RecentMFARequiredMixin, FormView):
         except PermissionDenied:
             raise Http404 from None
         messages.success(self.request, "You have signed off the hazard log.")
+        organisation = self.deployment.organisation.name
+        tell_next_steps(
+            self.request,
+            [
+                f"An executive approver at {organisation} reviews the residual risk and authorises go-live.",
+                "A change to the hazard log or to the evidence it relies on supersedes this sign-off; "
+                "you would then sign off again.",
+                "You can now produce the signed safety case report (CSCR bundle) from this page.",
+            ],
+        )
         return redirect("safety:sign-off", pk=self.deployment.pk)
 
 
@@ -528,6 +539,15 @@ class IncidentCreateView(FormView):
         except PermissionDenied:
             raise Http404 from None
         messages.success(self.request, f"Incident {incident.reference} has been recorded.")
+        if data["hazards"]:
+            tell_next_steps(
+                self.request,
+                [
+                    f"The Clinical Safety Officer at {self.deployment.organisation.name} reviews the hazards it "
+                    "relates to; a current sign-off that covers them is flagged for re-review.",
+                    "Record what is done, and when the incident is made safe and closed, in its journal here.",
+                ],
+            )
         return redirect("safety:incident-detail", pk=incident.pk)
 
 

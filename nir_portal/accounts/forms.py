@@ -1,6 +1,7 @@
 from django import forms
 
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Organisation
+from nir_portal.forms import NHSDateField
 
 
 class OrganisationCreateForm(forms.Form):
@@ -42,13 +43,15 @@ class CSOProfileForm(forms.Form):
         label="Professional body", choices=CSOProfile.ProfessionalBody.choices, widget=forms.RadioSelect
     )
     registration_number = forms.CharField(label="Registration number", max_length=30)
-    registration_checked_on = forms.DateField(
+    registration_checked_on = NHSDateField(
         label="Registration last checked on",
-        help_text="For example, 2026-11-27.",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_label="Date the registration was checked",
+        must_be="today_or_past",
+        help_text="For example, 27 11 2026.",
     )
-    clinical_risk_training_on = forms.DateField(
+    clinical_risk_training_on = NHSDateField(
         label="Clinical risk management training completed on (optional)",
+        error_label="Training date",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        must_be="today_or_past",
     )

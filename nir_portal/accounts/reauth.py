@@ -110,7 +110,13 @@ def form_draft_take(request, *, form_path: str) -> dict:
     if not isinstance(draft, dict) or draft.get("user") != str(request.user.pk):
         return {}
     data = draft.get("data") or {}
-    return {name: values[0] if len(values) == 1 else values for name, values in data.items() if values}
+    initial = {name: values[0] if len(values) == 1 else values for name, values in data.items() if values}
+    # A date typed into three boxes (name_day, name_month, name_year) is the field `name`'s initial.
+    for name in [n.removesuffix("_day") for n in initial if n.endswith("_day")]:
+        parts = [initial.get(f"{name}_{part}") for part in ("day", "month", "year")]
+        if all(isinstance(part, str) for part in parts):
+            initial[name] = parts
+    return initial
 
 
 def send_to_reauthenticate(request, *, form_path: str | None = None):

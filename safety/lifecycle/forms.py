@@ -3,7 +3,8 @@
 from django import forms
 
 from nir_portal.accounts.models import Organisation
-from safety.forms import TEXT_MAX_LENGTH, _date_input, _textarea
+from nir_portal.forms import NHSDateField
+from safety.forms import TEXT_MAX_LENGTH, _textarea
 from safety.lifecycle.models import IncidentEscalation, LiveCaseDecision
 from safety.models import DeploymentHazard
 
@@ -92,7 +93,7 @@ class FaultFindingForm(forms.Form):
 
 
 class PeriodicReviewForm(forms.Form):
-    reviewed_on = forms.DateField(label="Reviewed on", widget=_date_input())
+    reviewed_on = NHSDateField(label="Reviewed on", must_be="today_or_past", help_text="For example, 2 11 2026.")
     findings = forms.CharField(label="Findings", widget=_textarea(5), max_length=TEXT_MAX_LENGTH)
     changes_since_last = forms.CharField(
         label="Changes since the last review (optional)",
@@ -100,11 +101,13 @@ class PeriodicReviewForm(forms.Form):
         required=False,
         max_length=TEXT_MAX_LENGTH,
     )
-    next_review_due = forms.DateField(label="Next review due", widget=_date_input())
+    next_review_due = NHSDateField(
+        label="Next review due", must_be="today_or_future", help_text="For example, 30 11 2027."
+    )
 
 
 class DecommissioningPlanForm(forms.Form):
-    planned_for = forms.DateField(label="Planned decommissioning date", widget=_date_input())
+    planned_for = NHSDateField(label="Planned decommissioning date", help_text="For example, 31 3 2027.")
     data_retention = forms.CharField(label="Data retention", widget=_textarea(4), max_length=TEXT_MAX_LENGTH)
     access_to_priors = forms.CharField(
         label="Access to prior imaging afterwards", widget=_textarea(4), max_length=TEXT_MAX_LENGTH

@@ -49,13 +49,14 @@ EXCLUDED = {
     "dashboards:national-export-csv": "downloads the national view as CSV",
     "dashboards:national-export-xlsx": "downloads the national view as a spreadsheet",
     "cscr:job-download": "downloads a CSCR bundle (ZIP)",
+    "audit:export-json": "downloads the audit trail as a FHIR Bundle",
+    "audit:export-ndjson": "downloads the audit trail as NDJSON",
     "cscr:job-progress": "an HTML fragment the job page polls (checked within cscr:job-detail)",
-    "audit:export-json": "downloads the audit trail as FHIR AuditEvent JSON",
-    "audit:export-ndjson": "downloads the audit trail as FHIR AuditEvent NDJSON",
     "certificates:register-export-csv": "downloads the certificate register as CSV",
     "certificates:register-export-xlsx": "downloads the certificate register as a spreadsheet",
     # POST only.
     "accounts:active-organisation": "POST only: the header's organisation switcher, on every page checked",
+    "accounts:membership-invitation-resend": "POST only: a button on the organisation page",
     "mfa_login_webauthn": "POST only: passkey sign-in from the sign-in page",
     "onboarding:evidence-submit": "POST only: a button on the evidence page",
     "onboarding:evidence-comment": "POST only: the comment form on the review page",
@@ -559,3 +560,64 @@ def test_the_checks_fail_on_a_page_with_known_problems(live_server, page):
     # and the console watch reports the blocked inline script
     with pytest.raises(AssertionError, match="Content Security Policy"):
         page.console_watch.assert_none()
+
+
+# Form states that no GET reaches: each is sent as a person would send it, then checked.
+DATE_ERROR_STATES = [
+    # (label, URL name, kwargs builder, the boxes filled in, the box the error summary must link to)
+    (
+        "evidence effective date without a month",
+        "onboarding:product-version-evidence-create",
+        lambda world: {"version_pk": world.product_version.pk},
+        {"effective_date_day": "3", "effective_date_month": "", "effective_date_year": "2026"},
+        "id_effective_date_month",
+    ),
+    (
+        "incident date that is not a real date",
+        "safety:incident-create",
+        lambda world: {"pk": world.deployment_a.pk},
+        {"reported_on_day": "31", "reported_on_month": "2", "reported_on_year": "2026"},
+        "id_reported_on_day",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "url_name", "kwargs", "boxes", "linked"), DATE_ERROR_STATES, ids=[s[0] for s in DATE_ERROR_STATES]
+)
+def test_a_date_input_in_its_error_state_passes_axe_and_the_summary_links_to_the_box_at_fault(
+    label,
+    url_name,
+    kwargs,
+    boxes,
+    linked,
+    framework,
+    safety_reference_data,
+    world,
+    live_server,
+    context,
+    page,
+    sign_in,
+    checked_pages,
+):
+    # Given someone who may use the form, on it
+    person = world.member(world.supplier, Role.SUPPLIER_ASSURANCE_LEAD)
+    if url_name.startswith("safety:"):
+        person = world.member(world.trust_a, Role.CSO)
+    sign_in(context, person)
+    page.goto(live_server.url + reverse(url_name, kwargs=kwargs(world)))
+
+    # When they send it with the date as typed
+    for name, value in boxes.items():
+        page.locator(f"input[name={name}]").fill(value)
+    page.locator("main form button[type=submit]").first.click()
+
+    # Then the page is in its error state, passes axe, and the summary links to the box at fault,
+    # the only box marked
+    page.locator(".nhsuk-error-summary").wait_for()
+    assert page.locator(f'.nhsuk-error-summary a[href="#{linked}"]').count() == 1
+    assert page.locator(".nhsuk-date-input .nhsuk-input--error").evaluate_all("(els) => els.map((e) => e.id)") == [
+        linked
+    ]
+    assert_accessible(page, checked_pages, label=f"date input error state: {label}")
+    assert not structure_problems(page)

@@ -143,7 +143,9 @@ def test_a_supplier_uploads_evidence_using_only_the_keyboard(
         "id_title",
         *requirement_ids,
         "id_statement",
-        "id_effective_date",
+        "id_effective_date_day",
+        "id_effective_date_month",
+        "id_effective_date_year",
         "id_files",
         "button:Submit for review",
     ]
@@ -151,7 +153,9 @@ def test_a_supplier_uploads_evidence_using_only_the_keyboard(
     # and Shift+Tab goes back the same way
     assert tab_to(page, page.locator("#id_statement"), key="Shift+Tab") == [
         "id_files",
-        "id_effective_date",
+        "id_effective_date_year",
+        "id_effective_date_month",
+        "id_effective_date_day",
         "id_statement",
     ]
 
@@ -177,11 +181,33 @@ def test_a_supplier_uploads_evidence_using_only_the_keyboard(
     tab_to(page, page.locator("#id_statement"))
     page.keyboard.type("Every degraded-mode case passed; see section 3 of the report.")
 
-    # and type the effective date into the date field's segments (day and month alike, so that
-    # it reads the same whichever order the browser's locale puts them in)
-    tab_to(page, page.locator("#id_effective_date"))
-    page.keyboard.type("03032026")
-    expect(page.locator("#id_effective_date")).to_have_value("2026-03-03")
+    # and type the effective date's day and year, but clear its month (Tab selects what a box holds)
+    tab_to(page, page.locator("#id_effective_date_day"))
+    page.keyboard.type("3")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Tab")
+    page.keyboard.type("2026")
+
+    # and send it
+    tab_to(page, submit)
+    page.keyboard.press("Enter")
+
+    # Then the error summary names the missing month, only the month box is marked, and the link
+    # takes them to it
+    summary = expect_error_summary_focused(page)
+    expect(summary.get_by_role("link")).to_have_text(["Effective date must include a month"])
+    expect(page.locator(".nhsuk-date-input .nhsuk-input--error")).to_have_count(1)
+    expect(page.locator("#id_effective_date_month")).to_have_class(re.compile("nhsuk-input--error"))
+    assert_accessible(page, checked_pages, label="add evidence with a date error, keyboard journey")
+    tab_to(page, summary.get_by_role("link").first)
+    page.keyboard.press("Enter")
+    expect(page.locator("#id_effective_date_month")).to_be_focused()
+
+    # When they type the month
+    page.keyboard.type("3")
+    expect(page.locator("#id_effective_date_day")).to_have_value("3")
+    expect(page.locator("#id_effective_date_year")).to_have_value("2026")
 
     # and choose the file from the file input with Space (the system dialog is answered for them)
     tab_to(page, page.locator("#id_files"))
@@ -197,6 +223,9 @@ def test_a_supplier_uploads_evidence_using_only_the_keyboard(
     # Then the evidence is saved as they typed it, and submitted to both deployments of the version
     expect(page.get_by_role("heading", level=1)).to_have_text("Degraded modes test report")
     expect(page.get_by_role("status")).to_contain_text("Degraded modes test report has been saved.")
+    # and told what happens next: the scan, then review by each deploying organisation's CSO
+    expect(page.get_by_test_id("what-happens-next")).to_contain_text("Each file is checked for viruses.")
+    expect(page.get_by_test_id("what-happens-next")).to_contain_text("the Clinical Safety Officer at each of the")
     assert_accessible(page, checked_pages, label="evidence saved, keyboard journey")
     evidence = Evidence.objects.get(title="Degraded modes test report")
     revision = evidence.revisions.get()
@@ -313,11 +342,11 @@ def test_a_cso_signs_off_a_hazard_log_and_reauthenticates_using_only_the_keyboar
     tab_to(page, statement)
     assert tab_to(page, sign_off) == [
         "id_condition_1",
-        "id_condition_1_due_on",
+        *[f"id_condition_1_due_on_{part}" for part in ("day", "month", "year")],
         "id_condition_2",
-        "id_condition_2_due_on",
+        *[f"id_condition_2_due_on_{part}" for part in ("day", "month", "year")],
         "id_condition_3",
-        "id_condition_3_due_on",
+        *[f"id_condition_3_due_on_{part}" for part in ("day", "month", "year")],
         "button:Sign off the hazard log",
     ]
 

@@ -47,3 +47,50 @@ def test_no_key_page_scrolls_sideways_at_320_css_pixels(
             too_wide.append(f"{path} is {overflow['scrollWidth']}px wide:\n    " + "\n    ".join(overflow["sticking"]))
 
     assert not too_wide, f"Pages that scroll sideways at {WIDTH}px:\n" + "\n".join(too_wide)
+
+
+ACCOUNT_BAR_JS = """() => {
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+  };
+  const items = [...document.querySelectorAll('.nhsuk-header__account-item')]
+    .map((el) => ({text: el.innerText.trim(), ...box(el)}));
+  const overlaps = [];
+  items.forEach((a, i) => items.slice(i + 1).forEach((b) => {
+    const overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    if (overlap) overlaps.push(`${a.text} / ${b.text}`);
+  }));
+  // One box per line the text runs over.
+  const range = document.createRange();
+  range.selectNodeContents(document.querySelector('.nhsuk-header__account-button'));
+  return {items, overlaps, signOutLines: new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size,
+          scrollWidth: document.documentElement.scrollWidth};
+}"""
+
+
+@pytest.mark.parametrize("width", [320, 1280])
+def test_the_account_bar_keeps_sign_out_on_one_line_beside_security_under_a_long_organisation_name(
+    width, world, live_server, context, page, sign_in, checked_pages
+):
+    # Given someone whose organisation has a long name and who holds a role with a long label
+    world.trust_a.name = "Northbridge and Eastmoor Teaching Hospitals University NHS Foundation Trust"
+    world.trust_a.save()
+    sign_in(context, world.member(world.trust_a, Role.CSO, full_name="Dr Alexandra Featherstonehaugh"))
+
+    # When they open a page at this width
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(live_server.url + reverse("home"))
+    bar = page.evaluate(ACCOUNT_BAR_JS)
+
+    # Then nothing in the bar overlaps, the page does not scroll sideways, "Sign out" is on one
+    # line, and it sits on the same row as "Security" (never alone under the organisation's name)
+    items = {item["text"]: item for item in bar["items"]}
+    assert not bar["overlaps"], bar["overlaps"]
+    assert bar["scrollWidth"] <= width
+    assert bar["signOutLines"] == 1
+    assert items["Sign out"]["top"] == items["Security"]["top"]
+    if width >= 1280:
+        # and on a wide screen the whole bar is one row
+        assert len({round(item["top"]) for item in bar["items"]}) == 1, bar["items"]
+    assert_accessible(page, checked_pages, label=f"home with a long organisation name, {width}px")

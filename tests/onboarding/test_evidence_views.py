@@ -292,3 +292,58 @@ def test_an_oversize_file_with_an_empty_statement_is_refused_for_its_size_first(
     assert "Enter a statement, attach a file, or both." not in html
     assert "Enter a title" in html  # what else the form lacks is still said, after
     assert not Evidence.objects.exists()
+
+
+def _what_happens_next(html: str) -> list[str]:
+    panel = re.search(r'data-testid="what-happens-next">(.*?)</div>', html, re.DOTALL)
+    return (
+        [re.sub(r"\s+", " ", step).strip() for step in re.findall(r"<li>(.*?)</li>", panel.group(1), re.DOTALL)]
+        if panel
+        else []
+    )
+
+
+def test_after_an_upload_the_person_is_told_it_is_scanned_and_then_who_reviews_it(
+    client, world, people, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Given supplier evidence with a file, submitted for every deployment of the version
+    evidence = _upload_supplier_evidence(client, world, people, django_capture_on_commit_callbacks, monkeypatch)
+    routes = set(EvidenceLink.objects.filter(evidence=evidence).values_list("review_by", flat=True))
+
+    # When they land on the evidence page
+    steps = _what_happens_next(
+        client.get(reverse("onboarding:evidence-detail", kwargs={"pk": evidence.pk})).content.decode()
+    )
+
+    # Then they read, in order: the scan, who reviews it (from the links' review routes), the decision
+    assert steps[0].startswith("Each file is checked for viruses.")
+    assert routes == {EvidenceLink.ReviewBy.DEPLOYING_CSO}
+    assert steps[1] == "Then it is reviewed by the Clinical Safety Officer at each of the 2 deploying organisations."
+    assert steps[2].startswith("The decision shows on this page.")
+    # and only once
+    assert (
+        _what_happens_next(
+            client.get(reverse("onboarding:evidence-detail", kwargs={"pk": evidence.pk})).content.decode()
+        )
+        == []
+    )
+
+
+def test_a_draft_without_files_is_told_nobody_reviews_it_until_it_is_submitted(client, world, people):
+    response = _as(client, people["supplier_lead"]).post(
+        reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk}),
+        {
+            "title": "Draft report",
+            "requirement_codes": ["INT-01"],
+            "statement": "Work in progress.",
+            "effective_date_day": "1",
+            "effective_date_month": "11",
+            "effective_date_year": "2026",
+            "action": "draft",
+        },
+        follow=True,
+    )
+
+    assert _what_happens_next(response.content.decode()) == [
+        "It is a draft: nobody reviews it until you submit it for review."
+    ]

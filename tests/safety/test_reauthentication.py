@@ -75,14 +75,21 @@ def sign_off_case(world, people) -> Case:
     data = {
         "statement": "Safe for use in radiology.",
         "condition_1": "Re-run the BC test",
-        "condition_1_due_on": "2026-12-01",
+        "condition_1_due_on_day": "1",
+        "condition_1_due_on_month": "12",
+        "condition_1_due_on_year": "2030",
     }
     return Case(
         actor=people.cso_a,
         form_url=url,
         post_url=url,
         data=data,
-        typed=["Safe for use in radiology.", "Re-run the BC test", "2026-12-01"],
+        typed=[
+            "Safe for use in radiology.",
+            "Re-run the BC test",
+            'name="condition_1_due_on_day" type="text" inputmode="numeric" autocomplete="off" value="1"',
+            'name="condition_1_due_on_year" type="text" inputmode="numeric" autocomplete="off" value="2030"',
+        ],
         written=lambda: SignOff.objects.exists(),
         audit_action="sign_off.create",
         call_service=lambda at: services.sign_off_create(

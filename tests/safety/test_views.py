@@ -297,7 +297,7 @@ def test_a_cso_with_recent_mfa_signs_off_a_log_whose_residual_risks_are_acceptab
         {
             "statement": "Acceptably safe for this use.",
             "condition_1": "Re-run BC test",
-            "condition_1_due_on": "2026-12-01",
+            "condition_1_due_on": "2030-12-01",
         },
         follow=True,
     )
@@ -308,6 +308,9 @@ def test_a_cso_with_recent_mfa_signs_off_a_log_whose_residual_risks_are_acceptab
     assert HazardAction.objects.filter(sign_off=sign_off, description="Re-run BC test").exists()
     html = response.content.decode()
     assert text_of(html, "sign-off-status") == "Current"
+    # and the CSO is told the executive approver authorises go-live next
+    assert 'data-testid="what-happens-next"' in html
+    assert f"An executive approver at {world.deployment_a.organisation.name} reviews the residual risk" in html
     assert text_of(html, "snapshot-hash") == sign_off.snapshot_sha256
     detail = client.get(reverse("safety:sign-off-detail", kwargs={"pk": sign_off.pk})).content.decode()
     assert sign_off.snapshot_sha256 in detail and "Matches the snapshot" in detail
@@ -535,7 +538,7 @@ def test_an_action_is_added_and_completed_from_the_hazard_page(world, people, as
         {
             "description": "Write the vetting SOP.",
             "owner": world.trust_a.pk,
-            "due_on": "2026-06-30",
+            "due_on": "2030-06-30",
             "expected_version": hazard.version,
         },
     )

@@ -4,12 +4,14 @@ from django import forms, template
 from django.forms.widgets import Input
 from django.utils.safestring import mark_safe
 
+from nir_portal.forms import DATE_PARTS, NHSDateInput
+
 register = template.Library()
 
 WIDGET_CLASSES = [
     (forms.Textarea, "nhsuk-textarea"),
     (forms.Select, "nhsuk-select"),
-    (forms.FileInput, "nhsuk-file-upload"),
+    (forms.FileInput, "nhsuk-file-upload__input"),
     (forms.CheckboxInput, "nhsuk-checkboxes__input"),
     (Input, "nhsuk-input"),
 ]
@@ -17,7 +19,6 @@ ERROR_SUFFIX = {
     "nhsuk-input": "nhsuk-input--error",
     "nhsuk-textarea": "nhsuk-textarea--error",
     "nhsuk-select": "nhsuk-select--error",
-    "nhsuk-file-upload": "nhsuk-file-upload--error",
 }
 
 
@@ -25,6 +26,11 @@ ERROR_SUFFIX = {
 def nhs_widget(field):
     """Render a bound field's widget with NHS.UK classes, hint and error references."""
     widget = field.field.widget
+    if isinstance(widget, NHSDateInput):
+        # The fieldset around the three boxes carries the hint and error; only the parts the
+        # error is about are marked.
+        widget.error_parts = _date_error_parts(field)
+        return field.as_widget()
     attrs = {}
     if not isinstance(widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
         css = next((c for t, c in WIDGET_CLASSES if isinstance(widget, t)), "")
@@ -41,6 +47,25 @@ def nhs_widget(field):
     if describedby:
         attrs["aria-describedby"] = " ".join(describedby)
     return field.as_widget(attrs=attrs)
+
+
+def _date_error_parts(field) -> tuple[str, ...]:
+    parts: list[str] = []
+    for error in field.errors.as_data() if field.errors else []:
+        named = (error.params or {}).get("parts") if isinstance(error.params, dict) else None
+        parts += named or DATE_PARTS  # an error from elsewhere (a form's own rule) is about the whole date
+    return tuple(part for part in DATE_PARTS if part in parts)
+
+
+@register.filter
+def error_anchor(field) -> str:
+    """The id the error summary links to: what takes focus for this field. A group of radios or
+    checkboxes is reached through its first option; a date through the first box in error."""
+    if isinstance(field.field.widget, NHSDateInput):
+        return f"{field.auto_id}_{(_date_error_parts(field) or DATE_PARTS)[0]}"
+    if field.widget_type in ("radioselect", "checkboxselectmultiple"):
+        return f"{field.auto_id}_0"
+    return field.auto_id
 
 
 @register.filter
