@@ -14,6 +14,7 @@ from certificates.forms import CertificateEntryForm, CertificateRenewForm, Regis
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
 from nir_portal.permissions import get_visible_or_404
+from nir_portal.request_limits import BodyLimit
 from onboarding.selectors import deployments_visible_to
 
 
@@ -69,6 +70,7 @@ class ProductVersionCertificatesView(HolderMixin, TemplateView):
 
 
 class CertificateCreateView(HolderMixin, FormView):
+    request_body_limit = BodyLimit("CERTIFICATE_MAX_FILE_BYTES")
     template_name = "certificates/entry_form.html"
     form_class = CertificateEntryForm
     holder_kind = "deployment"
@@ -120,6 +122,7 @@ class CertificateDetailView(TemplateView):
 
 
 class CertificateRenewView(FormView):
+    request_body_limit = BodyLimit("CERTIFICATE_MAX_FILE_BYTES")
     template_name = "certificates/renew_form.html"
     form_class = CertificateRenewForm
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
-from nir_portal.audit.services import audit_event_record
+from nir_portal.audit.services import audit_chain_extend, audit_event_record
 from safety import library_services
 from safety.models import HazardLibrary, LibraryHazard
 from safety.services import safety_reference_data_load
@@ -60,6 +60,7 @@ def test_a_national_admin_without_staff_access_is_sent_to_the_admin_sign_in(worl
 
 def test_the_audit_trail_is_listed_and_searchable_by_request_id(admin_client, world):
     audit_event_record(action="organisation.create", actor=world.national_admin, organisation=world.trust_a)
+    audit_chain_extend()  # entries are chained after their transaction commits
     event = AuditEvent.objects.filter(action="organisation.create").latest("id")
 
     listing = admin_client.get(reverse("admin:audit_auditevent_changelist"), {"q": "organisation.create"})

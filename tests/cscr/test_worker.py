@@ -25,7 +25,7 @@ from safety.cscr import signing
 from safety.models import CSCRBundleJob
 from tests.browser.axe import assert_accessible, horizontal_overflow
 from tests.browser.test_accessibility import REFLOW_WIDTH, structure_problems
-from tests.conftest import require
+from tests.conftest import mark_mfa, require
 from tests.cscr.conftest import bundle_path, verify
 from tests.test_celery_worker import _test_database_url
 
@@ -172,7 +172,9 @@ def test_a_cso_requests_a_bundle_in_the_browser_and_it_is_built_downloaded_and_v
     prefork_worker, signed_off, people, live_server, page, sign_in, checked_pages, tmp_path
 ):
     worker = prefork_worker()
-    sign_in(page.context, people.cso_a)
+    client = sign_in(page.context, people.cso_a)
+    # Issuing a bundle binds the CSO: their authenticator code was entered just now.
+    mark_mfa(client, people.cso_a)
 
     # Given the CSO on the sign-off page of a signed-off hazard log
     page.goto(live_server.url + reverse("safety:sign-off", kwargs={"pk": signed_off.deployment_id}))
