@@ -53,7 +53,7 @@ class ScopedMixin:
         if self.scope is None:
             raise Http404("No such page, or you do not have access to it.")
         self.form = DashboardFilterForm(
-            request.GET, products=selectors.filter_choices(self.scope), active=self.filter_fields
+            request.GET, products=lambda: selectors.filter_choices(self.scope), active=self.filter_fields
         )
         self.filters = self.form.filters()
         if self.scope_name == "supplier":
