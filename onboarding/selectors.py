@@ -185,6 +185,15 @@ def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checkli
     return Checklist(deployment=deployment, areas=ordered)
 
 
+def evidence_files_awaiting_rescan(*, waiting_since) -> QuerySet[EvidenceFile]:
+    """Files the periodic rescan takes up: recorded as a scanner error (their scan's retries are
+    spent), or still waiting for their first scan since before `waiting_since` (it was lost)."""
+    return EvidenceFile.objects.filter(
+        Q(scan_status=EvidenceFile.ScanStatus.ERROR)
+        | Q(scan_status=EvidenceFile.ScanStatus.PENDING, created_at__lt=waiting_since)
+    ).order_by("pk")
+
+
 FILES_NOT_CLEARED = "This revision has files that have not passed the malware scan, so it cannot be accepted yet."
 
 
