@@ -1,5 +1,6 @@
 """The national dashboard's fragment cache: off at 0 seconds; on a miss, one request computes the
-fragment while the others asking for it at that moment wait for its copy."""
+fragment while the others asking for it at that moment wait for its copy; a copy of an earlier
+minute is recomputed by one request while the others are served it."""
 
 import threading
 
@@ -10,7 +11,7 @@ from django.template import Context, Template
 
 from dashboards.templatetags import dashboard_cache
 
-TEMPLATE = Template("{% load dashboard_cache %}{% dashboard_cache seconds 'frag' key %}{{ compute }}{% endcache %}")
+TEMPLATE = Template("{% load dashboard_cache %}{% dashboard_cache seconds frag key %}{{ compute }}{% endcache %}")
 
 
 class Counter:
@@ -65,3 +66,17 @@ def test_a_waiter_computes_itself_when_the_copy_does_not_come_and_leaves_the_oth
     counter = Counter()
     assert TEMPLATE.render(Context({"seconds": 60, "key": "k", "compute": counter})) == "1"
     assert counter.calls == 1 and cache.get(lock) == 1
+
+
+def test_a_copy_of_an_earlier_minute_is_served_while_another_request_recomputes_it():
+    counter = Counter()
+
+    def render(minute: str) -> str:
+        return TEMPLATE.render(Context({"seconds": 60, "key": "k", "compute": counter, "cache_minute": minute}))
+
+    assert [render("1200"), render("1200")] == ["1", "1"]  # computed once in its minute
+    lock = make_template_fragment_key("frag", ["k"]) + ":computing"
+    cache.add(lock, 1, timeout=30)  # another request is recomputing it for 12:01
+    assert render("1201") == "1" and counter.calls == 1
+    cache.delete(lock)
+    assert [render("1201"), render("1201")] == ["2", "2"]  # the next request recomputes it, once
