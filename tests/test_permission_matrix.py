@@ -633,19 +633,32 @@ def _escalation_of_trust_a(world) -> Target:
 
 
 LIFECYCLE_OBJECT_URLS: dict[str, ObjectUrl] = {
-    # A version's publication is its supplier's CSO's or assurance lead's act.
-    "safety:version-publish": ObjectUrl(lambda w: _product_version(w, Role.SUPPLIER_CSO)),
+    # A version's publication is its supplier's CSO's or assurance lead's act; the national team,
+    # who read the version's hazards, are told who may (403).
+    "safety:version-publish": ObjectUrl(
+        lambda w: _product_version(w, Role.SUPPLIER_CSO), allowed=NATIONAL_SEES_REFUSED
+    ),
     # The case's versions are read like its hazard log; only the deployment lead upgrades it.
     "safety:case-versions": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
-    "safety:case-upgrade": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:hazard-re-review": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.CSO)),
-    "safety:live-case-decision": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
-    "safety:incident-escalate": ObjectUrl(_incident_for_trust_a_cso),
+    "safety:case-upgrade": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED),
+    "safety:hazard-re-review": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.CSO), allowed=NATIONAL_SEES_REFUSED),
+    "safety:live-case-decision": ObjectUrl(
+        lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:incident-escalate": ObjectUrl(_incident_for_trust_a_cso, allowed=NATIONAL_SEES_REFUSED),
     # The national team reads every escalation; only the product's supplier records its finding.
-    "safety:escalation-detail": ObjectUrl(_escalation_of_trust_a, allowed=NATIONAL_READS),
-    "safety:periodic-review": ObjectUrl(lambda w: _deployment_a(w, Role.CSO)),
-    "safety:decommissioning": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:decommissioning-authorise": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
+    "safety:escalation-detail": ObjectUrl(
+        _escalation_of_trust_a, allowed=dict.fromkeys(NATIONAL, Expect(get=200, post=403))
+    ),
+    "safety:periodic-review": ObjectUrl(lambda w: _deployment_a(w, Role.CSO), allowed=NATIONAL_SEES_REFUSED),
+    "safety:decommissioning": ObjectUrl(
+        lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:decommissioning-authorise": ObjectUrl(
+        lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER), allowed=NATIONAL_SEES_REFUSED
+    ),
+    # The deployment lead records the day it went live (before go-live is authorised the page says why not).
+    "safety:go-live-record": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED),
 }
 OBJECT_URLS.update(LIFECYCLE_OBJECT_URLS)
 PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
@@ -679,7 +692,8 @@ CERTIFICATE_OBJECT_URLS: dict[str, ObjectUrl] = {
             kwargs={"deployment_pk": w.deployment_a.pk},
             owners=(w.trust_a, w.supplier),
             insider=w.member(w.trust_a, Role.DEPLOYMENT_LEAD),
-        )
+        ),
+        allowed=NATIONAL_SEES_REFUSED,
     ),
     "certificates:product-version-certificates": ObjectUrl(_product_version, allowed=NATIONAL_READS),
     "certificates:product-version-certificate-create": ObjectUrl(
@@ -687,10 +701,13 @@ CERTIFICATE_OBJECT_URLS: dict[str, ObjectUrl] = {
             kwargs={"version_pk": w.product_version.pk},
             owners=(w.supplier,),
             insider=w.member(w.supplier, Role.SUPPLIER_ASSURANCE_LEAD),
-        )
+        ),
+        allowed=NATIONAL_SEES_REFUSED,
     ),
     "certificates:entry-detail": ObjectUrl(_certificate_of_trust_a, allowed=NATIONAL_READS),
-    "certificates:entry-renew": ObjectUrl(lambda w: _certificate_of_trust_a(w, Role.CSO)),
+    "certificates:entry-renew": ObjectUrl(
+        lambda w: _certificate_of_trust_a(w, Role.CSO), allowed=NATIONAL_SEES_REFUSED
+    ),
 }
 OBJECT_URLS.update(CERTIFICATE_OBJECT_URLS)
 
@@ -1002,10 +1019,6 @@ INSIDERS_REFUSED: dict[str, Refused] = {
     "safety:incident-journal": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
     "safety:supplier-hazard-create": _supplier_except(Role.SUPPLIER_CSO),
     "safety:supplier-hazard-edit": _supplier_except(Role.SUPPLIER_CSO),
-}
-# Lifecycle and certificate-register actions still refuse members without the role with a 404, as
-# for an object they may not see, rather than the 403 page naming the role and its holders.
-INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
     "safety:case-upgrade": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:decommissioning": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:decommissioning-authorise": _trust_a_except(Role.EXECUTIVE_APPROVER),
@@ -1013,13 +1026,20 @@ INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
     "safety:incident-escalate": _trust_a_except(Role.CSO),
     "safety:live-case-decision": _trust_a_except(Role.CSO, Role.EXECUTIVE_APPROVER),
     "safety:periodic-review": _trust_a_except(Role.CSO),
+    "safety:go-live-record": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:version-publish": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
-    "safety:escalation-detail": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
+    # The trust's own members read its escalated incident; the finding is the supplier's to record.
+    "safety:escalation-detail": Refused(lambda w: w.trust_a, TRUST_ROLES, get=False),
     "certificates:deployment-certificate-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "certificates:entry-renew": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "certificates:product-version-certificate-create": _supplier_except(
         Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO
     ),
+}
+# Members who do not see the object at all, so are refused with a 404 as for an object they may
+# not see: a supplier's escalated incidents are seen only by its CSO and assurance lead.
+INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
+    "safety:escalation-detail": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
 }
 # URLs taking an id and a POST that every member who sees the object may use, or that nobody
 # inside sees without the role (so they are refused with a 404 above), with why.
