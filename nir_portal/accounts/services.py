@@ -367,7 +367,7 @@ def enrolment_link_request(*, user) -> bool:
         if address is None
         else ""
     )
-    if withheld:
+    if withheld or address is None:
         audit_event_record(
             action="enrolment_link.request",
             actor=user,
