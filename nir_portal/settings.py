@@ -189,6 +189,8 @@ MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or TESTING
 MFA_TOTP_ISSUER = "NIR onboarding portal"
 MFA_RECOVERY_CODE_COUNT = 10
+# Recovery codes are shown once, when made (straight after the first authenticator is set up).
+MFA_RECOVERY_CODES_SHOW_ONCE = True
 
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = False

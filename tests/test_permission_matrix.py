@@ -489,6 +489,11 @@ OBJECT_URLS: dict[str, ObjectUrl] = {
         lambda w: _membership_in_trust_a(w, insider_status=302),
         allowed={Role.NATIONAL_ADMIN: Expect(post=302), Role.NATIONAL_REVIEWER: Expect(post=403)},
     ),
+    # The lead, or the national admin, resets and is sent back to the organisation; the form is empty.
+    "accounts:membership-authenticator-reset": ObjectUrl(
+        _membership_in_trust_a,
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=302), Role.NATIONAL_REVIEWER: Expect(get=403, post=403)},
+    ),
     # A security key is its owner's alone, whatever the role.
     "mfa_edit_webauthn": ObjectUrl(_security_key_of_trust_a_member),
     "mfa_remove_webauthn": ObjectUrl(_security_key_of_trust_a_member),
@@ -559,6 +564,7 @@ ALLAUTH_PUBLIC_URLS = {
     "account_reset_password_from_key": "reset links carry their own signed key",
     "account_reset_password_from_key_done": "password changed",
     "socialaccount_login_cancelled": "returning from a cancelled CIS2 sign-in",
+    "enrolment_link": "enrolment links carry their own signed token; using one still needs the password",
     "openid_connect_login": "starting a CIS2 sign-in",
     "openid_connect_callback": "returning from a CIS2 sign-in",
 }
@@ -566,6 +572,7 @@ ALLAUTH_PUBLIC_URLS = {
 SAMPLE_KWARGS = {
     "account_confirm_email": {"key": "not-a-real-key"},
     "account_reset_password_from_key": {"uidb36": "1", "key": "not-a-real-key"},
+    "enrolment_link": {"token": "not-a-real-token"},
     "openid_connect_login": {"provider_id": "cis2"},
     "openid_connect_callback": {"provider_id": "cis2"},
     "admin:app_list": {"app_label": "auth"},
@@ -722,6 +729,7 @@ BINDING_URLS: dict[str, Callable[..., Target]] = {
     "safety:hazard-transfer-decision": _transferred_hazard_of_trust_a,
     "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
     "accounts:membership-role": _membership_in_trust_a,
+    "accounts:membership-authenticator-reset": _membership_in_trust_a,
     "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
     "safety:live-case-decision": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
     "safety:decommissioning-authorise": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
@@ -1006,6 +1014,7 @@ INSIDERS_REFUSED: dict[str, Refused] = {
     "accounts:membership-role": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "accounts:membership-remove": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "accounts:membership-invitation-resend": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "accounts:membership-authenticator-reset": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:hazard-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:hazard-edit": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:hazard-transfer-decision": _trust_a_except(Role.CSO),
@@ -1101,3 +1110,33 @@ def test_a_member_without_the_role_is_refused_with_404(url_name, world):
                 wrong.append(f"{method} as {role}: {response.status_code}")
 
     assert not wrong, f"{url_name} ({url}):\n" + "\n".join(wrong)
+
+
+# --- A password alone, before any authenticator is set up ----------------------------------------------
+
+# What a signed-in person without an authenticator and without an enrolment grant may open, with why.
+OPEN_WITHOUT_AN_AUTHENTICATOR = {
+    "enrolment_needed": "says to use the emailed link, and sends a new one",
+    "enrolment_link": "the emailed link itself",
+    "account_reset_password_from_key": "the invitation's set-password link",
+    "account_reset_password_from_key_done": "says the password was changed, nothing more",
+    "account_logout": "signing out",
+    "healthz": "monitoring",
+}
+
+
+def test_a_password_alone_opens_nothing_but_the_way_to_the_emailed_link(db):
+    person = factories.member(factories.OrganisationFactory(), Role.VIEWER, mfa=False)
+    client = Client()
+    client.force_login(person, backend="django.contrib.auth.backends.ModelBackend")
+    needed = reverse("enrolment_needed")
+    opened = []
+    for route in _named_routes_without_ids():
+        if route.origin == "admin" or route.name in OPEN_WITHOUT_AN_AUTHENTICATOR:
+            continue
+        url = _reverse(route)
+        for response in (client.get(url), client.post(url, {})):
+            if not (response.status_code == 302 and response["Location"] == needed):
+                opened.append(f"{response.request['REQUEST_METHOD']} {route.name}: {response.status_code}")
+
+    assert not opened, "open to a password alone:\n" + "\n".join(opened)
