@@ -180,6 +180,7 @@ ARGUMENTS = {
     "safety:hazard-create": lambda t, p: _pk(p.deployment),
     "safety:sign-off": lambda t, p: _pk(p.deployment),
     "safety:go-live": lambda t, p: _pk(p.deployment),
+    "safety:go-live-record": lambda t, p: _pk(p.deployment),
     "safety:incident-list": lambda t, p: _pk(p.deployment),
     "safety:incident-create": lambda t, p: _pk(p.deployment),
     "safety:hazard-detail": _hazards,
