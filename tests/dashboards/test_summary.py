@@ -3,6 +3,7 @@ each kind of write (deployment opened, evidence created, submitted, reviewed, re
 framework changed, hazards assessed, sign-off, supersession, go-live), never left behind by a
 rollback, and shown by a cached national dashboard on the very next request."""
 
+import re
 import time
 from datetime import date, timedelta
 
@@ -17,6 +18,7 @@ from dashboards import selectors
 from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_out_of_step, summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
+from onboarding.models import Requirement
 from onboarding.services import evidence as evidence_services
 from safety import services as safety_services
 from safety.models import DeploymentHazard
@@ -224,3 +226,47 @@ def test_a_cached_national_dashboard_shows_a_change_to_one_deployment_on_the_nex
         deployment=world.deployment_a, is_applicable=True, residual_rating=1
     ).count()
     assert rated > 0 and f"Rated 1: {rated}" in after
+
+
+def heatmap_cell(html: str, area: str, band: str) -> int:
+    found = re.search(rf'data-testid="heatmap-cell-{area}-{band}">(\d+)<', html)
+    assert found, (area, band)
+    return int(found.group(1))
+
+
+def test_the_heatmap_kept_in_the_summary_rows_moves_on_the_next_request(world, signed_in, settings):
+    # Given a cached national dashboard narrowed to one deployment, none of GOV-02's area accepted
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    cache.clear()
+    reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
+    contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
+    area = Requirement.objects.get(framework=world.deployment_a.framework, code="GOV-02").area.code
+    client = signed_in(world.national_admin)
+    url = reverse("dashboards:national") + f"?deployment={world.deployment_a.pk}"
+    before = client.get(url).content.decode()
+    assert heatmap_cell(before, area, "not_started") == 1
+
+    # When evidence for GOV-02 is accepted through the services
+    dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], submit=True)
+    fx.accepted(reviewer, dspt, world.deployment_a)
+
+    # Then the summary row's per-area arrays hold it, in step with a fresh computation...
+    in_step(world.deployment_a, world.deployment_b)
+    row = summary(world.deployment_a)
+    position = row.area_codes.index(area)
+    total = row.area_totals[position]
+    assert row.area_accepted[position] == 1 and [1, total] == row.area_progress[area]
+    # ...and the very next request moves the deployment to its new band in the heatmap
+    after = client.get(url).content.decode()
+    band = "complete" if total == 1 else "in_progress"
+    assert heatmap_cell(after, area, "not_started") == 0
+    assert heatmap_cell(after, area, band) == 1
+
+
+def test_summary_area_arrays_written_around_the_services_are_found_out_of_step(world):
+    DeploymentSummary.objects.filter(deployment=world.deployment_a).update(area_accepted=[], area_codes=[])
+
+    assert summaries_out_of_step() == [world.deployment_a.pk]
+    summaries_refresh(deployment_ids=[world.deployment_a.pk])
+    assert summaries_out_of_step() == []
+    assert summary(world.deployment_a).area_codes == sorted(summary(world.deployment_a).area_progress)
