@@ -34,8 +34,11 @@ from onboarding.services import evidence as evidence_services
 from onboarding.services import framework as framework_services
 from onboarding.services.framework import framework_current, framework_load
 from safety import cscr_services
-from safety import services as safety_services
 from safety.models import DeploymentHazard
+from safety.services.controls import action_add
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 
 FRAMEWORK_FILE = Path(__file__).resolve().parent.parent / "onboarding" / "data" / "framework.json"
@@ -331,7 +334,7 @@ def _hazard_of_trust_a(world, insider_role=Role.VIEWER, insider_status: int = 20
 
 
 def _transferred_hazard_of_trust_a(world) -> Target:
-    safety_services.supplier_hazard_save(
+    supplier_hazard_save(
         actor=world.member(world.supplier, Role.SUPPLIER_CSO),
         product_version=world.product_version,
         code="SUP-1",
@@ -352,7 +355,7 @@ def _transferred_hazard_of_trust_a(world) -> Target:
 def _action_of_trust_a(world) -> Target:
     lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a).order_by("number").first()
-    action = safety_services.action_add(
+    action = action_add(
         actor=lead,
         hazard=hazard,
         expected_version=hazard.version,
@@ -375,7 +378,7 @@ def _sign_off_of_trust_a(world) -> Target:
     DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
         residual_severity="minor", residual_likelihood="low", residual_rating=1
     )
-    sign_off = safety_services.sign_off_create(
+    sign_off = sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     return Target(kwargs={"pk": sign_off.pk}, owners=(world.trust_a,), insider=world.member(world.trust_a, Role.VIEWER))
@@ -383,7 +386,7 @@ def _sign_off_of_trust_a(world) -> Target:
 
 def _incident_of_trust_a(world, insider_status: int = 200) -> Target:
     lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
-    incident = safety_services.incident_report(
+    incident = incident_report(
         actor=lead,
         deployment=world.deployment_a,
         reference="INC-1",
@@ -395,7 +398,7 @@ def _incident_of_trust_a(world, insider_status: int = 200) -> Target:
 
 def _supplier_hazard(world) -> Target:
     supplier_cso = world.member(world.supplier, Role.SUPPLIER_CSO)
-    hazard = safety_services.supplier_hazard_save(
+    hazard = supplier_hazard_save(
         actor=supplier_cso,
         product_version=world.product_version,
         code="SUP-2",

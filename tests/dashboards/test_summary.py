@@ -18,8 +18,10 @@ from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_out_of_step, summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.services import evidence as evidence_services
-from safety import services as safety_services
 from safety.models import DeploymentHazard
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_transfer_decide, hazard_update
+from safety.services.sign_off import sign_off_create
 from tests.onboarding import evidence_fixtures as fx
 
 
@@ -42,14 +44,14 @@ def cso_of(world, organisation):
 def assess_every_hazard(actor, deployment, severity="minor", likelihood="low") -> None:
     for hazard in DeploymentHazard.objects.filter(deployment=deployment).order_by("number"):
         if hazard.transfer_decision == DeploymentHazard.TransferDecision.PENDING:
-            hazard = safety_services.hazard_transfer_decide(
+            hazard = hazard_transfer_decide(
                 actor=actor,
                 hazard=hazard,
                 decision="accepted",
                 justification="Reviewed locally.",
                 expected_version=hazard.version,
             )
-        safety_services.hazard_update(
+        hazard_update(
             actor=actor,
             hazard=hazard,
             expected_version=hazard.version,
@@ -140,20 +142,18 @@ def test_hazard_sign_off_supersession_and_go_live_keep_the_summary_in_step(world
     assert (row.open_unrated, row.highest_rating) == (0, 1)
 
     # Signed off, then go-live authorised
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     in_step(world.deployment_a)
     assert summary(world.deployment_a).sign_off_state == "current"
-    safety_services.go_live_authorise(
-        actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
-    )
+    go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time())
     in_step(world.deployment_a)
     assert summary(world.deployment_a).go_live_state == "authorised"
 
     # A hazard reassessed supersedes the sign-off that go-live relied on
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
-    safety_services.hazard_update(
+    hazard_update(
         actor=cso,
         hazard=hazard,
         expected_version=hazard.version,
@@ -178,7 +178,7 @@ def test_a_rolled_back_write_leaves_the_summary_as_it_was(world):
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        safety_services.hazard_update(
+        hazard_update(
             actor=cso,
             hazard=hazard,
             expected_version=hazard.version,

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from nir_portal.accounts.models import Role
 from onboarding.models import Deployment
-from safety import services as safety_services
+from safety.services.go_live import go_live_authorise
 from tests import factories
 
 
@@ -21,7 +21,7 @@ def take_live(safety, world, deployment=None, approver=None):
     safety.make_signable(deployment) if cso else None
     sign_off = safety.sign(deployment) if cso else None
     approver = approver or executive(world, deployment.organisation)
-    safety_services.go_live_authorise(
+    go_live_authorise(
         actor=approver, deployment=deployment, statement="I accept the residual risk.", mfa_verified_at=time.time()
     )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
