@@ -30,8 +30,9 @@ from nir_portal.accounts import reauth
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion
-from onboarding.services import evidence as evidence_services
 from onboarding.services import framework as framework_services
+from onboarding.services.evidence.contributions import evidence_create
+from onboarding.services.evidence.rules import StoredUpload
 from onboarding.services.framework import framework_current, framework_load
 from safety import cscr_services
 from safety.models import DeploymentHazard
@@ -237,7 +238,7 @@ def _security_key_of_trust_a_member(world) -> Target:
 def _trust_a_evidence(world, *, files: int = 0):
     """Submitted evidence of trust A for its deployment, for a requirement the national team reviews."""
     contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
-    evidence = evidence_services.evidence_create(
+    evidence = evidence_create(
         actor=contributor,
         owner=world.trust_a,
         deployment=world.deployment_a,
@@ -246,7 +247,7 @@ def _trust_a_evidence(world, *, files: int = 0):
         statement="Approved by the IG lead.",
         effective_date=date(2026, 1, 15),
         files=[
-            evidence_services.StoredUpload(
+            StoredUpload(
                 original_name=f"approval-{n}.pdf",
                 storage_name=f"evidence/matrix-{n}.pdf",
                 sha256="0" * 64,

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from nir_portal.accounts.models import CSOProfile, Role
-from onboarding.services.evidence import StoredUpload
+from onboarding.services.evidence.rules import StoredUpload
 from safety import cscr_services
 from safety.cscr import verification
 from safety.models import CSCRBundleJob, DeploymentHazard, HazardControl, SignOff
@@ -109,7 +109,7 @@ def stored_evidence(world, people, *, title: str, content: bytes, name: str = "t
     """Accepted trust evidence whose one file is really in evidence storage, marked clean."""
     storage_name = f"evidence/cscr-{next(_numbers)}-{name}"
     storages["evidence"].save(storage_name, ContentFile(content))
-    from onboarding.services.evidence import evidence_create
+    from onboarding.services.evidence.contributions import evidence_create
 
     evidence = evidence_create(
         actor=people.contributor_a,

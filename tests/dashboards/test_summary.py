@@ -17,7 +17,8 @@ from dashboards import selectors
 from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_out_of_step, summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
-from onboarding.services import evidence as evidence_services
+from onboarding.services.evidence.contributions import evidence_revise, evidence_submit
+from onboarding.services.evidence.expiry import evidence_expire_due
 from safety.models import DeploymentHazard
 from safety.services.go_live import go_live_authorise
 from safety.services.hazards import hazard_transfer_decide, hazard_update
@@ -86,7 +87,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
     dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], effective_date=dspt_year, submit=False)
     in_step(world.deployment_a)
     assert summary(world.deployment_a).waiting_since == []
-    evidence_services.evidence_submit(actor=contributor, evidence=dspt)
+    evidence_submit(actor=contributor, evidence=dspt)
     in_step(world.deployment_a)
     assert len(summary(world.deployment_a).waiting_since) == 1
 
@@ -100,7 +101,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
 
     # Revised: waiting again, no longer accepted
     latest = dspt.revisions.order_by("-number").first()
-    evidence_services.evidence_revise(
+    evidence_revise(
         actor=contributor,
         evidence=dspt,
         statement="Republished.",
@@ -114,7 +115,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
     # Accepted again, then expired by the daily job: lapsed
     fx.accepted(reviewer, dspt, world.deployment_a)
     expiry = dspt.revisions.order_by("-number").first().expiry_date
-    evidence_services.evidence_expire_due(today=expiry + timedelta(days=1))
+    evidence_expire_due(today=expiry + timedelta(days=1))
     in_step(world.deployment_a)
     assert summary(world.deployment_a).dspt_expired
     assert selectors.measures_by_deployment([world.deployment_a.pk])[world.deployment_a.pk].dspt_state == "lapsed"

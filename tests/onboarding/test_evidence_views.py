@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import Evidence, EvidenceFile, EvidenceLink
-from onboarding.services import evidence as evidence_services
+from onboarding.services.evidence.contributions import evidence_create, evidence_revise
+from onboarding.services.evidence.scans import evidence_file_record_scan
 
 FRAMEWORK_FILE = Path(__file__).resolve().parents[2] / "onboarding" / "data" / "framework.json"
 PDF = (
@@ -34,7 +35,7 @@ def _pdf(name="assurance.pdf", body=PDF):
 
 def _mark_files_clean():
     for file in EvidenceFile.objects.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN):
-        evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.CLEAN, detail="OK")
+        evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.CLEAN, detail="OK")
 
 
 def _upload_supplier_evidence(client, world, people, django_capture_on_commit_callbacks, monkeypatch):
@@ -181,7 +182,7 @@ def test_a_bad_upload_is_refused_with_a_specific_message_and_nothing_is_stored(c
 
 
 def test_a_supplier_cannot_see_a_trusts_own_evidence_and_trusts_cannot_see_each_other(client, world, people):
-    own = evidence_services.evidence_create(
+    own = evidence_create(
         actor=people["lead_a"],
         owner=world.trust_a,
         deployment=world.deployment_a,
@@ -212,7 +213,7 @@ def _checklist_queries(client, user, deployment_pk) -> int:
 def test_checklist_and_review_queue_queries_do_not_grow_with_evidence(client, world, people):
     def add_items(count, start):
         for index in range(start, start + count):
-            evidence = evidence_services.evidence_create(
+            evidence = evidence_create(
                 actor=people["supplier_lead"],
                 owner=world.supplier,
                 product_version=world.product_version,
@@ -222,7 +223,7 @@ def test_checklist_and_review_queue_queries_do_not_grow_with_evidence(client, wo
                 effective_date=date(2026, 11, 1),
                 files=[],
             )
-            evidence_services.evidence_revise(
+            evidence_revise(
                 actor=people["supplier_lead"],
                 evidence=evidence,
                 statement="Second revision",

@@ -174,7 +174,7 @@ class Safety:
     def revise(
         self, evidence: Evidence, *, accept: bool = False, deployment: Deployment | None = None
     ) -> EvidenceRevision:
-        from onboarding.services.evidence import evidence_revise
+        from onboarding.services.evidence.contributions import evidence_revise
 
         revision = evidence_revise(
             actor=self.people.a_contributor,

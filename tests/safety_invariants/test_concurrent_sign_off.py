@@ -259,7 +259,7 @@ def _wait_for_lock_waiters(count: int) -> bool:
 def test_a_sign_off_racing_a_new_evidence_revision_is_superseded(safety, world, people):
     """A sign-off being recorded while the evidence it relies on gets a new revision: whichever
     commits first, the sign-off left current must cover the newest revision."""
-    from onboarding.services.evidence import evidence_revise
+    from onboarding.services.evidence.contributions import evidence_revise
 
     deployment = world.deployment_a
     small_signable_log(safety, deployment)
