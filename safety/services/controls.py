@@ -139,6 +139,7 @@ def action_complete(*, actor, action: HazardAction) -> HazardAction:
     if action.hazard_id:
         # A form opened before the completion must see the hazard as changed.
         DeploymentHazard.objects.filter(pk=action.hazard_id).update(version=F("version") + 1)
+    if action.hazard is not None:
         _record_change(action.hazard, actor, "Action completed", {"action": [action.description, "complete"]})
     audit_event_record(
         action="hazard.action_complete", actor=actor, organisation=action.deployment.organisation, target=action

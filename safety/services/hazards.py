@@ -75,7 +75,7 @@ def hazard_log_create(*, deployment: Deployment) -> int:
     if DeploymentHazard.objects.filter(deployment=deployment).exists():
         return 0
     library = HazardLibrary.objects.filter(status=HazardLibrary.Status.PUBLISHED).order_by("-version").first()
-    hazards = []
+    hazards: list[DeploymentHazard] = []
     for library_hazard in library.hazards.all() if library else []:
         hazards.append(
             DeploymentHazard(
@@ -231,7 +231,7 @@ def hazard_transfer_decide(
         raise refused("decision", "Choose accept, adapt or reject.", "invalid_decision")
     if not justification.strip():
         raise refused("justification", "Give the reason for your decision.", "justification_required")
-    changes = {
+    changes: dict[str, list[Any]] = {
         "transfer_decision": [hazard.transfer_decision, decision],
         "transfer_justification": [hazard.transfer_justification, justification.strip()],
     }

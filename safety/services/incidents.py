@@ -57,7 +57,7 @@ def incident_report(
     current = SignOff.objects.select_for_update().filter(deployment=deployment, status=SignOff.Status.CURRENT).first()
     signed_numbers = {h["number"] for h in current.snapshot["hazards"]} if current else set()
     flagged = current is not None and any(h.number in signed_numbers for h in hazards)
-    if flagged:
+    if flagged and current is not None:
         current.needs_re_review = True
         current.save(update_fields=["needs_re_review"])
         mail.incident_reported(incident=incident, hazards=hazards)

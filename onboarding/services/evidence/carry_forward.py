@@ -34,7 +34,7 @@ def evidence_carry_forward(*, actor, to_version: ProductVersion, changed_codes: 
     for evidence in Evidence.objects.filter(product_version=source).order_by("pk"):
         if evidence.pk in already or changed & set(evidence.requirement_codes):
             continue
-        latest = evidence.revisions.order_by("-number").prefetch_related("files").first()
+        latest = evidence.revisions.prefetch_related("files").latest("number")
         files = [
             StoredUpload(f.original_name, f.storage_name, f.sha256, f.size, f.detected_type)
             for f in latest.files.filter(scan_status=EvidenceFile.ScanStatus.CLEAN)

@@ -128,7 +128,11 @@ def evidence_create(
         requirements=list(requirements.values()),
         number=1,
     )
-    deployments = [deployment] if deployment else list(product_version.deployments.all())
+    deployments: list[Deployment] = []  # one of the two is set: checked above
+    if deployment is not None:
+        deployments = [deployment]
+    elif product_version is not None:
+        deployments = list(product_version.deployments.all())
     review_by = review_by_for(list(requirements.values()), owner)
     now = timezone.now()
     EvidenceLink.objects.bulk_create(
@@ -179,7 +183,7 @@ def evidence_revise(
         Evidence.objects.select_for_update(of=("self",)).select_related("deployment", "owner").get(pk=evidence.pk)
     )
     _check_owner_member(actor, evidence)
-    latest = evidence.revisions.order_by("-number").first()
+    latest = evidence.revisions.latest("number")
     if latest.number != based_on_revision:
         raise ValidationError(
             f"This evidence was revised (now revision {latest.number}) after you opened it. "

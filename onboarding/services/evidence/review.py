@@ -49,7 +49,8 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
             "Nothing was recorded: review the latest version.",
             code="stale_review",
         )
-    if link.status != EvidenceLink.Status.SUBMITTED:
+    revision = link.revision
+    if link.status != EvidenceLink.Status.SUBMITTED or revision is None:
         raise ValidationError("Only evidence waiting for review can be reviewed.", code="not_submitted")
     if decision not in Review.Decision.values:
         raise refused("decision", "Choose accept or request changes.", "invalid_decision")
@@ -57,13 +58,13 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     if decision == Review.Decision.REQUEST_CHANGES and not comment:
         raise refused("comment", "Say what needs to change.", "comment_required")
     if decision == Review.Decision.ACCEPT:
-        not_clean = link.revision.files.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN).count()
+        not_clean = revision.files.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN).count()
         if not_clean:
             raise ValidationError(
                 "This revision has files that have not passed the malware scan, so it cannot be accepted yet.",
                 code="files_not_clean",
             )
-        pars_problem = pars_acceptance_problem(link=link, revision=link.revision)
+        pars_problem = pars_acceptance_problem(link=link, revision=revision)
         if pars_problem is not None:
             raise pars_problem
     organisation = next(
@@ -76,7 +77,7 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     )
     review = Review(
         link=link,
-        revision=link.revision,
+        revision=revision,
         reviewer=actor,
         reviewer_organisation=organisation,
         decision=decision,
@@ -91,14 +92,15 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     link.version += 1
     link.save(update_fields=["status", "status_changed_at", "version"])
     if comment:
-        EvidenceComment.objects.create(link=link, author=actor, organisation=organisation, text=comment)
+        # The review's organisation: full_clean above refused a review without one.
+        EvidenceComment.objects.create(link=link, author=actor, organisation=review.reviewer_organisation, text=comment)
     _evidence_changed([link.deployment_id])
     audit_event_record(
         action="evidence.review",
         actor=actor,
         organisation=organisation,
         target=link,
-        changes={"decision": decision, "revision": link.revision.number, "deployment": link.deployment_id},
+        changes={"decision": decision, "revision": revision.number, "deployment": link.deployment_id},
     )
     mail.evidence_reviewed(review=review)
     return review

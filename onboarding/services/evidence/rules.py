@@ -95,6 +95,8 @@ def expiry_date_for(requirements: list[Requirement], effective: date) -> date | 
     dates = []
     for requirement in requirements:
         if requirement.expiry_rule == Requirement.ExpiryRule.MONTHS:
+            if requirement.expiry_months is None:
+                raise ValueError(f"{requirement.code} expires after a number of months but does not say how many.")
             dates.append(_add_months(effective, requirement.expiry_months))
         elif requirement.expiry_rule == Requirement.ExpiryRule.DSPT_YEAR:
             dates.append(_end_of_dspt_year(effective))
@@ -108,10 +110,12 @@ def _check_can_contribute(
         permissions.CONTRIBUTE_EVIDENCE.require(actor, deployment)
         if not permissions.can_contribute_as(actor, owner, deployment):
             raise PermissionDenied("You cannot add evidence to this deployment for that organisation.")
-    else:
+    elif product_version is not None:
         permissions.CONTRIBUTE_VERSION_EVIDENCE.require(actor, product_version)
         if owner.pk != product_version.product.supplier_id:
             raise PermissionDenied("Only the product's supplier can add evidence for a product version.")
+    else:
+        raise ValueError("Evidence is scoped to exactly one deployment or one product version.")
 
 
 def _check_owner_member(actor, evidence: Evidence) -> None:
