@@ -2,8 +2,8 @@
 malware scans, expiry, and carrying it forward to a new product version; one module per subject.
 
 New code imports from the module that holds a service; the names below are re-exported for the
-callers that still name `onboarding.services.evidence` (the evidence screens, the deployment and
-upgrade services, the dashboards' seeding)."""
+callers that still name `onboarding.services.evidence` (the evidence and review screens, the
+deployment services, the dashboards' seeding)."""
 
 from onboarding.services.evidence.carry_forward import evidence_carry_forward
 from onboarding.services.evidence.contributions import (
