@@ -19,9 +19,12 @@ from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_out_of_step, summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Requirement
-from onboarding.services import evidence as evidence_services
-from safety import services as safety_services
+from onboarding.services.evidence.contributions import evidence_revise, evidence_submit
+from onboarding.services.evidence.expiry import evidence_expire_due
 from safety.models import DeploymentHazard
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_transfer_decide, hazard_update
+from safety.services.sign_off import sign_off_create
 from tests.onboarding import evidence_fixtures as fx
 
 
@@ -44,14 +47,14 @@ def cso_of(world, organisation):
 def assess_every_hazard(actor, deployment, severity="minor", likelihood="low") -> None:
     for hazard in DeploymentHazard.objects.filter(deployment=deployment).order_by("number"):
         if hazard.transfer_decision == DeploymentHazard.TransferDecision.PENDING:
-            hazard = safety_services.hazard_transfer_decide(
+            hazard = hazard_transfer_decide(
                 actor=actor,
                 hazard=hazard,
                 decision="accepted",
                 justification="Reviewed locally.",
                 expected_version=hazard.version,
             )
-        safety_services.hazard_update(
+        hazard_update(
             actor=actor,
             hazard=hazard,
             expected_version=hazard.version,
@@ -86,7 +89,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
     dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], effective_date=dspt_year, submit=False)
     in_step(world.deployment_a)
     assert summary(world.deployment_a).waiting_since == []
-    evidence_services.evidence_submit(actor=contributor, evidence=dspt)
+    evidence_submit(actor=contributor, evidence=dspt)
     in_step(world.deployment_a)
     assert len(summary(world.deployment_a).waiting_since) == 1
 
@@ -100,7 +103,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
 
     # Revised: waiting again, no longer accepted
     latest = dspt.revisions.order_by("-number").first()
-    evidence_services.evidence_revise(
+    evidence_revise(
         actor=contributor,
         evidence=dspt,
         statement="Republished.",
@@ -114,7 +117,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
     # Accepted again, then expired by the daily job: lapsed
     fx.accepted(reviewer, dspt, world.deployment_a)
     expiry = dspt.revisions.order_by("-number").first().expiry_date
-    evidence_services.evidence_expire_due(today=expiry + timedelta(days=1))
+    evidence_expire_due(today=expiry + timedelta(days=1))
     in_step(world.deployment_a)
     assert summary(world.deployment_a).dspt_expired
     assert selectors.measures_by_deployment([world.deployment_a.pk])[world.deployment_a.pk].dspt_state == "lapsed"
@@ -142,20 +145,18 @@ def test_hazard_sign_off_supersession_and_go_live_keep_the_summary_in_step(world
     assert (row.open_unrated, row.highest_rating) == (0, 1)
 
     # Signed off, then go-live authorised
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     in_step(world.deployment_a)
     assert summary(world.deployment_a).sign_off_state == "current"
-    safety_services.go_live_authorise(
-        actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
-    )
+    go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time())
     in_step(world.deployment_a)
     assert summary(world.deployment_a).go_live_state == "authorised"
 
     # A hazard reassessed supersedes the sign-off that go-live relied on
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
-    safety_services.hazard_update(
+    hazard_update(
         actor=cso,
         hazard=hazard,
         expected_version=hazard.version,
@@ -180,7 +181,7 @@ def test_a_rolled_back_write_leaves_the_summary_as_it_was(world):
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        safety_services.hazard_update(
+        hazard_update(
             actor=cso,
             hazard=hazard,
             expected_version=hazard.version,

@@ -15,7 +15,7 @@ from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEW
 from onboarding.models import Deployment, Product, ProductVersion
 from onboarding.services.framework import framework_load
 from safety.lifecycle.demo import demo_lifecycle_seed
-from safety.services import safety_reference_data_load
+from safety.services.reference import safety_reference_data_load
 
 DEMO_PASSWORD = "Demo-Portal-2026!"  # noqa: S105  (documented demo credential, DEBUG only)
 
