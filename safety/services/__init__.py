@@ -4,15 +4,12 @@ the moment what it covered changes.
 
 New code imports from the module that holds a service; the names below are re-exported for the
 callers that still name `safety.services` (the lifecycle package and the dashboards' seeding among
-them). `_copy_supplier_hazard` and `_next_number` are for `safety.lifecycle.versions`, which
-copies a newly transferred hazard into a live log as `supplier_hazard_save` does."""
+them)."""
 
 from safety.services.controls import action_add, action_complete, control_save
 from safety.services.go_live import go_live_authorise
 from safety.services.hazards import (
     HAZARD_FIELDS,
-    _copy_supplier_hazard,
-    _next_number,
     hazard_add_local,
     hazard_log_create,
     hazard_transfer_decide,
@@ -30,8 +27,6 @@ from safety.services.supplier_hazards import supplier_hazard_save
 
 __all__ = [
     "HAZARD_FIELDS",
-    "_copy_supplier_hazard",
-    "_next_number",
     "action_add",
     "action_complete",
     "control_save",

@@ -44,11 +44,11 @@ HAZARD_FIELDS = (
 )
 
 
-def _next_number(deployment: Deployment) -> int:
+def hazard_next_number(deployment: Deployment) -> int:
     return (DeploymentHazard.objects.filter(deployment=deployment).aggregate(n=Max("number"))["n"] or 0) + 1
 
 
-def _copy_supplier_hazard(deployment: Deployment, hazard: SupplierHazard, matrix: RiskMatrix, number: int):
+def supplier_hazard_copy_to_log(deployment: Deployment, hazard: SupplierHazard, matrix: RiskMatrix, number: int):
     return DeploymentHazard(
         deployment=deployment,
         number=number,
@@ -91,7 +91,7 @@ def hazard_log_create(*, deployment: Deployment) -> int:
             )
         )
     for supplier_hazard in deployment.product_version.hazards.filter(is_transferred=True).order_by("code"):
-        hazards.append(_copy_supplier_hazard(deployment, supplier_hazard, matrix, len(hazards) + 1))
+        hazards.append(supplier_hazard_copy_to_log(deployment, supplier_hazard, matrix, len(hazards) + 1))
     DeploymentHazard.objects.bulk_create(hazards)
     return len(hazards)
 
@@ -184,7 +184,7 @@ def hazard_add_local(
     Deployment.objects.select_for_update().get(pk=deployment.pk)
     hazard = DeploymentHazard(
         deployment=deployment,
-        number=_next_number(deployment),
+        number=hazard_next_number(deployment),
         source=DeploymentHazard.Source.LOCAL,
         name=name.strip(),
         description=description.strip(),

@@ -12,7 +12,7 @@ from safety.models import (
     DeploymentHazard,
     SupplierHazard,
 )
-from safety.services.hazards import _copy_supplier_hazard, _next_number
+from safety.services.hazards import hazard_next_number, supplier_hazard_copy_to_log
 from safety.services.sign_off import sign_off_refresh
 
 
@@ -53,7 +53,7 @@ def supplier_hazard_save(
         for deployment in product_version.deployments.select_for_update().order_by("pk"):
             if not DeploymentHazard.objects.filter(deployment=deployment, supplier_hazard=hazard).exists():
                 matrix = deployment.risk_plan.risk_matrix
-                _copy_supplier_hazard(deployment, hazard, matrix, _next_number(deployment)).save()
+                supplier_hazard_copy_to_log(deployment, hazard, matrix, hazard_next_number(deployment)).save()
                 events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
                 sign_off_refresh(deployment=deployment, reason=f"Supplier transferred {hazard.code}")
     audit_event_record(
