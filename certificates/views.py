@@ -3,8 +3,8 @@ renewing a certificate, one entry with its history, and the whole register with 
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView, View
@@ -78,7 +78,7 @@ class CertificateCreateView(HolderMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         self.held_by = self.holder()
         if not permissions.can_keep_certificates(request.user, **self.held_by):
-            raise Http404("No such page, or you do not have access to it.")
+            raise permissions.keep_refusal(request.user, **self.held_by)
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
@@ -97,8 +97,6 @@ class CertificateCreateView(HolderMixin, FormView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404("No such page, or you do not have access to it.") from None
         messages.success(self.request, f"Certificate {entry.name} has been added to the register.")
         return redirect(entry)
 
@@ -131,7 +129,9 @@ class CertificateRenewView(FormView):
             request, selectors.certificate_entries_visible_to(request.user), pk=kwargs["pk"]
         )
         if not permissions.can_keep_entry(request.user, self.entry):
-            raise Http404("No such page, or you do not have access to it.")
+            raise permissions.keep_refusal(
+                request.user, deployment=self.entry.deployment, product_version=self.entry.product_version
+            )
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

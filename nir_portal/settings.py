@@ -189,6 +189,8 @@ MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or TESTING
 MFA_TOTP_ISSUER = "NIR onboarding portal"
 MFA_RECOVERY_CODE_COUNT = 10
+# Recovery codes are shown once, when made (straight after the first authenticator is set up).
+MFA_RECOVERY_CODES_SHOW_ONCE = True
 
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = False
@@ -416,6 +418,9 @@ CELERY_IMPORTS = ["nir_portal.tasks", "dashboards.tasks"]
 # Every task declared with nir_portal.periodic.periodic_task, and only those (tests/test_periodic.py
 # holds the two together). Daily jobs run at hours that exist exactly once on both clock-change days.
 CELERY_BEAT_SCHEDULE: dict = {
+    # Chains audit entries no writer has chained yet, well within audit.services.CHAIN_STALE_AFTER;
+    # a sweep not run within its interval is dropped, not queued up behind a stopped worker.
+    "audit-chain-sweep": {"task": "nir_portal.tasks.audit_chain_sweep", "schedule": 10.0, "options": {"expires": 10}},
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
     # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
     "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},

@@ -44,6 +44,14 @@ def audit_chain_check() -> dict:
     return {"intact": intact, "first_broken_id": first_broken_id, "stale_unchained": stale}
 
 
+@periodic_task(name="nir_portal.tasks.audit_chain_sweep", ignore_result=True)
+def audit_chain_sweep() -> int:
+    """Chain every committed entry still unchained (every few seconds, from beat). Writers chain in
+    passes at most every `CHAIN_INTERVAL`, so the entries written after a burst's last pass wait for
+    this sweep when no further write comes. Returns how many it chained."""
+    return audit_chain_extend() or 0
+
+
 @periodic_task(name="nir_portal.tasks.audit_checkpoint_take", acks_late=True)
 def audit_checkpoint_take(reason: str = "scheduled", **context) -> int:
     """Sign and store the audit chain's head (hourly from beat, and after each CSCR bundle is signed)."""

@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("accessibility/", views.AccessibilityStatementView.as_view(), name="accessibility-statement"),
     path("accounts/2fa/", include("nir_portal.accounts.mfa_urls")),
+    path("accounts/", include("nir_portal.accounts.account_urls")),
     path("accounts/", include("allauth.urls")),
     path("organisations/", include("nir_portal.accounts.urls")),
     path("audit/", include("nir_portal.audit.urls")),

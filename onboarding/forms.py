@@ -3,6 +3,7 @@ from django.conf import settings
 
 from nir_portal.accounts.models import Organisation
 from nir_portal.forms import NHSDateField
+from onboarding import selectors
 from onboarding.models import Deployment, Framework, ProductVersion, Requirement, Review
 from onboarding.models.evidence import STATEMENT_MAX_LENGTH
 
@@ -147,6 +148,17 @@ class ReviewForm(forms.Form):
         help_text="Required when requesting changes: say what needs to change.",
     )
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, revision=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The review service's own rule (selectors.revision_files_cleared): Accept is offered
+        # only when the service would take it.
+        self.scan_hold = selectors.revision_scan_hold(revision)
+        if self.scan_hold:
+            decision = self.fields["decision"]
+            decision.choices = [(Review.Decision.REQUEST_CHANGES.value, Review.Decision.REQUEST_CHANGES.label)]
+            decision.help_text = "Accept is offered once every file has passed the malware scan (see above)."
+            decision.error_messages["invalid_choice"] = selectors.FILES_NOT_CLEARED
 
 
 class CommentForm(forms.Form):

@@ -185,6 +185,50 @@ def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checkli
     return Checklist(deployment=deployment, areas=ordered)
 
 
+def evidence_files_awaiting_rescan(*, waiting_since) -> QuerySet[EvidenceFile]:
+    """Files the periodic rescan takes up: recorded as a scanner error (their scan's retries are
+    spent), or still waiting for their first scan since before `waiting_since` (it was lost)."""
+    return EvidenceFile.objects.filter(
+        Q(scan_status=EvidenceFile.ScanStatus.ERROR)
+        | Q(scan_status=EvidenceFile.ScanStatus.PENDING, created_at__lt=waiting_since)
+    ).order_by("pk")
+
+
+FILES_NOT_CLEARED = "This revision has files that have not passed the malware scan, so it cannot be accepted yet."
+
+
+@dataclass(frozen=True)
+class ScanHold:
+    """Why a revision cannot be accepted yet: its files that have not passed the malware scan
+    (waiting for it, waiting because the scanner did not answer, or refused as infected). Empty,
+    and false, when every file is clean."""
+
+    files: list[EvidenceFile]
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def states(self) -> set[str]:
+        return {file.scan_status for file in self.files}
+
+
+def revision_scan_hold(revision) -> ScanHold:
+    """The files of the revision that keep it from being accepted (see ScanHold)."""
+    if revision is None:
+        return ScanHold(files=[])
+    return ScanHold(
+        files=list(revision.files.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN).order_by("original_name", "pk"))
+    )
+
+
+def revision_files_cleared(revision) -> bool:
+    """Whether every file of the revision has passed the malware scan (a revision without files
+    has). The one rule for acceptance: the review service refuses Accept, and the review form
+    does not offer it, unless this holds."""
+    return not revision_scan_hold(revision)
+
+
 def evidence_links_with_reviews(links) -> list[EvidenceLink]:
     """The links, each with `latest_review` (the newest decision, or None) and `reviewer_text`
     (who will review it), in two queries whatever their number."""

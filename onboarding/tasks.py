@@ -2,12 +2,14 @@
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from nir_portal.periodic import periodic_task
-from onboarding import scanning
+from onboarding import scanning, selectors
 from onboarding.models import EvidenceFile
 from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
 from onboarding.services.pars import pars_report_record
@@ -20,20 +22,35 @@ logger = logging.getLogger(__name__)
 SCAN_MAX_RETRIES = 7
 
 
+def _retry_ceiling(retries: int) -> float:
+    return min(settings.CLAMAV_RETRY_MAX_SECONDS, settings.CLAMAV_RETRY_SECONDS * 2**retries)
+
+
+def scan_retry_window() -> timedelta:
+    """The longest a file's first scan can take with all its retries: every attempt timing out,
+    and every wait at its longest. A file still waiting after this lost its scan (the task was
+    never queued, or was dropped) and is left to the periodic rescan; before it, the scan's own
+    retries are still under way."""
+    waits = sum(_retry_ceiling(retries) for retries in range(SCAN_MAX_RETRIES))
+    return timedelta(seconds=waits + (SCAN_MAX_RETRIES + 1) * settings.CLAMAV_TIMEOUT)
+
+
 def scan_retry_countdown(retries: int) -> float:
     """Seconds before attempt `retries` + 1: doubling from CLAMAV_RETRY_SECONDS up to
     CLAMAV_RETRY_MAX_SECONDS, half of it random so that files queued together spread out."""
-    ceiling = min(settings.CLAMAV_RETRY_MAX_SECONDS, settings.CLAMAV_RETRY_SECONDS * 2**retries)
+    ceiling = _retry_ceiling(retries)
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  spreading retries, not a secret
 
 
 @shared_task(bind=True, name=EVIDENCE_FILE_SCAN, max_retries=SCAN_MAX_RETRIES, acks_late=True)
-def evidence_file_scan(self, file_id: int) -> str:
+def evidence_file_scan(self, file_id: int, retry: bool = True) -> str:
     """Scan one file with ClamAV. Until an explicit clean answer the file stays quarantined.
 
     While the scanner cannot be reached the file stays pending and the task tries again with
     exponential backoff; once the retries are spent the file is recorded as a scanner error, and
-    the periodic rescan (evidence_files_rescan_quarantined) takes it up from there."""
+    the periodic rescan (evidence_files_rescan_quarantined) takes it up from there. The rescan
+    asks for one attempt (`retry=False`): its own schedule is the retry, so its attempts never
+    pile up into overlapping chains of backoff."""
     file = EvidenceFile.objects.filter(pk=file_id).first()
     if file is None or file.scan_status in (EvidenceFile.ScanStatus.CLEAN, EvidenceFile.ScanStatus.INFECTED):
         return "skipped"
@@ -41,7 +58,7 @@ def evidence_file_scan(self, file_id: int) -> str:
     if result.status == EvidenceFile.ScanStatus.ERROR:
         attempt = self.request.retries + 1
         logger.warning("Scanner unavailable for evidence file %s (attempt %s): %s", file_id, attempt, result.detail)
-        if result.transient and self.request.retries < self.max_retries:
+        if retry and result.transient and self.request.retries < self.max_retries:
             raise self.retry(countdown=scan_retry_countdown(self.request.retries))
         if file.scan_status == EvidenceFile.ScanStatus.ERROR:
             return result.status  # already recorded; the periodic rescan keeps trying
@@ -58,14 +75,16 @@ def evidence_file_pars_check(file_id: int) -> bool | None:
 
 @periodic_task(name="onboarding.tasks.evidence_files_rescan_quarantined")
 def evidence_files_rescan_quarantined() -> int:
-    """Retry every file still quarantined (scanner was down), so it is released once clean."""
+    """Scan again, once each, the files still quarantined past their own scan's retries: those
+    recorded as a scanner error, and those waiting longer than any first scan with its retries
+    can take (their scan was lost). A file whose first scan is still retrying is left to it."""
     pending = list(
-        EvidenceFile.objects.filter(
-            scan_status__in=[EvidenceFile.ScanStatus.PENDING, EvidenceFile.ScanStatus.ERROR]
-        ).values_list("pk", flat=True)
+        selectors.evidence_files_awaiting_rescan(waiting_since=timezone.now() - scan_retry_window()).values_list(
+            "pk", flat=True
+        )
     )
     for file_id in pending:
-        evidence_file_scan.delay(file_id)
+        evidence_file_scan.delay(file_id, retry=False)
     return len(pending)
 
 

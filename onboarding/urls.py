@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import evidence_views, framework_views, views
+from onboarding import evidence_views, framework_views, review_views, views
 
 app_name = "onboarding"
 urlpatterns = [
@@ -26,19 +26,19 @@ urlpatterns = [
     path("evidence/<int:pk>/", evidence_views.EvidenceDetailView.as_view(), name="evidence-detail"),
     path("evidence/<int:pk>/revise/", evidence_views.EvidenceReviseView.as_view(), name="evidence-revise"),
     path("evidence/<int:pk>/submit/", evidence_views.EvidenceSubmitView.as_view(), name="evidence-submit"),
-    path("evidence/links/<int:pk>/", evidence_views.EvidenceReviewView.as_view(), name="evidence-review"),
-    path("evidence/links/<int:pk>/comment/", evidence_views.EvidenceCommentView.as_view(), name="evidence-comment"),
+    path("evidence/links/<int:pk>/", review_views.EvidenceReviewView.as_view(), name="evidence-review"),
+    path("evidence/links/<int:pk>/comment/", review_views.EvidenceCommentView.as_view(), name="evidence-comment"),
     path(
         "evidence/links/<int:pk>/pars-exception/",
-        evidence_views.ParsExceptionView.as_view(),
+        review_views.ParsExceptionView.as_view(),
         name="evidence-pars-exception",
     ),
     path(
         "evidence/files/<int:pk>/download/",
-        evidence_views.EvidenceFileDownloadView.as_view(),
+        review_views.EvidenceFileDownloadView.as_view(),
         name="evidence-file-download",
     ),
-    path("reviews/", evidence_views.ReviewQueueView.as_view(), name="review-queue"),
+    path("reviews/", review_views.ReviewQueueView.as_view(), name="review-queue"),
     path(
         "products/versions/<int:pk>/evidence/",
         evidence_views.ProductVersionEvidenceView.as_view(),

@@ -9,6 +9,7 @@ from nir_portal.celery import app as celery_app
 
 EXPECTED = {
     "nir_portal.tasks.audit_chain_check",
+    "nir_portal.tasks.audit_chain_sweep",
     "onboarding.tasks.evidence_daily_expiry_and_reminders",
     "onboarding.tasks.reviewer_digests_send",
     "onboarding.tasks.evidence_files_rescan_quarantined",

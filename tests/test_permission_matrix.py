@@ -489,6 +489,11 @@ OBJECT_URLS: dict[str, ObjectUrl] = {
         lambda w: _membership_in_trust_a(w, insider_status=302),
         allowed={Role.NATIONAL_ADMIN: Expect(post=302), Role.NATIONAL_REVIEWER: Expect(post=403)},
     ),
+    # The lead, or the national admin, resets and is sent back to the organisation; the form is empty.
+    "accounts:membership-authenticator-reset": ObjectUrl(
+        _membership_in_trust_a,
+        allowed={Role.NATIONAL_ADMIN: Expect(get=200, post=302), Role.NATIONAL_REVIEWER: Expect(get=403, post=403)},
+    ),
     # A security key is its owner's alone, whatever the role.
     "mfa_edit_webauthn": ObjectUrl(_security_key_of_trust_a_member),
     "mfa_remove_webauthn": ObjectUrl(_security_key_of_trust_a_member),
@@ -559,6 +564,7 @@ ALLAUTH_PUBLIC_URLS = {
     "account_reset_password_from_key": "reset links carry their own signed key",
     "account_reset_password_from_key_done": "password changed",
     "socialaccount_login_cancelled": "returning from a cancelled CIS2 sign-in",
+    "enrolment_link": "enrolment links carry their own signed token; using one still needs the password",
     "openid_connect_login": "starting a CIS2 sign-in",
     "openid_connect_callback": "returning from a CIS2 sign-in",
 }
@@ -566,6 +572,7 @@ ALLAUTH_PUBLIC_URLS = {
 SAMPLE_KWARGS = {
     "account_confirm_email": {"key": "not-a-real-key"},
     "account_reset_password_from_key": {"uidb36": "1", "key": "not-a-real-key"},
+    "enrolment_link": {"token": "not-a-real-token"},
     "openid_connect_login": {"provider_id": "cis2"},
     "openid_connect_callback": {"provider_id": "cis2"},
     "admin:app_list": {"app_label": "auth"},
@@ -633,19 +640,32 @@ def _escalation_of_trust_a(world) -> Target:
 
 
 LIFECYCLE_OBJECT_URLS: dict[str, ObjectUrl] = {
-    # A version's publication is its supplier's CSO's or assurance lead's act.
-    "safety:version-publish": ObjectUrl(lambda w: _product_version(w, Role.SUPPLIER_CSO)),
+    # A version's publication is its supplier's CSO's or assurance lead's act; the national team,
+    # who read the version's hazards, are told who may (403).
+    "safety:version-publish": ObjectUrl(
+        lambda w: _product_version(w, Role.SUPPLIER_CSO), allowed=NATIONAL_SEES_REFUSED
+    ),
     # The case's versions are read like its hazard log; only the deployment lead upgrades it.
     "safety:case-versions": ObjectUrl(_deployment_a, allowed=NATIONAL_READS),
-    "safety:case-upgrade": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:hazard-re-review": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.CSO)),
-    "safety:live-case-decision": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
-    "safety:incident-escalate": ObjectUrl(_incident_for_trust_a_cso),
+    "safety:case-upgrade": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED),
+    "safety:hazard-re-review": ObjectUrl(lambda w: _hazard_of_trust_a(w, Role.CSO), allowed=NATIONAL_SEES_REFUSED),
+    "safety:live-case-decision": ObjectUrl(
+        lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:incident-escalate": ObjectUrl(_incident_for_trust_a_cso, allowed=NATIONAL_SEES_REFUSED),
     # The national team reads every escalation; only the product's supplier records its finding.
-    "safety:escalation-detail": ObjectUrl(_escalation_of_trust_a, allowed=NATIONAL_READS),
-    "safety:periodic-review": ObjectUrl(lambda w: _deployment_a(w, Role.CSO)),
-    "safety:decommissioning": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD)),
-    "safety:decommissioning-authorise": ObjectUrl(lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER)),
+    "safety:escalation-detail": ObjectUrl(
+        _escalation_of_trust_a, allowed=dict.fromkeys(NATIONAL, Expect(get=200, post=403))
+    ),
+    "safety:periodic-review": ObjectUrl(lambda w: _deployment_a(w, Role.CSO), allowed=NATIONAL_SEES_REFUSED),
+    "safety:decommissioning": ObjectUrl(
+        lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED
+    ),
+    "safety:decommissioning-authorise": ObjectUrl(
+        lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER), allowed=NATIONAL_SEES_REFUSED
+    ),
+    # The deployment lead records the day it went live (before go-live is authorised the page says why not).
+    "safety:go-live-record": ObjectUrl(lambda w: _deployment_a(w, Role.DEPLOYMENT_LEAD), allowed=NATIONAL_SEES_REFUSED),
 }
 OBJECT_URLS.update(LIFECYCLE_OBJECT_URLS)
 PUBLIC_URLS["cscr:verify"] = "anyone checks a CSCR bundle, without an account (issue 5)"
@@ -679,7 +699,8 @@ CERTIFICATE_OBJECT_URLS: dict[str, ObjectUrl] = {
             kwargs={"deployment_pk": w.deployment_a.pk},
             owners=(w.trust_a, w.supplier),
             insider=w.member(w.trust_a, Role.DEPLOYMENT_LEAD),
-        )
+        ),
+        allowed=NATIONAL_SEES_REFUSED,
     ),
     "certificates:product-version-certificates": ObjectUrl(_product_version, allowed=NATIONAL_READS),
     "certificates:product-version-certificate-create": ObjectUrl(
@@ -687,10 +708,13 @@ CERTIFICATE_OBJECT_URLS: dict[str, ObjectUrl] = {
             kwargs={"version_pk": w.product_version.pk},
             owners=(w.supplier,),
             insider=w.member(w.supplier, Role.SUPPLIER_ASSURANCE_LEAD),
-        )
+        ),
+        allowed=NATIONAL_SEES_REFUSED,
     ),
     "certificates:entry-detail": ObjectUrl(_certificate_of_trust_a, allowed=NATIONAL_READS),
-    "certificates:entry-renew": ObjectUrl(lambda w: _certificate_of_trust_a(w, Role.CSO)),
+    "certificates:entry-renew": ObjectUrl(
+        lambda w: _certificate_of_trust_a(w, Role.CSO), allowed=NATIONAL_SEES_REFUSED
+    ),
 }
 OBJECT_URLS.update(CERTIFICATE_OBJECT_URLS)
 
@@ -705,6 +729,7 @@ BINDING_URLS: dict[str, Callable[..., Target]] = {
     "safety:hazard-transfer-decision": _transferred_hazard_of_trust_a,
     "cscr:bundle-request": lambda w: _deployment_a(w, Role.CSO),
     "accounts:membership-role": _membership_in_trust_a,
+    "accounts:membership-authenticator-reset": _membership_in_trust_a,
     "onboarding:evidence-pars-exception": _evidence_link_reviewed_nationally,
     "safety:live-case-decision": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
     "safety:decommissioning-authorise": lambda w: _deployment_a(w, Role.EXECUTIVE_APPROVER),
@@ -989,6 +1014,7 @@ INSIDERS_REFUSED: dict[str, Refused] = {
     "accounts:membership-role": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "accounts:membership-remove": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "accounts:membership-invitation-resend": _trust_a_except(Role.DEPLOYMENT_LEAD),
+    "accounts:membership-authenticator-reset": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:hazard-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:hazard-edit": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:hazard-transfer-decision": _trust_a_except(Role.CSO),
@@ -1002,10 +1028,6 @@ INSIDERS_REFUSED: dict[str, Refused] = {
     "safety:incident-journal": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD, Role.EVIDENCE_CONTRIBUTOR),
     "safety:supplier-hazard-create": _supplier_except(Role.SUPPLIER_CSO),
     "safety:supplier-hazard-edit": _supplier_except(Role.SUPPLIER_CSO),
-}
-# Lifecycle and certificate-register actions still refuse members without the role with a 404, as
-# for an object they may not see, rather than the 403 page naming the role and its holders.
-INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
     "safety:case-upgrade": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:decommissioning": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "safety:decommissioning-authorise": _trust_a_except(Role.EXECUTIVE_APPROVER),
@@ -1013,13 +1035,20 @@ INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
     "safety:incident-escalate": _trust_a_except(Role.CSO),
     "safety:live-case-decision": _trust_a_except(Role.CSO, Role.EXECUTIVE_APPROVER),
     "safety:periodic-review": _trust_a_except(Role.CSO),
+    "safety:go-live-record": _trust_a_except(Role.DEPLOYMENT_LEAD),
     "safety:version-publish": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
-    "safety:escalation-detail": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
+    # The trust's own members read its escalated incident; the finding is the supplier's to record.
+    "safety:escalation-detail": Refused(lambda w: w.trust_a, TRUST_ROLES, get=False),
     "certificates:deployment-certificate-create": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "certificates:entry-renew": _trust_a_except(Role.CSO, Role.DEPLOYMENT_LEAD),
     "certificates:product-version-certificate-create": _supplier_except(
         Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO
     ),
+}
+# Members who do not see the object at all, so are refused with a 404 as for an object they may
+# not see: a supplier's escalated incidents are seen only by its CSO and assurance lead.
+INSIDERS_REFUSED_WITH_404: dict[str, Refused] = {
+    "safety:escalation-detail": _supplier_except(Role.SUPPLIER_ASSURANCE_LEAD, Role.SUPPLIER_CSO),
 }
 # URLs taking an id and a POST that every member who sees the object may use, or that nobody
 # inside sees without the role (so they are refused with a 404 above), with why.
@@ -1081,3 +1110,33 @@ def test_a_member_without_the_role_is_refused_with_404(url_name, world):
                 wrong.append(f"{method} as {role}: {response.status_code}")
 
     assert not wrong, f"{url_name} ({url}):\n" + "\n".join(wrong)
+
+
+# --- A password alone, before any authenticator is set up ----------------------------------------------
+
+# What a signed-in person without an authenticator and without an enrolment grant may open, with why.
+OPEN_WITHOUT_AN_AUTHENTICATOR = {
+    "enrolment_needed": "says to use the emailed link, and sends a new one",
+    "enrolment_link": "the emailed link itself",
+    "account_reset_password_from_key": "the invitation's set-password link",
+    "account_reset_password_from_key_done": "says the password was changed, nothing more",
+    "account_logout": "signing out",
+    "healthz": "monitoring",
+}
+
+
+def test_a_password_alone_opens_nothing_but_the_way_to_the_emailed_link(db):
+    person = factories.member(factories.OrganisationFactory(), Role.VIEWER, mfa=False)
+    client = Client()
+    client.force_login(person, backend="django.contrib.auth.backends.ModelBackend")
+    needed = reverse("enrolment_needed")
+    opened = []
+    for route in _named_routes_without_ids():
+        if route.origin == "admin" or route.name in OPEN_WITHOUT_AN_AUTHENTICATOR:
+            continue
+        url = _reverse(route)
+        for response in (client.get(url), client.post(url, {})):
+            if not (response.status_code == 302 and response["Location"] == needed):
+                opened.append(f"{response.request['REQUEST_METHOD']} {route.name}: {response.status_code}")
+
+    assert not opened, "open to a password alone:\n" + "\n".join(opened)

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from nir_portal.accounts.models import Role
 from tests import factories
+from tests.accounts.test_sign_in import give_enrolment_grant
 from tests.test_permission_matrix import all_routes, client_for
 
 NONCE = re.compile(r"'nonce-([A-Za-z0-9+/=_-]+)'")
@@ -154,7 +155,10 @@ def test_no_page_an_anonymous_visitor_opens_has_inline_script(client, db):
 def test_the_authenticator_enrolment_page_has_no_inline_script(db):
     person = factories.member(factories.OrganisationFactory(), Role.VIEWER, mfa=False)
 
-    response = client_for(person).get(reverse("mfa_activate_totp"))
+    client = client_for(person)
+    give_enrolment_grant(client, person)  # as their invitation's link leaves it
+
+    response = client.get(reverse("mfa_activate_totp"))
 
     assert response.status_code == 200
     assert_protected(response)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from nir_portal.accounts import enrolment
 from nir_portal.client_ip import client_ip
 
 
@@ -26,25 +27,19 @@ class AccountAdapter(DefaultAccountAdapter):
         return ip
 
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
-        # Enrolling a first authenticator straight after signing in needs no second proof; asking
-        # for one is a dead end (403) for a CIS2 user, who has no password or authenticator to give.
-        if app == "allauth.mfa" and (
-            _signed_in_recently_without_mfa(context.request) or _enrolled_just_now(context.request)
-        ):
+        # Setting up a first authenticator with an enrolment grant (which the link or the invitation
+        # gave) needs no second proof; asking for one is a dead end (403) for a CIS2 user, who has
+        # no password or authenticator to give.
+        if app == "allauth.mfa" and (_may_enrol_now(context.request) or _enrolled_just_now(context.request)):
             return False
         return super().is_reauthentication_required(app=app, **kwargs)
 
 
-def _signed_in_recently_without_mfa(request) -> bool:
+def _may_enrol_now(request) -> bool:
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or enrolment.has_authenticator(user):
         return False
-    if Authenticator.objects.filter(
-        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
-    ).exists():
-        return False
-    window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
-    return any(time.time() - record.get("at", 0) <= window for record in get_authentication_records(request, user))
+    return enrolment.has_grant(request)
 
 
 def _enrolled_just_now(request) -> bool:
@@ -55,13 +50,14 @@ def _enrolled_just_now(request) -> bool:
         return False
     window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
     authenticators = list(
-        Authenticator.objects.filter(
-            user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
-        ).values_list("created_at", flat=True)
+        Authenticator.objects.filter(user=user, type__in=enrolment.SECOND_FACTORS).values_list("created_at", flat=True)
     )
     if len(authenticators) != 1 or (timezone.now() - authenticators[0]).total_seconds() > window:
         return False
-    return any(time.time() - record.get("at", 0) <= window for record in get_authentication_records(request, user))
+    # Set up in this session: with a grant given here, or moments after signing in.
+    return enrolment.grant_was_given(request) or any(
+        time.time() - record.get("at", 0) <= window for record in get_authentication_records(request, user)
+    )
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

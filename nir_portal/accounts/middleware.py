@@ -1,36 +1,44 @@
 from urllib.parse import urlencode
 
-from allauth.mfa.models import Authenticator
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from nir_portal.accounts import permissions
+from nir_portal.accounts import enrolment, permissions
 
-# Paths a signed-in person without MFA may still reach: enrolment itself, the password check
-# allauth demands before adding an authenticator (without it enrolment loops), sign-out, and assets.
-MFA_ENROLMENT_OPEN_PREFIXES = (
-    "/accounts/2fa/",
-    "/accounts/reauthenticate/",
+# Paths a signed-in person without an authenticator may always reach: the page that tells them to
+# use their enrolment link (and sends a new one), the link itself, the set-password link, sign-out,
+# and assets.
+ENROLMENT_ALWAYS_OPEN_PREFIXES = (
+    "/accounts/enrolment/",
+    "/accounts/password/reset/key/",
     "/accounts/logout/",
     "/static/",
     "/assets/",
     "/healthz",
 )
+# And, only with an enrolment grant (nir_portal/accounts/enrolment.py): the set-up pages, and the
+# password check allauth may ask for before adding an authenticator (without it, a loop).
+ENROLMENT_GRANTED_PREFIXES = ("/accounts/2fa/", "/accounts/reauthenticate/")
 
 
 class MFARequiredMiddleware:
-    """Every signed-in person must have TOTP or a passkey before using the portal."""
+    """Every signed-in person must have TOTP or a passkey before using the portal, and may set one
+    up only with an enrolment grant: a password alone leads to the page asking them to use the
+    link sent to their email address."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and not request.path.startswith(MFA_ENROLMENT_OPEN_PREFIXES):
-            enrolled = Authenticator.objects.filter(
-                user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
-            ).exists()
-            if not enrolled:
+        if (
+            user.is_authenticated
+            and not request.path.startswith(ENROLMENT_ALWAYS_OPEN_PREFIXES)
+            and not enrolment.has_authenticator(user)
+        ):
+            if not enrolment.has_grant(request):
+                return redirect("enrolment_needed")
+            if not request.path.startswith(ENROLMENT_GRANTED_PREFIXES):
                 return redirect(f"{reverse('mfa_activate_totp')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
 

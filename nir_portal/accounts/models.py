@@ -196,3 +196,31 @@ class CSOProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} - {self.professional_body} {self.registration_number}"
+
+
+class EnrolmentLink(models.Model):
+    """A single-use link, sent to an account's verified address, that lets its holder set up a first
+    authenticator (docs/security.md). Nothing secret is stored: the link carries this row's id
+    signed with the portal's key, and this row says whether it may still be used."""
+
+    class Reason(models.TextChoices):
+        REQUESTED = "requested", "Asked for by the person"
+        RESET = "reset", "Authenticator reset by an admin"
+        BOOTSTRAP = "bootstrap", "First national admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolment_links")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Replaced by a newer link.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="enrolment_link_user_latest")]
+
+    def __str__(self) -> str:
+        return f"Enrolment link for {self.user} ({self.get_reason_display().lower()})"

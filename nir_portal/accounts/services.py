@@ -1,15 +1,28 @@
 """Writes for people, organisations and memberships. Each service checks its permission,
 validates, writes, and audits in one transaction."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from allauth.account.models import EmailAddress
-from django.contrib.auth import get_user_model, password_validation
+from allauth.mfa.models import Authenticator
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
+from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
+from django.utils import timezone
 
-from nir_portal.accounts import permissions, reauth
-from nir_portal.accounts.models import LEAD_ROLES, ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
+from nir_portal.accounts import enrolment, permissions, reauth
+from nir_portal.accounts.models import (
+    LEAD_ROLES,
+    ROLES_BY_KIND,
+    CSOProfile,
+    EnrolmentLink,
+    Membership,
+    Organisation,
+    Role,
+)
+from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.mail import messages as mail
 
@@ -306,3 +319,163 @@ def national_admin_bootstrap(
         changes={"email": email, "new_account": created_user},
     )
     return membership, True
+
+
+# --- Setting up a first authenticator, and resetting a lost one (docs/security.md) --------------------
+
+
+def _verified_address(user) -> str | None:
+    address = EmailAddress.objects.filter(user=user, verified=True).order_by("-primary", "pk").first()
+    return address.email if address else None
+
+
+def _enrolment_link_issue(*, user, reason: str, issued_by=None) -> EnrolmentLink:
+    """A new link for `user`; every earlier link of theirs stops working."""
+    now = timezone.now()
+    EnrolmentLink.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
+    link = EnrolmentLink.objects.create(
+        user=user,
+        reason=reason,
+        issued_by=issued_by,
+        created_at=now,
+        expires_at=now + timedelta(seconds=enrolment.LINK_VALID_SECONDS),
+    )
+    audit_event_record(
+        action="enrolment_link.issue",
+        actor=issued_by,
+        target=link,
+        changes={"user": user.email, "reason": reason, "expires_at": link.expires_at},
+    )
+    return link
+
+
+@transaction.atomic
+def enrolment_link_request(*, user) -> bool:
+    """The signed-in person, who has no authenticator yet, asks for a link to their verified address.
+    At most one link goes out per LINK_REQUEST_INTERVAL_SECONDS; asking again in that time, or with no
+    verified address, sends nothing (and the page says the same either way). Returns whether a link
+    was sent."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.is_active or enrolment.has_authenticator(user):
+        return False
+    since = timezone.now() - timedelta(seconds=enrolment.LINK_REQUEST_INTERVAL_SECONDS)
+    address = _verified_address(user)
+    withheld = (
+        "recently_sent"
+        if EnrolmentLink.objects.filter(user=user, created_at__gte=since).exists()
+        else "no_verified_address"
+        if address is None
+        else ""
+    )
+    if withheld or address is None:
+        audit_event_record(
+            action="enrolment_link.request",
+            actor=user,
+            target=user,
+            outcome=AuditEvent.Outcome.DENIED,
+            changes={"sent": False, "why": withheld},
+        )
+        return False
+    link = _enrolment_link_issue(user=user, reason=EnrolmentLink.Reason.REQUESTED)
+    audit_event_record(action="enrolment_link.request", actor=user, target=link, changes={"sent": True})
+    mail.enrolment_link(link=link, to=address)
+    return True
+
+
+def enrolment_link_use(*, token: str, signed_in_user) -> EnrolmentLink:
+    """Spend a link: it works once. The caller then gives the session an enrolment grant for the
+    link's person. Refused with a ValidationError whose code is a key of enrolment.LINK_PROBLEMS;
+    a refusal of a real link is audited (and stays on record: it is written after the rollback)."""
+    with transaction.atomic():
+        link = enrolment.link_find(token, for_update=True)
+        problem = enrolment.link_problem(link, signed_in_user=signed_in_user)
+        if problem is None:
+            link.used_at = timezone.now()
+            link.save(update_fields=["used_at"])
+            audit_event_record(
+                action="enrolment_link.use", actor=link.user, target=link, changes={"user": link.user.email}
+            )
+            return link
+    if link is not None:
+        with transaction.atomic():
+            audit_event_record(
+                action="enrolment_link.use",
+                actor=signed_in_user if getattr(signed_in_user, "is_authenticated", False) else None,
+                target=link,
+                outcome=AuditEvent.Outcome.DENIED,
+                changes={"user": link.user.email, "why": problem},
+            )
+    raise ValidationError(enrolment.LINK_PROBLEMS[problem], code=problem)
+
+
+@transaction.atomic
+def enrolment_link_for_bootstrap(*, user) -> EnrolmentLink:
+    """A link for the first national admin, printed by bootstrap_national_admin (there may be no mail
+    server yet). Run only from the command line."""
+    return _enrolment_link_issue(user=user, reason=EnrolmentLink.Reason.BOOTSTRAP)
+
+
+def _sessions_end(user) -> int:
+    """Sign the person out everywhere: delete every stored session that is theirs."""
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return 0
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
+            ended.append(session.session_key)
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)
+
+
+def can_reset_authenticator(actor, membership: Membership) -> bool:
+    """Who may change the person's roles may reset their authenticator: the organisation's leads,
+    for someone who belongs to no organisation they do not manage, and the national admin."""
+    person = membership.user
+    if not getattr(actor, "is_authenticated", False) or actor.pk == person.pk:
+        return False
+    if permissions.is_national_admin(actor):
+        return True
+    organisations = Organisation.objects.filter(memberships__user=person).distinct()
+    return all(permissions.can_manage_members(actor, organisation) for organisation in organisations)
+
+
+@transaction.atomic
+def authenticator_reset(*, actor, membership: Membership, mfa_verified_at: float | None) -> EnrolmentLink:
+    """For someone who has lost their authenticator app or security key: remove all their
+    authenticators (and recovery codes), sign them out everywhere, and send them an enrolment link.
+    Until they use it, their password alone opens nothing. Needs a fresh authenticator check."""
+    membership = (
+        Membership.objects.select_for_update(of=("self",)).select_related("organisation", "user").get(pk=membership.pk)
+    )
+    permissions.MANAGE_MEMBERS.require(actor, membership.organisation)
+    person = User.objects.select_for_update().get(pk=membership.user_id)
+    if person.pk == actor.pk:
+        raise ValidationError(
+            "You cannot reset your own authenticator: ask another lead or the national admin.", code="own"
+        )
+    if not can_reset_authenticator(actor, membership):
+        raise ValidationError(
+            f"{person.email} also belongs to an organisation you do not manage: ask the national admin.",
+            code="other_organisations",
+        )
+    reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="reset someone's authenticator")
+    removed = sorted(Authenticator.objects.filter(user=person).values_list("type", flat=True))
+    Authenticator.objects.filter(user=person).delete()
+    sessions_ended = _sessions_end(person)
+    link = _enrolment_link_issue(user=person, reason=EnrolmentLink.Reason.RESET, issued_by=actor)
+    address = _verified_address(person)
+    audit_event_record(
+        action="mfa.authenticator_reset",
+        actor=actor,
+        organisation=membership.organisation,
+        target=membership,
+        changes={
+            "user": person.email,
+            "removed": removed,
+            "sessions_ended": sessions_ended,
+            "link_sent_to": address or "",
+        },
+    )
+    if address:
+        mail.enrolment_link(link=link, to=address)
+    return link

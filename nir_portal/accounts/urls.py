@@ -15,6 +15,11 @@ urlpatterns = [
         views.MembershipInvitationResendView.as_view(),
         name="membership-invitation-resend",
     ),
+    path(
+        "memberships/<int:pk>/reset-authenticator/",
+        views.MembershipAuthenticatorResetView.as_view(),
+        name="membership-authenticator-reset",
+    ),
     path("active/", views.ActiveOrganisationView.as_view(), name="active-organisation"),
     path("cso-profile/", views.CSOProfileView.as_view(), name="cso-profile"),
 ]

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -140,6 +141,46 @@ class MembershipRoleChangeView(reauth.RecentMFARequiredMixin, FormView):
         except ValidationError as error:
             return self.form_invalid_or_reauthenticate(form, error)
         messages.success(self.request, "The role has been changed.")
+        return redirect("accounts:organisation-detail", pk=self.membership.organisation_id)
+
+
+class AuthenticatorResetForm(forms.Form):
+    """Nothing to fill in: the button confirms."""
+
+
+class MembershipAuthenticatorResetView(reauth.RecentMFARequiredMixin, FormView):
+    """The recovery path for someone who has lost their authenticator (docs/security.md): their
+    authenticators go, they are signed out, and they are sent an enrolment link. Whoever could then
+    set one up decides who signs in as them, so this needs a fresh authenticator check."""
+
+    template_name = "accounts/membership_authenticator_reset.html"
+    form_class = AuthenticatorResetForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.membership = _visible_membership(request, kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "membership": self.membership,
+            "may_reset": services.can_reset_authenticator(self.request.user, self.membership),
+        }
+
+    def form_valid(self, form):
+        try:
+            services.authenticator_reset(
+                actor=self.request.user,
+                membership=self.membership,
+                mfa_verified_at=reauth.last_mfa_at(self.request),
+            )
+        except ValidationError as error:
+            return self.form_invalid_or_reauthenticate(form, error)
+        messages.success(
+            self.request,
+            f"The authenticator of {self.membership.user.email} has been reset. "
+            "They have been signed out and sent a link to set up a new one.",
+        )
         return redirect("accounts:organisation-detail", pk=self.membership.organisation_id)
 
 

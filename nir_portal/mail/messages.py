@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from nir_portal.accounts.models import LEAD_ROLES, NATIONAL_ROLES, Membership, Organisation, Role
+from nir_portal.accounts import enrolment
+from nir_portal.accounts.models import LEAD_ROLES, NATIONAL_ROLES, EnrolmentLink, Membership, Organisation, Role
 from nir_portal.mail.models import OutgoingMail
 from nir_portal.mail.services import SEND_TIME_CONTEXT, mail_queue
 
@@ -69,6 +70,30 @@ def invitation(*, membership: Membership, invited_by) -> list[OutgoingMail]:
         },
         organisation=organisation,
         target=membership,
+    )
+
+
+def _enrolment_link_url(context: dict[str, Any]) -> dict[str, Any]:
+    link = EnrolmentLink.objects.filter(pk=context["link_id"]).first()
+    return {"enrolment_url": enrolment.link_url(link) if link else ""}
+
+
+SEND_TIME_CONTEXT["enrolment_link"] = _enrolment_link_url
+
+
+def enrolment_link(*, link: EnrolmentLink, to: str) -> list[OutgoingMail]:
+    """To the account's verified address: a link to set up a first authenticator. The link is signed
+    when the message is sent, never stored."""
+    return mail_queue(
+        template="enrolment_link",
+        to=[to],
+        subject="Set up your authenticator app for the NIR onboarding portal",
+        context={
+            "link_id": link.pk,
+            "reset": link.reason == EnrolmentLink.Reason.RESET,
+            "expires_at": f"{timezone.localtime(link.expires_at):%-d %B %Y %H:%M}",
+        },
+        target=link,
     )
 
 

@@ -1,5 +1,7 @@
 """Writes for products, versions and deployments."""
 
+from datetime import date
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -200,5 +202,43 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
         organisation=deployment.organisation,
         target=deployment,
         changes={"stage": [from_stage, to_stage], "reason": reason},
+    )
+    return deployment
+
+
+@transaction.atomic
+def deployment_mark_live(*, actor, deployment: Deployment, went_live_on: date, authority: dict) -> Deployment:
+    """Record that a deployment whose go-live is authorised went live on `went_live_on`: the one
+    move into Live that `deployment_stage_change` refuses. Only the app that owns the go-live
+    authorisation calls this, after checking it under the row lock it took first, and names that
+    authorisation in `authority` (for the audit record); here the stage, the case version, the
+    stage history and the audit record change together."""
+    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    permissions.MANAGE_DEPLOYMENT.require(actor, deployment)
+    if deployment.stage != Deployment.Stage.GO_LIVE_AUTHORISED:
+        raise refused(
+            "went_live_on",
+            f"Only a deployment whose go-live is authorised can be recorded as live; this one is at "
+            f"{deployment.get_stage_display().lower()}.",
+            "not_authorised_stage",
+        )
+    from_stage = deployment.stage
+    deployment.stage = Deployment.Stage.LIVE
+    deployment.stage_changed_at = timezone.now()
+    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    case_version_mark_live(deployment=deployment)
+    DeploymentStageChange.objects.create(
+        deployment=deployment,
+        from_stage=from_stage,
+        to_stage=deployment.stage,
+        changed_by=actor,
+        reason=f"Went live on {went_live_on:%-d %B %Y}",
+    )
+    audit_event_record(
+        action="deployment.went_live",
+        actor=actor,
+        organisation=deployment.organisation,
+        target=deployment,
+        changes={"stage": [from_stage, deployment.stage], "went_live_on": went_live_on.isoformat(), **authority},
     )
     return deployment

@@ -19,7 +19,7 @@ from nir_portal.forms import refused
 from nir_portal.mail import messages as mail
 from nir_portal.permissions import RoleRequired
 from nir_portal.task_registry import registered_task
-from onboarding import permissions
+from onboarding import permissions, selectors
 from onboarding.events import DeploymentEvidenceChanged, EvidenceRevised
 from onboarding.models import (
     Deployment,
@@ -412,12 +412,8 @@ def _evidence_review_record(*, actor, link: EvidenceLink, decision: str, comment
     if decision == Review.Decision.REQUEST_CHANGES and not comment:
         raise refused("comment", "Say what needs to change.", "comment_required")
     if decision == Review.Decision.ACCEPT:
-        not_clean = link.revision.files.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN).count()
-        if not_clean:
-            raise ValidationError(
-                "This revision has files that have not passed the malware scan, so it cannot be accepted yet.",
-                code="files_not_clean",
-            )
+        if not selectors.revision_files_cleared(link.revision):
+            raise ValidationError(selectors.FILES_NOT_CLEARED, code="files_not_clean")
         pars_problem = pars_acceptance_problem(link=link, revision=link.revision)
         if pars_problem is not None:
             raise pars_problem

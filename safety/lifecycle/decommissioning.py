@@ -15,6 +15,7 @@ from onboarding.models import Deployment
 from onboarding.services.cases import case_version_retire_all
 from safety import permissions
 from safety.events import SafetyCaseChanged
+from safety.lifecycle import permissions as lifecycle_permissions
 from safety.lifecycle.duties import independent_acceptance_check
 from safety.lifecycle.models import DecommissioningAuthorisation, DecommissioningPlan, PeriodicReview
 from safety.models import DeploymentHazard, SignOff
@@ -27,7 +28,7 @@ def periodic_review_record(
     *, actor, deployment: Deployment, reviewed_on: date, findings: str, next_review_due: date, changes_since_last=""
 ) -> PeriodicReview:
     """The CSO records a planned review of the case of a deployment in use."""
-    if not permissions.can_sign_off(actor, deployment):
+    if not lifecycle_permissions.can_record_periodic_review(actor, deployment):
         raise PermissionDenied("Only the deploying organisation's CSO records a periodic review.")
     deployment = Deployment.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=deployment.pk)
     if deployment.stage not in IN_USE:
@@ -113,7 +114,7 @@ def decommissioning_authorise(
 ) -> DecommissioningAuthorisation:
     """Top management authorises decommissioning against the CSO's current sign-off of the log;
     the approver must not be that CSO."""
-    if not permissions.can_authorise_go_live(actor, deployment):
+    if not lifecycle_permissions.can_authorise_decommissioning(actor, deployment):
         raise PermissionDenied("Only the organisation's executive approver authorises decommissioning.")
     reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="authorise decommissioning")
     deployment = Deployment.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=deployment.pk)

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from nir_portal.accounts.models import Membership, Role
 from onboarding.models import Deployment, ProductVersion
-from onboarding.services.cases import case_version_mark_live
 from safety import services
+from safety.lifecycle import going_live
 from safety.models import DeploymentHazard, SignOff, SupplierHazard
 
 HAZARDS = {
@@ -87,8 +87,11 @@ def _take_live(deployment: Deployment) -> None:
             statement="I authorise go-live and accept the residual risk.",
             mfa_verified_at=time.time(),
         )
-    Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
-    deployment.stage_changes.create(
-        from_stage=Deployment.Stage.GO_LIVE_AUTHORISED, to_stage=Deployment.Stage.LIVE, reason="Went live (demo data)"
-    )
-    case_version_mark_live(deployment=deployment)
+    deployment.refresh_from_db()
+    if deployment.stage == Deployment.Stage.GO_LIVE_AUTHORISED:
+        # Recorded as the deployment lead records it in the portal.
+        going_live.deployment_record_live(
+            actor=_person(deployment.organisation, Role.DEPLOYMENT_LEAD),
+            deployment=deployment,
+            went_live_on=timezone.localdate(),
+        )

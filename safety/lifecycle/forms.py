@@ -140,3 +140,11 @@ class StatementForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     """A button with nothing to fill in: the page above it says what it does."""
+
+
+class GoLiveRecordForm(forms.Form):
+    went_live_on = NHSDateField(
+        label="Date it went live",
+        must_be="today_or_past",
+        help_text="The day clinicians first used it. For example, 2 11 2026.",
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("incidents/<int:pk>/escalate/", views.IncidentEscalateView.as_view(), name="incident-escalate"),
     path("escalations/", views.EscalationListView.as_view(), name="escalation-list"),
     path("escalations/<int:pk>/", views.EscalationDetailView.as_view(), name="escalation-detail"),
+    path("deployments/<int:pk>/go-live/record/", views.GoLiveRecordView.as_view(), name="go-live-record"),
     path("deployments/<int:pk>/periodic-review/", views.PeriodicReviewView.as_view(), name="periodic-review"),
     path("deployments/<int:pk>/decommissioning/", views.DecommissioningPlanView.as_view(), name="decommissioning"),
     path(

@@ -23,6 +23,7 @@ from onboarding.services.cases import case_version_current
 from onboarding.services.upgrades import evidence_links_for_upgrade
 from safety import permissions
 from safety.events import SafetyCaseChanged
+from safety.lifecycle import permissions as lifecycle_permissions
 from safety.lifecycle.mail import notice_queue, people_of
 from safety.lifecycle.models import HazardReReview, SupplierHazardDelta
 from safety.models import DeploymentHazard, HazardChange, SignOff, SupplierHazard
@@ -48,7 +49,7 @@ def product_version_publish(
     """Publish a new version with its DCB0129 delta and flag every live or in-progress deployment
     of the version it follows. Returns the flagged deployments' ids."""
     supplier = product_version.product.supplier
-    if not permissions.can_record_fault_finding(actor, supplier.pk):  # the supplier's CSO or assurance lead
+    if not lifecycle_permissions.can_publish_version(actor, product_version):
         raise PermissionDenied("Only the supplier's CSO or assurance lead publishes a product version.")
     # Row lock: publishing twice at once must not flag deployments twice.
     version = (
@@ -254,7 +255,7 @@ def case_upgrade_start(*, actor, deployment: Deployment) -> CaseVersion:
 @transaction.atomic
 def hazard_re_review(*, actor, hazard: DeploymentHazard, expected_version: int, outcome: str) -> HazardReReview:
     """The CSO records the re-review of a hazard a version change or product fault touched."""
-    if not permissions.can_sign_off(actor, hazard.deployment):
+    if not lifecycle_permissions.can_re_review_hazard(actor, hazard.deployment):
         raise PermissionDenied("Only the deploying organisation's CSO re-reviews hazards.")
     Deployment.objects.select_for_update(of=("self",)).get(pk=hazard.deployment_id)
     hazard = DeploymentHazard.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=hazard.pk)

@@ -1,11 +1,11 @@
 """Screens of the safety case's later life: publishing a product version, upgrading a case,
 re-reviewing hazards, deciding on a live case gone out of date, escalating incidents, periodic
-review and decommissioning. Each fetches through a scoped selector (404 otherwise), checks the
-person may act before showing a form, and calls one service."""
+review, decommissioning and recording go-live. Each fetches through a scoped selector (404 for
+what the person may not see), refuses someone who sees it but lacks the role with the 403 page
+naming the role and who holds it (`RoleRule.require`), and calls one service."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -13,17 +13,21 @@ from django.views.generic import FormView, TemplateView
 
 from nir_portal.accounts import reauth
 from nir_portal.forms import add_service_errors
+from nir_portal.next_steps import tell_next_steps
 from nir_portal.permissions import get_visible_or_404
 from safety import permissions, selectors
-from safety.lifecycle import decommissioning, incidents, supersession, versions
+from safety.lifecycle import decommissioning, going_live, incidents, supersession, versions
 from safety.lifecycle import forms as lifecycle_forms
+from safety.lifecycle import permissions as lifecycle_permissions
 from safety.lifecycle import selectors as lifecycle_selectors
 from safety.lifecycle.models import DecommissioningPlan, SupplierHazardDelta
 from safety.models import SupplierHazard
 
 
 class ServiceFormView(FormView):
-    """Calls `self.act(data)`; a service's ValidationError goes back on the form, PermissionDenied is a 404."""
+    """Calls `self.act(data)`; a service's ValidationError goes back on the form. The view has
+    already refused anyone the service would (a 403 naming the role), so a service's
+    PermissionDenied, from a role lost meanwhile, is the same 403."""
 
     template_name = "safety/lifecycle/form_page.html"
     heading = ""
@@ -54,8 +58,6 @@ class ServiceFormView(FormView):
                 return self.form_invalid_or_reauthenticate(form, error)
             add_service_errors(form, error)
             return self.form_invalid(form)
-        except PermissionDenied:
-            raise Http404 from None
         if self.success_message:
             messages.success(self.request, self.success_message)
         return redirect(self.success_url_for(result))
@@ -73,8 +75,7 @@ class ProductVersionPublishView(ServiceFormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.version = get_visible_or_404(request, selectors.product_versions_visible_to(request.user), pk=kwargs["pk"])
-        if not permissions.can_record_fault_finding(request.user, self.version.product.supplier_id):
-            raise Http404
+        lifecycle_permissions.PUBLISH_VERSION.require(request.user, self.version)
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
@@ -124,8 +125,7 @@ class CaseUpgradeView(ServiceFormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_upgrade(request.user, self.deployment):
-            raise Http404
+        permissions.UPGRADE_CASE.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -150,8 +150,7 @@ class HazardReReviewView(ServiceFormView):
     def dispatch(self, request, *args, **kwargs):
         self.hazard = get_visible_or_404(request, selectors.hazards_visible_to(request.user), pk=kwargs["pk"])
         self.deployment = self.hazard.deployment
-        if not permissions.can_sign_off(request.user, self.deployment):
-            raise Http404
+        lifecycle_permissions.RE_REVIEW_HAZARD.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -174,8 +173,7 @@ class LiveCaseDecisionView(reauth.RecentMFARequiredMixin, ServiceFormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_decide_live_case(request.user, self.deployment):
-            raise Http404
+        permissions.DECIDE_LIVE_CASE.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def act(self, data):
@@ -196,8 +194,7 @@ class IncidentEscalateView(ServiceFormView):
     def dispatch(self, request, *args, **kwargs):
         self.incident = get_visible_or_404(request, selectors.incidents_visible_to(request.user), pk=kwargs["pk"])
         self.deployment = self.incident.deployment
-        if not permissions.can_escalate_incident(request.user, self.deployment):
-            raise Http404
+        permissions.ESCALATE_INCIDENT.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def act(self, data):
@@ -229,8 +226,8 @@ class EscalationDetailView(ServiceFormView):
             request, lifecycle_selectors.escalations_visible_to(request.user), pk=kwargs["pk"]
         )
         self.can_find = permissions.can_record_fault_finding(request.user, self.escalation.supplier_id)
-        if request.method == "POST" and not self.can_find:
-            raise Http404
+        if request.method == "POST":
+            permissions.RECORD_FAULT_FINDING.require(request.user, self.escalation.supplier_id)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -257,8 +254,7 @@ class PeriodicReviewView(ServiceFormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_sign_off(request.user, self.deployment):
-            raise Http404
+        lifecycle_permissions.RECORD_PERIODIC_REVIEW.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):
@@ -276,8 +272,7 @@ class DecommissioningPlanView(ServiceFormView):
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_plan_decommissioning(request.user, self.deployment):
-            raise Http404
+        permissions.PLAN_DECOMMISSIONING.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
@@ -304,8 +299,7 @@ class DecommissioningAuthoriseView(reauth.RecentMFARequiredMixin, ServiceFormVie
 
     def dispatch(self, request, *args, **kwargs):
         self.deployment = _deployment(request, kwargs["pk"])
-        if not permissions.can_authorise_go_live(request.user, self.deployment):
-            raise Http404
+        lifecycle_permissions.AUTHORISE_DECOMMISSIONING.require(request.user, self.deployment)
         return super().dispatch(request, *args, **kwargs)
 
     def act(self, data):
@@ -315,3 +309,42 @@ class DecommissioningAuthoriseView(reauth.RecentMFARequiredMixin, ServiceFormVie
             mfa_verified_at=reauth.last_mfa_at(self.request),
             **data,
         )
+
+
+class GoLiveRecordView(ServiceFormView):
+    """The deployment lead records the day a deployment whose go-live is authorised went live."""
+
+    form_class = lifecycle_forms.GoLiveRecordForm
+    template_name = "safety/lifecycle/go_live_record.html"
+    heading = "Record go-live"
+    button = "Record go-live"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.deployment = _deployment(request, kwargs["pk"])
+        lifecycle_permissions.RECORD_GO_LIVE.require(request.user, self.deployment)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "authorisation": going_live.go_live_authorisation_standing(self.deployment),
+            "refusal": going_live.go_live_refusal(self.deployment),
+        }
+
+    def act(self, data):
+        self.went_live_on = data["went_live_on"]
+        return going_live.deployment_record_live(actor=self.request.user, deployment=self.deployment, **data)
+
+    def success_url_for(self, result):
+        messages.success(self.request, f"{result.name} is recorded as live since {self.went_live_on:%-d %B %Y}.")
+        tell_next_steps(
+            self.request,
+            [
+                "The CSO and the executive approver have been told by email that it is live.",
+                "From now on a change to the hazard log, or to the evidence it relies on, marks the live safety "
+                "case out of date; the CSO or executive approver then decides whether it continues in use.",
+                "The CSO records periodic reviews of the safety case while it is in use.",
+                "A new product version from the supplier is upgraded through the safety case versions page.",
+            ],
+        )
+        return result.get_absolute_url()

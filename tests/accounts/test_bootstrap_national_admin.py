@@ -1,7 +1,10 @@
 """The first national admin of a new installation, made from the command line."""
 
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from nir_portal.accounts.models import Membership, Organisation, Role, User
 from nir_portal.accounts.permissions import is_national_admin
@@ -18,7 +21,7 @@ def bootstrap(monkeypatch, *args, password=STRONG, capsys=None):
     call_command("bootstrap_national_admin", *(args or [*ARGS, *ORG]), "--no-input")
 
 
-def test_it_creates_the_national_team_and_its_first_admin_who_can_sign_in(db, monkeypatch, client):
+def test_it_creates_the_national_team_and_its_first_admin_who_can_sign_in_and_enrol(db, monkeypatch, client, capsys):
     bootstrap(monkeypatch)
 
     user = User.objects.get(email="first.admin@england.nhs.uk")
@@ -28,10 +31,22 @@ def test_it_creates_the_national_team_and_its_first_admin_who_can_sign_in(db, mo
     assert is_national_admin(user) and user.is_staff and not user.is_superuser
     assert user.check_password(STRONG)
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["organisation.create", "national_admin.bootstrap"]
-    # The password works; the authenticator app is set up at first sign-in, as for everyone.
-    response = client.post("/accounts/login/", {"login": user.email, "password": STRONG})
+    assert actions == ["organisation.create", "national_admin.bootstrap", "enrolment_link.issue"]
+    # The printed link, used once, then the password, opens the authenticator set-up.
+    link = re.search(r"https?://[^/\s]+(/accounts/enrolment/\S+/)", capsys.readouterr().out).group(1)
+    used = client.post(link)
+    assert used.status_code == 302 and used.url.startswith(reverse("account_login"))
+    response = client.post(reverse("account_login"), {"login": user.email, "password": STRONG})
     assert response.status_code == 302
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+
+
+def test_without_its_link_the_first_admin_signing_in_is_asked_to_use_it(db, monkeypatch, client):
+    bootstrap(monkeypatch)
+
+    client.post(reverse("account_login"), {"login": "first.admin@england.nhs.uk", "password": STRONG})
+
+    assert client.get(reverse("mfa_activate_totp")).url == reverse("enrolment_needed")
 
 
 def test_running_it_again_changes_nothing(db, monkeypatch, capsys):

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from nir_portal.accounts.models import Role
-from tests.accounts.test_sign_in import fresh_totp_code, post_password
+from tests.accounts.test_sign_in import fresh_totp_code, give_enrolment_grant, post_password
 
 ACTIVATE = reverse("mfa_activate_totp")
 CODES = reverse("mfa_view_recovery_codes")
@@ -28,6 +28,7 @@ def test_the_page_asked_for_is_carried_through_enrolment_to_the_recovery_codes_c
     # Given a new member who asked for the deployments list and was sent to set up an app
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
     wanted = reverse("onboarding:deployment-list") + "?stage=live"
     sent_to = client.get(wanted)
     assert sent_to.url == f"{ACTIVATE}?{urlencode({'next': wanted})}"
@@ -52,6 +53,7 @@ def test_the_page_asked_for_is_carried_through_enrolment_to_the_recovery_codes_c
 def test_without_a_page_asked_for_continue_goes_home(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
 
     _page, response = enrol(client, next_url=None)
 
@@ -62,6 +64,7 @@ def test_without_a_page_asked_for_continue_goes_home(world, client):
 def test_a_next_address_on_another_site_is_ignored(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
 
     page, response = enrol(client, next_url="https://evil.example/phish", via="query")
 
@@ -75,6 +78,7 @@ def test_a_next_address_on_another_site_is_ignored(world, client):
 def test_viewing_the_codes_later_from_security_settings_offers_the_way_back_not_continue(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
     enrol(client, next_url=None)
 
     html = client.get(CODES).content.decode()

@@ -17,7 +17,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from nir_portal.accounts import reauth
+from nir_portal.accounts import enrolment, reauth
 from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
 from tests import factories
@@ -38,6 +38,18 @@ def fresh_totp_code(secret: str) -> str:
 
 def post_password(client, email: str, password: str = factories.PASSWORD):
     return client.post(LOGIN_URL, {"login": email, "password": password})
+
+
+def give_enrolment_grant(client, user, *, age_seconds: float = 0) -> None:
+    """What following the invitation's or an enrolment link's link leaves in the session (the links
+    themselves are tested in test_enrolment_links.py)."""
+    session = client.session
+    session[enrolment.GRANT_SESSION_KEY] = {
+        "user": str(user.pk),
+        "until": time.time() + enrolment.GRANT_SECONDS - age_seconds,
+        "via": "test",
+    }
+    session.save()
 
 
 def sign_in_with_mfa(client, user):
@@ -111,23 +123,67 @@ def test_a_wrong_totp_code_does_not_sign_in(world, client):
     assert signed_in_user_id(client) is None
 
 
-def test_a_person_without_mfa_is_sent_to_totp_enrolment_from_every_page(world, client):
+def test_a_password_alone_never_opens_authenticator_set_up_but_the_use_your_link_page(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
 
     response = post_password(client, user.email)
     assert response.status_code == 302
     assert signed_in_user_id(client) == str(user.pk)
 
+    needed = reverse("enrolment_needed")
+    for path in (reverse("home"), reverse("onboarding:deployment-list"), reverse("accounts:organisation-list")):
+        response = client.get(path)
+        assert (response.status_code, response.url) == (302, needed), path
+    for path in (
+        reverse("mfa_activate_totp"),
+        reverse("mfa_add_webauthn"),
+        reverse("mfa_index"),
+        reverse("mfa_view_recovery_codes"),
+        reverse("account_reauthenticate"),
+    ):
+        for response in (client.get(path), client.post(path, {"code": "123456", "password": factories.PASSWORD})):
+            assert (response.status_code, response.url) == (302, needed), path
+    assert SECRET_SESSION_KEY not in client.session
+    assert not user.authenticator_set.exists()
+    page = client.get(needed)
+    assert page.status_code == 200
+    assert "Set up your authenticator from the link we sent" in page.content.decode()
+
+
+def test_with_an_enrolment_grant_the_person_is_sent_to_totp_enrolment_from_every_page(world, client):
+    user = world.member(world.trust_a, Role.VIEWER, mfa=False)
+    post_password(client, user.email)
+    give_enrolment_grant(client, user)
+
     activate = reverse("mfa_activate_totp")
     for path in (reverse("home"), reverse("onboarding:deployment-list"), reverse("accounts:organisation-list")):
         response = client.get(path)
         assert response.status_code == 302, path
         assert response.url.startswith(f"{activate}?next="), path
+    assert client.get(reverse("enrolment_needed")).url == activate
+
+
+def test_a_grant_for_someone_else_opens_nothing(world, client):
+    user = world.member(world.trust_a, Role.VIEWER, mfa=False)
+    other = world.member(world.trust_a, Role.VIEWER, mfa=False)
+    give_enrolment_grant(client, other)
+    post_password(client, user.email)
+
+    assert client.get(reverse("mfa_activate_totp")).url == reverse("enrolment_needed")
+
+
+def test_an_expired_grant_opens_nothing(world, client):
+    user = world.member(world.trust_a, Role.VIEWER, mfa=False)
+    post_password(client, user.email)
+    give_enrolment_grant(client, user, age_seconds=enrolment.GRANT_SECONDS + 1)
+
+    assert client.get(reverse("mfa_activate_totp")).url == reverse("enrolment_needed")
 
 
 def test_right_after_signing_in_the_person_goes_straight_to_the_totp_form(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
 
     response = client.get(reverse("home"), follow=True)
 
@@ -139,6 +195,7 @@ def test_right_after_signing_in_the_person_goes_straight_to_the_totp_form(world,
 def test_after_enrolling_totp_from_the_shown_secret_the_person_reaches_the_home_page(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
     client.get(reverse("home"), follow=True)
     secret = client.session[SECRET_SESSION_KEY]
 
@@ -151,27 +208,24 @@ def test_after_enrolling_totp_from_the_shown_secret_the_person_reaches_the_home_
     assert home.context["user"] == user
 
 
-def test_enrolling_long_after_signing_in_asks_for_the_password_on_a_reachable_page(world, client):
+def test_with_a_grant_enrolling_long_after_signing_in_asks_for_no_password(world, client):
+    # The grant came from the email link: a second proof of the password adds nothing, and a
+    # CIS2 user has none to give.
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
     _age_authentication_records(client, settings.ACCOUNT_REAUTHENTICATION_TIMEOUT + 5)
 
-    # The password page must be open to a person without MFA, or enrolment redirects in a loop.
-    reauthenticate = client.get(reverse("home"), follow=True)
-    assert reauthenticate.status_code == 200
-    assert reauthenticate.resolver_match.url_name == "account_reauthenticate"
-    request = reauthenticate.request
-    confirmed = client.post(
-        f"{request['PATH_INFO']}?{request['QUERY_STRING']}", {"password": factories.PASSWORD}, follow=True
-    )
+    form = client.get(reverse("home"), follow=True)
 
-    assert confirmed.status_code == 200
-    assert confirmed.resolver_match.url_name == "mfa_activate_totp"
+    assert form.status_code == 200
+    assert form.resolver_match.url_name == "mfa_activate_totp"
 
 
 def test_enrolment_refuses_a_code_from_another_secret(world, client):
     user = world.member(world.trust_a, Role.VIEWER, mfa=False)
     post_password(client, user.email)
+    give_enrolment_grant(client, user)
     assert client.get(reverse("mfa_activate_totp")).status_code == 200
 
     response = client.post(reverse("mfa_activate_totp"), {"code": fresh_totp_code(pyotp.random_base32())})

@@ -4,20 +4,25 @@ import threading
 
 import pgtrigger
 import pytest
-from django.db import ProgrammingError, connection, transaction
+from celery.schedules import schedule as every
+from django.db import DataError, ProgrammingError, connection, transaction
 from django.urls import reverse
 
 from nir_portal.accounts.models import Role
+from nir_portal.audit import services
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import (
+    CHAIN_STALE_AFTER,
     _entry_hash,
     audit_chain_extend,
     audit_chain_verify,
     audit_event_record,
     hashed_fields,
 )
+from nir_portal.tasks import audit_chain_sweep
 
 APPEND_ONLY = "audit.AuditEvent:audit_append_only"
+OWN_ADVISORY_LOCKS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
 REFUSED = "Cannot update or delete rows from audit_auditevent"
 
 
@@ -132,8 +137,20 @@ def _chain_fields(event_id: int) -> tuple:
     return AuditEvent.objects.filter(pk=event_id).values_list("chain_seq", "previous_hash", "entry_hash").get()
 
 
+@pytest.fixture
+def chaining_due(monkeypatch):
+    """This process's writers have not chained within CHAIN_INTERVAL: the next commit chains."""
+    monkeypatch.setattr(services, "_chain_due_at", 0.0)
+
+
+@pytest.fixture
+def chaining_not_due(monkeypatch):
+    """This process's writers have just chained: the next commits leave their entries pending."""
+    monkeypatch.setattr(services, "_chain_due_at", float("inf"))
+
+
 def test_an_entry_is_written_unchained_and_chained_once_its_transaction_commits(
-    world, django_capture_on_commit_callbacks
+    world, chaining_due, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         event = audit_event_record(action="test.written")
@@ -144,6 +161,51 @@ def test_an_entry_is_written_unchained_and_chained_once_its_transaction_commits(
     assert previous == last_before.entry_hash
     assert entry == _entry_hash(previous, hashed_fields(AuditEvent.objects.get(pk=event.pk)))
     assert audit_chain_verify() == (True, None)
+
+
+def test_writing_an_entry_adds_one_insert_to_the_transaction_and_takes_no_lock(
+    world, chaining_due, django_assert_num_queries
+):
+    with transaction.atomic():
+        with django_assert_num_queries(1) as queries:
+            audit_event_record(action="test.written", changes={"n": 1})
+        locks = connection.cursor().execute(OWN_ADVISORY_LOCKS).fetchone()
+    assert queries.captured_queries[0]["sql"].startswith("INSERT INTO audit_auditevent")
+    assert locks == (0,)
+
+
+def test_writers_chain_at_most_once_per_interval_in_a_process(world, chaining_due, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = audit_event_record(action="test.first")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = audit_event_record(action="test.second")
+
+    assert _chain_fields(first.pk)[0] is not None
+    assert _chain_fields(second.pk) == (None, None, None)  # left to the next pass
+
+
+def test_the_sweep_chains_what_writers_left_pending_when_no_further_write_comes(
+    world, chaining_not_due, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        written = [audit_event_record(action="test.pending", changes={"n": n}) for n in range(3)]
+    assert [_chain_fields(event.pk)[0] for event in written] == [None, None, None]
+
+    assert audit_chain_sweep() >= 3
+
+    positions = [_chain_fields(event.pk)[0] for event in written]
+    assert positions == [positions[0], positions[0] + 1, positions[0] + 2]
+    assert not AuditEvent.objects.filter(chain_seq=None).exists()
+    assert audit_chain_verify() == (True, None)
+    assert audit_chain_sweep() == 0
+
+
+def test_beat_sweeps_the_chain_well_within_the_time_an_entry_may_stay_unchained(settings):
+    (entry,) = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "nir_portal.tasks.audit_chain_sweep"]
+    interval = every(entry["schedule"]).run_every.total_seconds()
+
+    assert interval * 3 <= CHAIN_STALE_AFTER.total_seconds()
+    assert interval > services.CHAIN_INTERVAL
 
 
 def test_chaining_gives_pending_entries_consecutive_positions_in_id_order(world):
@@ -171,9 +233,18 @@ def test_the_one_update_allowed_sets_the_chain_fields_of_an_unchained_entry(worl
     [
         {"chain_seq": 10_000, "previous_hash": "a" * 64, "entry_hash": "b" * 64, "action": "rewritten"},
         {"chain_seq": 10_000, "previous_hash": "a" * 64, "entry_hash": "b" * 64, "changes": {"n": 99}},
+        # From NULL to a value: a row comparison must not take the NULL for "unchanged".
+        {"chain_seq": 10_000, "previous_hash": "a" * 64, "entry_hash": "b" * 64, "ip_address": "10.0.0.1"},
+        {"chain_seq": 10_000, "previous_hash": "a" * 64, "entry_hash": "b" * 64, "occurred_at": "2020-01-01T00:00Z"},
         {"action": "rewritten"},
     ],
-    ids=["chain-fields-and-action", "chain-fields-and-changes", "action-only"],
+    ids=[
+        "chain-fields-and-action",
+        "chain-fields-and-changes",
+        "chain-fields-and-null-ip",
+        "chain-fields-and-time",
+        "action-only",
+    ],
 )
 def test_any_other_update_of_an_unchained_entry_is_refused(world, change):
     event = audit_event_record(action="test.unchained", changes={"n": 1})
@@ -265,7 +336,7 @@ def test_events_written_outside_a_request_carry_no_request_facts(world):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_entry_committed_late_takes_the_next_position_after_those_committed_before_it():
+def test_an_entry_committed_late_takes_the_next_position_after_those_committed_before_it(chaining_due):
     written, release = threading.Event(), threading.Event()
     late: dict[str, object] = {}
 
@@ -287,6 +358,7 @@ def test_an_entry_committed_late_takes_the_next_position_after_those_committed_b
     early_position = _chain_fields(early.pk)[0]
     release.set()
     thread.join(timeout=30)
+    audit_chain_sweep()  # the late commit came within CHAIN_INTERVAL of the early one's pass
 
     assert "error" not in late, late.get("error")
     assert late["event"].pk < early.pk
@@ -295,7 +367,9 @@ def test_an_entry_committed_late_takes_the_next_position_after_those_committed_b
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_leave_a_whole_chain_with_no_entry_unchained():
+def test_concurrent_writers_and_the_sweep_leave_a_whole_chain_with_no_entry_unchained(monkeypatch):
+    # Every commit tries to chain: the most contention for the chain lock there can be.
+    monkeypatch.setattr(services, "CHAIN_INTERVAL", 0.0)
     errors: list[BaseException] = []
 
     def writer(number: int) -> None:
@@ -315,8 +389,38 @@ def test_concurrent_writers_leave_a_whole_chain_with_no_entry_unchained():
         thread.join(timeout=60)
 
     assert not errors, errors
+    # Writers chained most entries; those that committed during the last pass are the sweep's.
+    audit_chain_sweep()
     assert not AuditEvent.objects.filter(chain_seq=None).exists()
     positions = list(AuditEvent.objects.order_by("chain_seq").values_list("chain_seq", flat=True))
     assert positions == list(range(1, len(positions) + 1))
     assert AuditEvent.objects.filter(action="test.concurrent").count() == 90
+    assert audit_chain_verify() == (True, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chainer_that_fails_mid_batch_chains_nothing_and_releases_the_lock(monkeypatch):
+    written = [audit_event_record(action="test.pending", changes={"n": n}) for n in range(4)]
+    audit_chain_extend()
+    pending = [audit_event_record(action="test.pending", changes={"n": n}) for n in range(4, 8)]
+    plan = services._chain_plan
+
+    def failing_plan(head, rows):
+        # The batch's update reaches every row but the statement fails at its end, as a chainer
+        # whose session dies between its update and its commit would.
+        arguments = plan(head, rows)
+        return [*arguments[:-1], arguments[-1] + 1]
+
+    monkeypatch.setattr(services, "_chain_plan", failing_plan)
+    with pytest.raises(DataError, match="division by zero"):
+        audit_chain_extend(wait=False)
+    monkeypatch.undo()
+
+    assert [_chain_fields(event.pk) for event in pending] == [(None, None, None)] * 4
+    with connection.cursor() as cursor:  # the lock is released
+        cursor.execute(OWN_ADVISORY_LOCKS)
+        assert cursor.fetchone() == (0,)
+    assert audit_chain_extend(wait=False) == 4
+    positions = [_chain_fields(event.pk)[0] for event in [*written, *pending]]
+    assert positions == list(range(positions[0], positions[0] + 8))
     assert audit_chain_verify() == (True, None)

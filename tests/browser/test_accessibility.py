@@ -22,6 +22,8 @@ from playwright.sync_api import Page
 
 from certificates import services as certificate_services
 from certificates.models import CertificateEntry
+from nir_portal.accounts import enrolment
+from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from onboarding import services as onboarding_services
 from onboarding.models import EvidenceLink, Requirement
@@ -30,6 +32,7 @@ from safety import services as safety_services
 from safety.lifecycle.models import IncidentEscalation
 from safety.models import CSCRBundleJob, DeploymentHazard, SafetyIncident, SignOff
 from tests import factories
+from tests.accounts.test_sign_in import give_enrolment_grant
 from tests.browser.axe import assert_accessible, horizontal_overflow
 from tests.certificates.pki import HOST, pki
 from tests.onboarding import evidence_fixtures as fx
@@ -144,6 +147,10 @@ def _token(user) -> dict:
     return {"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)}
 
 
+def _enrolment_token(user) -> str:
+    return enrolment.link_token(account_services.enrolment_link_for_bootstrap(user=user))
+
+
 # For each URL taking arguments: the argument sets to try for a person; the first they reach is
 # checked, so the richer variant comes first (a draft framework, which only the admin sees).
 ARGUMENTS = {
@@ -153,6 +160,8 @@ ARGUMENTS = {
     "accounts:member-invite": lambda t, p: _pk(p.organisation),
     "accounts:membership-role": lambda t, p: _pk(p.colleague),
     "accounts:membership-remove": lambda t, p: _pk(p.colleague),
+    "accounts:membership-authenticator-reset": lambda t, p: _pk(p.colleague),
+    "enrolment_link": lambda t, p: [{"token": _enrolment_token(t.new_person)}] if p.user is None else [],
     "onboarding:deployment-detail": lambda t, p: _pk(p.deployment),
     "onboarding:deployment-stage": lambda t, p: _pk(p.deployment),
     "onboarding:deployment-checklist": lambda t, p: _pk(p.deployment),
@@ -171,6 +180,7 @@ ARGUMENTS = {
     "safety:hazard-create": lambda t, p: _pk(p.deployment),
     "safety:sign-off": lambda t, p: _pk(p.deployment),
     "safety:go-live": lambda t, p: _pk(p.deployment),
+    "safety:go-live-record": lambda t, p: _pk(p.deployment),
     "safety:incident-list": lambda t, p: _pk(p.deployment),
     "safety:incident-create": lambda t, p: _pk(p.deployment),
     "safety:hazard-detail": _hazards,
@@ -308,6 +318,7 @@ def build_roster(world) -> tuple[list[Persona], Things]:
             Membership.objects.filter(organisation=persona.organisation).exclude(user=persona.user).first()
         )
     not_enrolled = world.member(world.trust_a, Role.VIEWER, mfa=False)
+    password_only = world.member(world.trust_a, Role.VIEWER, mfa=False)
     passwordless = world.member(world.trust_b, Role.VIEWER)
     passwordless.set_unusable_password()
     passwordless.save()
@@ -316,6 +327,8 @@ def build_roster(world) -> tuple[list[Persona], Things]:
         Persona(
             "Viewer, Trust A, no authenticator yet", "not_enrolled", not_enrolled, world.trust_a, world.deployment_a
         ),
+        # Signed in with a password, but without the emailed link: sent to use it.
+        Persona("Viewer, Trust A, password only", "password_only", password_only, world.trust_a, world.deployment_a),
         Persona(
             "Viewer, Trust B, no password (CIS2 only)", "passwordless", passwordless, world.trust_b, shared_only=True
         ),
@@ -488,6 +501,8 @@ def test_every_page_each_person_can_reach_passes_axe_has_one_h1_a_title_a_skip_l
             client = Client()
         else:
             client = sign_in(context, persona.user)
+            if persona.kind == "not_enrolled":
+                give_enrolment_grant(client, persona.user)  # as their invitation's link leaves it
         for route in routes:
             if persona.shared_only and not route.shared:
                 continue

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from nir_portal.accounts.models import Role
+from tests.accounts.test_sign_in import give_enrolment_grant
 from tests.browser.axe import assert_accessible, horizontal_overflow
 
 pytestmark = pytest.mark.browser
@@ -38,7 +39,9 @@ def test_no_key_page_scrolls_sideways_at_320_css_pixels(
         if person is None:
             context.clear_cookies()
         else:
-            sign_in(context, person)
+            client = sign_in(context, person)
+            if person is new_person:
+                give_enrolment_grant(client, person)  # as their invitation's link leaves it
         page.goto(live_server.url + path)
         assert page.evaluate("() => document.documentElement.clientWidth") == WIDTH
         assert_accessible(page, checked_pages, label=f"{WIDTH}px wide")

@@ -2,8 +2,9 @@
 queues after commit (as in production) and sends the file to a real clamd (issue acceptance).
 
 A clean PDF is released within seconds and can be accepted, and the checklist counts it; the EICAR
-test file ends refused and is never downloadable; a file uploaded while clamd is down waits, and is
-scanned once clamd is back, with nobody doing anything. Every page visited is checked with axe."""
+test file ends refused and is never downloadable; a file uploaded while clamd is down waits (a
+reviewer is told so before deciding, and is not offered Accept), and is scanned once clamd is back,
+with nobody doing anything, and then accepted. Every page visited is checked with axe."""
 
 import os
 import re
@@ -67,7 +68,7 @@ def scan_worker(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(evidence_file_scan, "_exec_options", None)  # Celery caches the routing options
     workers: list[Worker] = []
 
-    def _start(clamav_url: str) -> Worker:
+    def _start(clamav_url: str, retry_max_seconds: float = 3) -> Worker:
         log = tmp_path / f"worker-{len(workers)}.log"
         env = {
             **os.environ,
@@ -77,7 +78,7 @@ def scan_worker(settings, tmp_path, monkeypatch):
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CLAMAV_URL": clamav_url,
             "CLAMAV_RETRY_SECONDS": "1",
-            "CLAMAV_RETRY_MAX_SECONDS": "3",
+            "CLAMAV_RETRY_MAX_SECONDS": str(retry_max_seconds),
         }
         command = [
             sys.executable, "-m", "celery", "-A", "nir_portal", "worker",
@@ -236,8 +237,10 @@ def test_a_file_uploaded_while_clamd_is_down_is_scanned_once_it_is_back_without_
     try:
         assert clamav_daemon.stop(clamd_dir)
         assert not clamav_daemon.ping(daemon.url)
-        worker = scan_worker(daemon.url)
+        # (retries up to 6 s apart: about 30 s of them, time for a reviewer to look meanwhile)
+        worker = scan_worker(daemon.url, retry_max_seconds=6)
         contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
+        reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
         sign_in(context, contributor)
         open_checklist(page, live_server, world.deployment_a)
 
@@ -257,13 +260,44 @@ def test_a_file_uploaded_while_clamd_is_down_is_scanned_once_it_is_back_without_
         expect(page.get_by_role("link", name="training.pdf")).to_have_count(0)
         assert_accessible(page, checked_pages, label="evidence detail, scanner down, waiting")
 
+        # When a reviewer opens it meanwhile
+        sign_in(context, reviewer)
+        page.goto(live_server.url + reverse("onboarding:review-queue"))
+        page.get_by_test_id("review-queue").get_by_role("link", name="Training record").click()
+
+        # Then before choosing they are told it cannot be accepted yet, which file, why and what
+        # can be done, and Accept is not offered; requesting changes is
+        hold = page.get_by_test_id("scan-hold")
+        expect(hold.get_by_role("heading")).to_have_text("Important: This evidence cannot be accepted yet")
+        expect(hold.get_by_test_id("scan-hold-file")).to_have_text(["training.pdf: waiting for the malware scan"])
+        expect(hold.get_by_test_id("scan-hold-actions")).to_contain_text("then reload this page")
+        request_changes = page.get_by_role("radio", name="Request changes")
+        expect(request_changes).to_be_enabled()
+        expect(page.get_by_role("radio", name="Accept")).to_have_count(0)
+        expect(page.get_by_role("group", name="Your decision")).to_contain_text(
+            "Accept is offered once every file has passed the malware scan"
+        )
+        hold_box, radio_box = hold.bounding_box(), request_changes.bounding_box()
+        assert hold_box and radio_box and hold_box["y"] + hold_box["height"] <= radio_box["y"]
+        assert_accessible(page, checked_pages, label="review page, scanner down, Accept not offered")
+
         # When clamd is started again, and nobody does anything else
         start_clamd(clamd_dir)
 
-        # Then the file is scanned clean and can be downloaded
-        wait_until_shown(page, page.get_by_role("link", name="training.pdf"), "the download link after clamd returned")
+        # Then the file is scanned clean and, reloading, the reviewer can download it and is offered Accept
+        accept = page.get_by_role("radio", name="Accept")
+        wait_until_shown(page, accept, "Accept after clamd returned")
         file.refresh_from_db()
         assert file.scan_status == EvidenceFile.ScanStatus.CLEAN, worker.text()
+        expect(page.get_by_role("link", name="training.pdf")).to_be_visible()
+        expect(page.get_by_test_id("scan-hold")).to_have_count(0)
+        assert_accessible(page, checked_pages, label="review page, scanned clean, Accept offered")
+
+        # and accepts it
+        accept.check()
+        page.get_by_role("button", name="Record decision").click()
+        expect(page.get_by_role("status")).to_contain_text("Your decision has been recorded.")
+        assert EvidenceLink.objects.get(evidence__title="Training record").status == EvidenceLink.Status.ACCEPTED
     finally:
         clamav_daemon.stop(clamd_dir)
 

@@ -1,18 +1,17 @@
-"""A supplier publishes version 2.1; the trust live on 2.0 is flagged; its lead upgrades the case;
-the CSO re-reviews the hazards the change touched and signs off; the executive authorises; the
-deployment is live on 2.1, and 2.0's case stays readable. In a real browser, axe on every page."""
+"""The trust's lead records its go-live on 2.0; a supplier publishes version 2.1; the trust is
+flagged; its lead upgrades the case; the CSO re-reviews the hazards the change touched and signs
+off; the executive authorises; the deployment, still live, is live on 2.1, and 2.0's case stays
+readable. In a real browser, axe on every page."""
 
 import time
 
 import pytest
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import CaseVersion, Deployment, ProductVersion
-from onboarding.services.cases import case_version_mark_live
 from safety import services as safety_services
 from safety.models import DeploymentHazard, SignOff
 from tests import factories
@@ -73,9 +72,29 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
     safety_services.go_live_authorise(
         actor=executive, deployment=deployment, statement="Accepted for 2.0.", mfa_verified_at=time.time()
     )
-    Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
-    with transaction.atomic():
-        case_version_mark_live(deployment=deployment)
+
+    # and its lead records, on the deployment page, the day it went live on 2.0
+    sign_in(context, lead)
+    page.goto(live_server.url + deployment.get_absolute_url())
+    expect(page.get_by_test_id("go-live-authorised")).to_be_visible()
+    assert_accessible(page, checked_pages, label="deployment page, go-live authorised")
+    page.get_by_role("button", name="Record go-live").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Record go-live")
+    expect(page.get_by_test_id("go-live-authorisation")).to_contain_text("Eve Executive")
+    assert_accessible(page, checked_pages, label="record go-live")
+    today = timezone.localdate()
+    date_input = page.get_by_role("group", name="Date it went live")
+    date_input.get_by_label("Day").fill(str(today.day))
+    date_input.get_by_label("Month").fill(str(today.month))
+    date_input.get_by_label("Year").fill(str(today.year))
+    page.get_by_role("button", name="Record go-live").click()
+    expect(page.get_by_role("status")).to_contain_text(f"is recorded as live since {today:%-d %B %Y}")
+    expect(page.get_by_test_id("what-happens-next")).to_contain_text("The CSO and the executive approver")
+    expect(page.get_by_test_id("go-live-authorised")).to_have_count(0)
+    assert_accessible(page, checked_pages, label="deployment page, recorded live on 2.0")
+    deployment.refresh_from_db()
+    assert deployment.stage == Deployment.Stage.LIVE
+    assert CaseVersion.objects.get(deployment=deployment, number=1).status == "live"
     # and the supplier's 2.1, in which that hazard changed
     new = ProductVersion.objects.create(
         product=world.product_version.product, version="2.1", previous_version=world.product_version
@@ -142,8 +161,9 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
     page.get_by_role("button", name="Authorise go-live").click()
     expect(page.get_by_role("status")).to_contain_text("Go-live is authorised")
 
-    # Then the deployment is live on 2.1
+    # Then the deployment, live all along, is live on 2.1: nothing more to record
     expect(page.get_by_role("heading", level=1)).to_have_text(deployment.name)
+    expect(page.get_by_test_id("go-live-authorised")).to_have_count(0)
     deployment.refresh_from_db()
     assert (deployment.stage, deployment.product_version_id) == (Deployment.Stage.LIVE, new.pk)
     assert_accessible(page, checked_pages, label="deployment page, live on 2.1")

@@ -20,6 +20,7 @@ from certificates.models import CertificateAlert
 from certificates.tasks import certificates_daily_check
 from nir_portal.audit.models import AuditEvent
 from nir_portal.celery import app
+from nir_portal.mail.models import OutgoingMail
 from safety import cscr_services
 from safety import services as safety_services
 from safety.cscr import document
@@ -256,3 +257,26 @@ def test_a_suppliers_expired_live_certificate_flags_every_deployment_of_its_vers
     assert set(ReReviewRequest.objects.values_list("sign_off", flat=True)) == {None}
     told = {m.to[0] for m in mail.outbox if m.subject == "Certificate Gateway server has expired"}
     assert {keepers.supplier_lead.email, keepers.supplier_cso.email, keepers.a_lead.email, keepers.a_cso.email} <= told
+
+
+def test_an_alert_is_queued_as_outgoing_mail_one_per_recipient_and_sent_only_after_commit(
+    world, keepers, certs, django_capture_on_commit_callbacks
+):
+    entry = add(keepers.a_lead, certs.expiring_in_5_days, deployment=world.deployment_a, owner=keepers.a_viewer)
+    expiry = certs.expiring_in_5_days.certificate.not_valid_after_utc
+    mail.outbox.clear()
+
+    with time_machine.travel(expiry - timedelta(days=5), tick=False):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            alert = services.certificate_alert_send(entry_id=entry.pk, now=timezone.now())
+        queued = OutgoingMail.objects.filter(template="certificate_expiry", object_id=str(entry.pk))
+        assert sorted(queued.values_list("to", flat=True)) == sorted(alert.recipients)
+        assert set(alert.recipients) == {keepers.a_lead.email, keepers.a_cso.email, keepers.a_viewer.email}
+        assert set(queued.values_list("status", flat=True)) == {OutgoingMail.Status.PENDING}
+        assert alerts() == [], "nothing is sent inside the transaction"
+        for callback in callbacks:
+            callback()
+
+    assert set(queued.values_list("status", flat=True)) == {OutgoingMail.Status.SENT}
+    assert sorted(address for m in alerts() for address in m.to) == sorted(alert.recipients)
+    assert all(len(m.to) == 1 for m in alerts()), "each recipient gets a message of their own"

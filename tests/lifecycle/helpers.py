@@ -7,6 +7,7 @@ from django.utils import timezone
 from nir_portal.accounts.models import Role
 from onboarding.models import Deployment
 from safety import services as safety_services
+from safety.lifecycle import going_live
 from tests import factories
 
 
@@ -14,8 +15,12 @@ def executive(world, organisation=None):
     return factories.member(organisation or world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
 
 
-def take_live(safety, world, deployment=None, approver=None):
-    """Sign off, authorise go-live and record the deployment live (the stage move is arranged)."""
+def lead(world, organisation=None):
+    return factories.member(organisation or world.trust_a, Role.DEPLOYMENT_LEAD, mfa=False)
+
+
+def authorise(safety, world, deployment=None, approver=None):
+    """Sign off (trust A's log) and authorise go-live, through the real services."""
     deployment = deployment or world.deployment_a
     cso = safety.cso if deployment.organisation_id == world.trust_a.pk else None
     safety.make_signable(deployment) if cso else None
@@ -24,11 +29,18 @@ def take_live(safety, world, deployment=None, approver=None):
     safety_services.go_live_authorise(
         actor=approver, deployment=deployment, statement="I accept the residual risk.", mfa_verified_at=time.time()
     )
-    Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
-    from onboarding.services.cases import case_version_mark_live
+    return sign_off, approver
 
-    case_version_mark_live(deployment=deployment)
+
+def take_live(safety, world, deployment=None, approver=None):
+    """Sign off, authorise go-live and record the deployment live today, as its lead does."""
+    deployment = deployment or world.deployment_a
+    sign_off, approver = authorise(safety, world, deployment, approver)
+    going_live.deployment_record_live(
+        actor=lead(world, deployment.organisation), deployment=deployment, went_live_on=timezone.localdate()
+    )
     deployment.refresh_from_db()
+    assert deployment.stage == Deployment.Stage.LIVE
     return sign_off, approver
 
 

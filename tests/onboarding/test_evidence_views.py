@@ -139,6 +139,66 @@ def test_accepting_is_refused_while_a_file_is_quarantined(
     assert link.status == EvidenceLink.Status.SUBMITTED
 
 
+def _decision_radios(html: str) -> list[str]:
+    return re.findall(r'<input class="nhsuk-radios__input" type="radio" name="decision" value="([a-z_]+)"', html)
+
+
+def test_the_reviewer_is_told_before_deciding_that_unscanned_files_keep_accept_away(
+    client, world, people, django_capture_on_commit_callbacks, monkeypatch
+):
+    evidence = _upload_supplier_evidence(client, world, people, django_capture_on_commit_callbacks, monkeypatch)
+    link = EvidenceLink.objects.get(evidence=evidence, deployment=world.deployment_a)
+    review_url = reverse("onboarding:evidence-review", kwargs={"pk": link.pk})
+
+    waiting = _as(client, people["cso_a"]).get(review_url).content.decode()
+
+    # The warning, naming the file and its state and what can be done, comes before the radios
+    assert _decision_radios(waiting) == ["request_changes"]
+    warning = waiting.index('data-testid="scan-hold"')
+    assert warning < waiting.index('name="decision"')
+    hold = waiting[warning : waiting.index('name="decision"')]
+    assert "This evidence cannot be accepted yet" in hold
+    assert "<strong>assurance.pdf</strong>: waiting for the malware scan" in hold
+    assert "reload this page" in hold and "you can request changes now" in hold
+    assert "Accept is offered once every file has passed the malware scan" in waiting
+    # and the evidence page says the same to the reviewer, not to the contributor
+    detail_url = reverse("onboarding:evidence-detail", kwargs={"pk": evidence.pk})
+    detail = client.get(detail_url).content.decode()
+    assert "Revision 1 cannot be accepted yet" in detail
+    assert "<strong>assurance.pdf</strong>: waiting for the malware scan" in detail
+    assert review_url in detail[detail.index('data-testid="scan-hold-reviews"') :]
+    assert 'data-testid="scan-hold"' not in _as(client, people["supplier_lead"]).get(detail_url).content.decode()
+
+    file = EvidenceFile.objects.get(revision__evidence=evidence)
+    evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.ERROR, detail="down")
+    retrying = _as(client, people["cso_a"]).get(review_url).content.decode()
+    assert "the scan could not run (the scanner is not answering); it is retried automatically" in retrying
+    assert "Nobody needs to do anything" in retrying
+    assert _decision_radios(retrying) == ["request_changes"]
+
+    _mark_files_clean()
+    clean = client.get(review_url).content.decode()
+    assert _decision_radios(clean) == ["accept", "request_changes"]
+    assert 'data-testid="scan-hold"' not in clean
+    assert 'data-testid="scan-hold"' not in client.get(detail_url).content.decode()
+
+
+def test_an_infected_file_tells_the_reviewer_to_request_a_clean_copy(
+    client, world, people, django_capture_on_commit_callbacks, monkeypatch
+):
+    evidence = _upload_supplier_evidence(client, world, people, django_capture_on_commit_callbacks, monkeypatch)
+    link = EvidenceLink.objects.get(evidence=evidence, deployment=world.deployment_a)
+    file = EvidenceFile.objects.get(revision__evidence=evidence)
+    evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.INFECTED, detail="Eicar")
+
+    page = _as(client, people["cso_a"]).get(reverse("onboarding:evidence-review", kwargs={"pk": link.pk}))
+
+    html = page.content.decode()
+    assert "<strong>assurance.pdf</strong>: refused: malware found" in html
+    assert "Request changes, so that the contributor uploads a clean copy in a new revision." in html
+    assert _decision_radios(html) == ["request_changes"]
+
+
 def test_a_quarantined_file_cannot_be_downloaded_and_a_clean_one_is_an_audited_attachment(
     client, world, people, django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -4,10 +4,12 @@ releases it."""
 
 import hashlib
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from nir_portal.audit.models import AuditEvent
 from onboarding import uploads
@@ -18,6 +20,7 @@ from onboarding.tasks import (
     evidence_file_scan,
     evidence_files_rescan_quarantined,
     scan_retry_countdown,
+    scan_retry_window,
 )
 from tests.conftest import free_port
 from tests.onboarding.test_evidence_views import PDF, _as
@@ -82,7 +85,7 @@ def test_with_clamd_down_a_file_stays_quarantined_until_a_later_scan_reports_cle
     settings.CLAMAV_URL = clamd_urls[0]  # the scanner is back
     queued = []
     original_delay = evidence_file_scan.delay
-    evidence_file_scan.delay = lambda file_id: queued.append(file_id) or evidence_file_scan.run(file_id)
+    evidence_file_scan.delay = lambda file_id, **kw: queued.append(file_id) or evidence_file_scan.run(file_id, **kw)
     try:
         assert evidence_files_rescan_quarantined.run() >= 1
     finally:
@@ -129,3 +132,55 @@ def test_a_misconfigured_scanner_address_is_recorded_at_once_without_retrying(wo
     assert len([r for r in caplog.records if r.getMessage().startswith("Scanner unavailable")]) == 1
     file.refresh_from_db()
     assert file.scan_status == EvidenceFile.ScanStatus.ERROR
+
+
+def _rescanned(monkeypatch) -> list[tuple[int, dict]]:
+    """Run the periodic rescan; what it queues is recorded, not run."""
+    queued: list[tuple[int, dict]] = []
+    monkeypatch.setattr(evidence_file_scan, "delay", lambda file_id, **kw: queued.append((file_id, kw)))
+    assert evidence_files_rescan_quarantined.run() == len(queued)
+    return queued
+
+
+def test_the_rescan_leaves_a_file_whose_first_scan_is_still_retrying_alone(world, people, settings, monkeypatch):
+    settings.CLAMAV_RETRY_SECONDS, settings.CLAMAV_RETRY_MAX_SECONDS, settings.CLAMAV_TIMEOUT = 10, 300, 120
+    # Uploaded just inside the longest its first scan, with every retry, can take
+    with time_machine.travel(timezone.now() - scan_retry_window() + timedelta(minutes=1)):
+        retrying = _evidence_with(world, people, PDF, "retrying.pdf")
+    fresh = _evidence_with(world, people, PDF, "fresh.pdf")
+    assert retrying.scan_status == fresh.scan_status == EvidenceFile.ScanStatus.PENDING
+
+    assert _rescanned(monkeypatch) == []
+
+
+def test_the_rescan_takes_up_files_past_their_retries_with_one_attempt_each(world, people, settings, monkeypatch):
+    settings.CLAMAV_RETRY_SECONDS, settings.CLAMAV_RETRY_MAX_SECONDS, settings.CLAMAV_TIMEOUT = 10, 300, 120
+    assert scan_retry_window() == timedelta(seconds=10 + 20 + 40 + 80 + 160 + 300 + 300 + 8 * 120)
+    with time_machine.travel(timezone.now() - scan_retry_window() - timedelta(minutes=1)):
+        lost = _evidence_with(world, people, PDF, "lost.pdf")  # its scan never ran
+    errored = _evidence_with(world, people, PDF, "errored.pdf")  # retries spent a moment ago
+    evidence_services.evidence_file_record_scan(file=errored, status=EvidenceFile.ScanStatus.ERROR, detail="down")
+    fresh = _evidence_with(world, people, PDF, "fresh.pdf")
+    infected = _evidence_with(world, people, PDF, "infected.pdf")
+    evidence_services.evidence_file_record_scan(file=infected, status=EvidenceFile.ScanStatus.INFECTED, detail="X")
+
+    queued = _rescanned(monkeypatch)
+
+    assert queued == [(lost.pk, {"retry": False}), (errored.pk, {"retry": False})]
+    assert fresh.pk not in {file_id for file_id, _ in queued}
+
+
+def test_a_rescan_attempt_with_the_scanner_down_records_the_error_without_a_chain_of_retries(
+    world, people, settings, caplog
+):
+    with time_machine.travel(timezone.now() - timedelta(days=1)):
+        lost = _evidence_with(world, people, PDF, "lost.pdf")
+    settings.CLAMAV_URL = f"tcp://127.0.0.1:{free_port()}"  # the scanner is down
+
+    with caplog.at_level(logging.WARNING, logger="onboarding.tasks"):
+        result = evidence_file_scan.apply(args=[lost.pk], kwargs={"retry": False}).get()
+
+    assert result == EvidenceFile.ScanStatus.ERROR
+    assert len([r for r in caplog.records if r.getMessage().startswith("Scanner unavailable")]) == 1
+    lost.refresh_from_db()
+    assert lost.scan_status == EvidenceFile.ScanStatus.ERROR

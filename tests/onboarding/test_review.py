@@ -10,8 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
+from onboarding.forms import ReviewForm
 from onboarding.models import EvidenceComment, EvidenceFile, EvidenceLink, Review
-from onboarding.selectors import review_queue_for
+from onboarding.selectors import FILES_NOT_CLEARED, review_queue_for, revision_files_cleared
 from onboarding.services.evidence import can_review, evidence_file_record_scan, evidence_review, evidence_revise
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name
@@ -133,6 +134,31 @@ def test_evidence_cannot_be_accepted_while_a_file_is_not_scan_clean(world, peopl
     assert fx.error_codes(refused.value) == {"files_not_clean"}
     assert "malware scan" in refused.value.messages[0]
     assert fx.link_of(conformance, world.deployment_a).status == Status.SUBMITTED
+
+
+@pytest.mark.parametrize("scan_status", EvidenceFile.ScanStatus.values)
+def test_the_review_form_offers_accept_exactly_when_the_service_would_take_it(world, people, conformance, scan_status):
+    file = EvidenceFile.objects.get(revision__evidence=conformance)
+    if scan_status != EvidenceFile.ScanStatus.PENDING:
+        evidence_file_record_scan(file=file, status=scan_status, detail="scanner said so")
+    link = fx.link_of(conformance, world.deployment_a)
+    cleared = scan_status == EvidenceFile.ScanStatus.CLEAN
+
+    form = ReviewForm(revision=link.revision)
+    offered = {value for value, _label in form.fields["decision"].choices}
+
+    assert revision_files_cleared(link.revision) is cleared
+    assert offered == ({"accept", "request_changes"} if cleared else {"request_changes"})
+    assert [f.pk for f in form.scan_hold.files] == ([] if cleared else [file.pk])
+    posted = ReviewForm({"decision": "accept", "expected_version": link.version}, revision=link.revision)
+    assert posted.is_valid() is cleared
+    if cleared:
+        fx.decide(people.a_cso, conformance, world.deployment_a)
+        assert fx.link_of(conformance, world.deployment_a).status == Status.ACCEPTED
+    else:
+        assert posted.errors["decision"] == [FILES_NOT_CLEARED]
+        with pytest.raises(ValidationError):
+            fx.decide(people.a_cso, conformance, world.deployment_a)
 
 
 def test_accepting_clean_evidence_accepts_it_for_that_deployment_only(world, people, conformance):

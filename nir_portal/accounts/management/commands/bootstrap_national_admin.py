@@ -2,8 +2,10 @@
 
 The password comes from the NIR_BOOTSTRAP_PASSWORD environment variable or is asked for twice at
 the terminal; it is never a command-line argument (it would stay in the shell history and in the
-process list). It must pass the portal's password rules. At first sign-in the admin must set up an
-authenticator app, as everyone does.
+process list). It must pass the portal's password rules. A password alone never sets up an
+authenticator (docs/security.md), so the command prints an enrolment link for the new admin: it
+works once, within 24 hours, after they sign in with the password. Should it expire, they sign in
+and ask for a new one, which is emailed to them.
 """
 
 import os
@@ -13,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from nir_portal.accounts.services import national_admin_bootstrap
+from nir_portal.accounts import enrolment
+from nir_portal.accounts.services import enrolment_link_for_bootstrap, national_admin_bootstrap
 
 PASSWORD_VARIABLE = "NIR_BOOTSTRAP_PASSWORD"  # noqa: S105  the name of a variable, not a password
 
@@ -52,9 +55,12 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages)) from error
         where = f"{membership.organisation.name} ({membership.organisation.ods_code})"
         if created:
+            link = enrolment_link_for_bootstrap(user=membership.user)
             self.stdout.write(
-                f"{membership.user.email} is now a national admin of {where}. At first sign-in they set up an "
-                "authenticator app; then they invite everyone else from the portal."
+                f"{membership.user.email} is now a national admin of {where}. Give them this link to set up "
+                f"their authenticator app (it works once, within 24 hours, after signing in with the password):\n"
+                f"{enrolment.link_url(link)}\n"
+                "Then they invite everyone else from the portal."
             )
         else:
             self.stdout.write(f"{membership.user.email} is already a national admin of {where}: nothing changed.")
