@@ -70,10 +70,11 @@ def _arrange(hazards: int = HAZARDS, tag: str = "BENCH"):
     from nir_portal.accounts.models import CSOProfile, Organisation, Role, User
     from onboarding import services as onboarding_services
     from onboarding.models import Product, ProductVersion
-    from safety import services as safety_services
     from safety.models import DeploymentHazard, HazardControl
+    from safety.services.reference import safety_reference_data_load
+    from safety.services.sign_off import sign_off_create
 
-    safety_services.safety_reference_data_load()
+    safety_reference_data_load()
     national, _created = Organisation.objects.get_or_create(
         ods_code="X26", defaults={"name": "NHS England", "kind": Organisation.Kind.NATIONAL}
     )
@@ -141,7 +142,7 @@ def _arrange(hazards: int = HAZARDS, tag: str = "BENCH"):
             for i in range(hazard.number % 3)
         ]
     )
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso,
         deployment=deployment,
         mfa_verified_at=time.time(),

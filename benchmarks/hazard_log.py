@@ -18,7 +18,7 @@ from benchmarks import Measure
 from nir_portal.accounts.models import Organisation, Role
 from onboarding import services as onboarding_services
 from safety.models import DeploymentHazard, HazardControl
-from safety.services import safety_reference_data_load
+from safety.services.reference import safety_reference_data_load
 from tests import factories
 
 HAZARDS = 200

@@ -2,6 +2,7 @@
 its drill-downs and exports carry. Supplier and product choices are narrowed to the products of the
 deployments the person can see."""
 
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django import forms
@@ -61,15 +62,15 @@ class DashboardFilterForm(forms.Form):
     decision = forms.ChoiceField(required=False, choices=[("", ""), *DecisionMeasure.choices], widget=forms.HiddenInput)
 
     def __init__(self, data=None, *, products=(), active: tuple[str, ...] = FILTER_FIELDS, **kwargs):
+        """`products` may be a callable: it is then called only when the supplier or product choices
+        are needed (a value to check, or the form rendered), so a page served from its cached copy
+        with neither filter set never queries them."""
         super().__init__(data, **kwargs)
         self.active = tuple(name for name in FILTER_FIELDS if name in active)
-        suppliers = {p.supplier_id: p.supplier.name for p in products}
+        self._products = products
         self.fields["region"].choices = [("", "All regions"), *Organisation.Region.choices]
-        self.fields["supplier"].choices = [("", "All suppliers"), *sorted(suppliers.items(), key=lambda s: s[1])]
-        self.fields["product"].choices = [
-            ("", "All products"),
-            *[(p.pk, f"{p.name} ({p.supplier.name})") for p in products],
-        ]
+        self.fields["supplier"].choices = self._supplier_choices
+        self.fields["product"].choices = self._product_choices
         self.fields["stage"].choices = [("", "All stages"), *[(s, Deployment.Stage(s).label) for s in DASHBOARD_STAGES]]
         self.fields["rating"].choices = [
             ("", "Any"),
@@ -77,6 +78,17 @@ class DashboardFilterForm(forms.Form):
             (NO_OPEN_RATED, "No open hazard assessed"),
         ]
         self.fields["sign_off"].choices = [("", "Any"), *SignOffState.choices]
+
+    @cached_property
+    def products(self) -> list:
+        return list(self._products() if callable(self._products) else self._products)
+
+    def _supplier_choices(self) -> list:
+        suppliers = {p.supplier_id: p.supplier.name for p in self.products}
+        return [("", "All suppliers"), *sorted(suppliers.items(), key=lambda s: s[1])]
+
+    def _product_choices(self) -> list:
+        return [("", "All products"), *[(p.pk, f"{p.name} ({p.supplier.name})") for p in self.products]]
 
     def filters(self) -> DashboardFilters:
         """The valid filters; an invalid value (a stale link) is ignored, not an error page."""

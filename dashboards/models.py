@@ -34,6 +34,11 @@ class DeploymentSummary(models.Model):
     area_progress = models.JSONField(default=dict, blank=True)
     mandatory_accepted = models.PositiveIntegerField(default=0)
     mandatory_total = models.PositiveIntegerField(default=0)
+    # The same progress as three arrays in area-code order, for the heatmap's totals: aggregating
+    # array elements by position is far cheaper than expanding every row's JSON.
+    area_codes = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    area_accepted = ArrayField(models.IntegerField(), default=list, blank=True)
+    area_totals = ArrayField(models.IntegerField(), default=list, blank=True)
     refreshed_at = models.DateTimeField(db_index=True)
 
     class Meta:

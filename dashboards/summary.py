@@ -95,7 +95,10 @@ progress AS (
 ),
 pj AS (
     SELECT deployment_id, jsonb_object_agg(area_code, jsonb_build_array(accepted, total)) AS areas,
-           sum(accepted) AS accepted, sum(total) AS total
+           sum(accepted) AS accepted, sum(total) AS total,
+           array_agg(area_code ORDER BY area_code)::varchar[] AS codes,
+           array_agg(accepted ORDER BY area_code)::int[] AS accepted_by_area,
+           array_agg(total ORDER BY area_code)::int[] AS total_by_area
     FROM progress GROUP BY deployment_id
 ),
 computed AS (
@@ -114,7 +117,10 @@ computed AS (
         coalesce(ev.dspt_expired, false) AS dspt_expired,
         coalesce(pj.areas, '{{}}'::jsonb) AS area_progress,
         coalesce(pj.accepted, 0) AS mandatory_accepted,
-        coalesce(pj.total, 0) AS mandatory_total
+        coalesce(pj.total, 0) AS mandatory_total,
+        coalesce(pj.codes, '{{}}') AS area_codes,
+        coalesce(pj.accepted_by_area, '{{}}') AS area_accepted,
+        coalesce(pj.total_by_area, '{{}}') AS area_totals
     FROM {deployment} d
     LEFT JOIN so ON so.deployment_id = d.id
     LEFT JOIN gl ON gl.deployment_id = d.id
@@ -140,6 +146,9 @@ COLUMNS = [
     "area_progress",
     "mandatory_accepted",
     "mandatory_total",
+    "area_codes",
+    "area_accepted",
+    "area_totals",
 ]
 
 

@@ -8,9 +8,10 @@ view, drill-down and export has a URL of its own.
 The national dashboard's content is the same for every national user, so its template caches it
 (setting DASHBOARD_CACHE_SECONDS, default 60; 0 turns the cache off) keyed by the data's
 fingerprint (`dashboards.selectors.dashboard_data_version`: the audit trail's newest entry moves
-with every write), the minute (the overdue and days-in-stage measures move with time) and the
-query. A change made anywhere therefore shows on the next request; only what time alone changes
-can be up to a minute old.
+with every write) and the query, and stamped with the minute it was computed in (the overdue and
+days-in-stage measures move with time). A change made anywhere therefore shows on the next
+request; only what time alone changes can be up to a minute old (a copy of an earlier minute is
+served while one request recomputes it).
 """
 
 import uuid
@@ -53,7 +54,7 @@ class ScopedMixin:
         if self.scope is None:
             raise Http404("No such page, or you do not have access to it.")
         self.form = DashboardFilterForm(
-            request.GET, products=selectors.filter_choices(self.scope), active=self.filter_fields
+            request.GET, products=lambda: selectors.filter_choices(self.scope), active=self.filter_fields
         )
         self.filters = self.form.filters()
         if self.scope_name == "supplier":
@@ -96,7 +97,7 @@ def sort_headers(form: DashboardFilterForm, keys: list[str]) -> dict[str, dict[s
 
 class NationalContent:
     """The national dashboard's content, computed only when the page's cached copy is missing or
-    out of date (the template caches it keyed by the data's fingerprint, the minute and the query)."""
+    out of date (the template caches it keyed by the data's fingerprint and the query, per minute)."""
 
     ONWARD = (selectors.Deployment.Stage.SUSPENDED, selectors.Deployment.Stage.DECOMMISSIONED)
 
@@ -148,7 +149,10 @@ class NationalDashboardView(ScopedMixin, TemplateView):
             **super().get_context_data(**kwargs),
             "content": NationalContent(scope=self.scope, filters=self.filters, page_number=page_number),
             "cache_seconds": seconds,
-            "cache_key": f"{version}|{minute}|{self.form.carried()}|{self.form.narrowing()}|{page_number}",
+            "cache_key": f"{version}|{self.form.carried()}|{self.form.narrowing()}|{page_number}",
+            # What time alone moves: a copy of an earlier minute is recomputed by one request while
+            # the others are served that copy (dashboards.templatetags.dashboard_cache).
+            "cache_minute": minute,
             "sort": sort_headers(self.form, list(selectors.SORT_COLUMNS)),
             "bands": selectors.Band.choices,
             "overdue_days": selectors.OVERDUE_REVIEW_WORKING_DAYS,

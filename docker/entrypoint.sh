@@ -18,6 +18,7 @@ case "$command" in
         exec gunicorn nir_portal.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
             --workers "${WEB_CONCURRENCY:-3}" \
+            --threads "${WEB_THREADS:-1}" \
             --worker-tmp-dir /dev/shm \
             --max-requests 1000 \
             --max-requests-jitter 100 \

@@ -124,13 +124,15 @@ def _run() -> int:
     try:
         env, _server = database_environment(env)
         env.setdefault("DEBUG", "true")
+        port = env.get("PORT", "8000")
+        # Links in the mail the portal prints point at the port it serves on.
+        env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
         broker_dir = Path(env.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(DATA_DIR / "broker")))
         for folder in ("queue", "processed", "control"):
             (broker_dir / folder).mkdir(parents=True, exist_ok=True)
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         for step in (["migrate", "--no-input"], ["createcachetable"], ["seed_demo"]):
             subprocess.run(manage + step, env=env, check=True)
-        port = env.get("PORT", "8000")
         celery = [sys.executable, "-m", "celery", "-A", "nir_portal"]
         processes["web"] = subprocess.Popen(web_command(port), env=env)
         processes["worker"] = subprocess.Popen([*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env=env)

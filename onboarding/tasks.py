@@ -11,7 +11,9 @@ from django.utils import timezone
 from nir_portal.periodic import periodic_task
 from onboarding import scanning, selectors
 from onboarding.models import EvidenceFile
-from onboarding.services.evidence import EVIDENCE_FILE_SCAN, evidence_expire_due, evidence_file_record_scan
+from onboarding.services.evidence.expiry import evidence_expire_due
+from onboarding.services.evidence.rules import EVIDENCE_FILE_SCAN
+from onboarding.services.evidence.scans import evidence_file_record_scan
 from onboarding.services.pars import pars_report_record
 from onboarding.services.reminders import reminders_send
 from onboarding.services.reminders import reviewer_digests_send as reviewer_digests_queue

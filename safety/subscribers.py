@@ -6,7 +6,8 @@ from nir_portal import events
 from onboarding.events import DeploymentCreated, EvidenceRevised
 from safety.models import ReReviewRequest
 from safety.re_review_services import hazard_re_review_request
-from safety.services import hazard_log_create, sign_offs_refresh_for_evidence
+from safety.services.hazards import hazard_log_create
+from safety.services.sign_off import sign_offs_refresh_for_evidence
 
 # The national library's hazard "A site cut off by certificate or trust-store expiry".
 CERTIFICATE_EXPIRY_HAZARD = "NIR-06"

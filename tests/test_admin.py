@@ -11,7 +11,7 @@ from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_chain_extend, audit_event_record
 from safety import library_services
 from safety.models import HazardLibrary, LibraryHazard
-from safety.services import safety_reference_data_load
+from safety.services.reference import safety_reference_data_load
 from tests import factories
 from tests.onboarding.evidence_fixtures import default_framework  # noqa: F401  the fixture, by name
 

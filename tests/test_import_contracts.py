@@ -46,7 +46,7 @@ def test_the_contracts_hold_on_the_code_as_it_is(tmp_path):
         ("onboarding/services/deployments.py", "from safety import services as _back_arrow", "Apps depend only"),
         ("nir_portal/views.py", "from onboarding import selectors as _back_arrow", "Apps depend only"),
         ("safety/selectors.py", "from dashboards import selectors as _back_arrow", "Apps depend only"),
-        ("onboarding/services/evidence.py", "from onboarding import tasks as _back_arrow", "Inside onboarding"),
+        ("onboarding/services/evidence/review.py", "from onboarding import tasks as _back_arrow", "Inside onboarding"),
         ("onboarding/selectors.py", "from onboarding.services import deployments as _back_arrow", "Inside onboarding"),
         ("safety/cscr_services.py", "from safety import tasks as _back_arrow", "Inside safety"),
         ("dashboards/services.py", "from dashboards import tasks as _back_arrow", "Inside dashboards"),

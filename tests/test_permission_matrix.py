@@ -30,12 +30,16 @@ from nir_portal.accounts import reauth
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceFile, EvidenceLink, ProductVersion
-from onboarding.services import evidence as evidence_services
 from onboarding.services import framework as framework_services
+from onboarding.services.evidence.contributions import evidence_create
+from onboarding.services.evidence.rules import StoredUpload
 from onboarding.services.framework import framework_current, framework_load
 from safety import cscr_services
-from safety import services as safety_services
 from safety.models import DeploymentHazard
+from safety.services.controls import action_add
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 
 FRAMEWORK_FILE = Path(__file__).resolve().parent.parent / "onboarding" / "data" / "framework.json"
@@ -234,7 +238,7 @@ def _security_key_of_trust_a_member(world) -> Target:
 def _trust_a_evidence(world, *, files: int = 0):
     """Submitted evidence of trust A for its deployment, for a requirement the national team reviews."""
     contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
-    evidence = evidence_services.evidence_create(
+    evidence = evidence_create(
         actor=contributor,
         owner=world.trust_a,
         deployment=world.deployment_a,
@@ -243,7 +247,7 @@ def _trust_a_evidence(world, *, files: int = 0):
         statement="Approved by the IG lead.",
         effective_date=date(2026, 1, 15),
         files=[
-            evidence_services.StoredUpload(
+            StoredUpload(
                 original_name=f"approval-{n}.pdf",
                 storage_name=f"evidence/matrix-{n}.pdf",
                 sha256="0" * 64,
@@ -331,7 +335,7 @@ def _hazard_of_trust_a(world, insider_role=Role.VIEWER, insider_status: int = 20
 
 
 def _transferred_hazard_of_trust_a(world) -> Target:
-    safety_services.supplier_hazard_save(
+    supplier_hazard_save(
         actor=world.member(world.supplier, Role.SUPPLIER_CSO),
         product_version=world.product_version,
         code="SUP-1",
@@ -352,7 +356,7 @@ def _transferred_hazard_of_trust_a(world) -> Target:
 def _action_of_trust_a(world) -> Target:
     lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a).order_by("number").first()
-    action = safety_services.action_add(
+    action = action_add(
         actor=lead,
         hazard=hazard,
         expected_version=hazard.version,
@@ -375,7 +379,7 @@ def _sign_off_of_trust_a(world) -> Target:
     DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
         residual_severity="minor", residual_likelihood="low", residual_rating=1
     )
-    sign_off = safety_services.sign_off_create(
+    sign_off = sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     return Target(kwargs={"pk": sign_off.pk}, owners=(world.trust_a,), insider=world.member(world.trust_a, Role.VIEWER))
@@ -383,7 +387,7 @@ def _sign_off_of_trust_a(world) -> Target:
 
 def _incident_of_trust_a(world, insider_status: int = 200) -> Target:
     lead = world.member(world.trust_a, Role.DEPLOYMENT_LEAD)
-    incident = safety_services.incident_report(
+    incident = incident_report(
         actor=lead,
         deployment=world.deployment_a,
         reference="INC-1",
@@ -395,7 +399,7 @@ def _incident_of_trust_a(world, insider_status: int = 200) -> Target:
 
 def _supplier_hazard(world) -> Target:
     supplier_cso = world.member(world.supplier, Role.SUPPLIER_CSO)
-    hazard = safety_services.supplier_hazard_save(
+    hazard = supplier_hazard_save(
         actor=supplier_cso,
         product_version=world.product_version,
         code="SUP-2",

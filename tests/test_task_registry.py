@@ -3,7 +3,7 @@
 import pytest
 
 from nir_portal.task_registry import registered_task
-from onboarding.services.evidence import EVIDENCE_FILE_SCAN
+from onboarding.services.evidence.rules import EVIDENCE_FILE_SCAN
 from onboarding.tasks import evidence_file_scan
 from safety.cscr_services import CSCR_BUNDLE_BUILD
 from safety.tasks import cscr_bundle_build

@@ -1,6 +1,15 @@
 """Reads for the dashboards, one module per concern; the names the views, forms and exports use
 are gathered here. Definitions of every measure: `dashboards.selectors.national`."""
 
+from dashboards.selectors.drilldown import drilldown_evidence, drilldown_hazards
+from dashboards.selectors.listing import (
+    DEFAULT_SORT,
+    SORT_COLUMNS,
+    SortColumn,
+    dashboard_deployments,
+    deployments_in_band,
+    filter_deployments,
+)
 from dashboards.selectors.measures import (
     CERTIFICATE_DAYS,
     DASHBOARD_STAGES,
@@ -27,26 +36,14 @@ from dashboards.selectors.measures import (
 )
 from dashboards.selectors.national import (
     DASHBOARD_PAGE_SIZE,
-    DEFAULT_SORT,
     DRILLDOWN_PAGE_SIZE,
-    SORT_COLUMNS,
     DashboardPage,
-    HeatmapArea,
-    SortColumn,
-    Summary,
     areas_for,
     attach_row_measures,
     certificate_days,
     dashboard_data_version,
-    dashboard_deployments,
     dashboard_page,
-    dashboard_summary,
-    deployments_in_band,
-    drilldown_evidence,
-    drilldown_hazards,
     filter_choices,
-    filter_deployments,
-    heatmap,
     national_scope,
     paginate,
     supplier_scope,
@@ -61,6 +58,7 @@ from dashboards.selectors.supplier import (
     supplier_hazard_decisions,
     supplier_totals,
 )
+from dashboards.selectors.totals import HeatmapArea, Summary, dashboard_summary
 from dashboards.selectors.trust import WAITING_SHOWN, Waiting, trust_waiting
 from onboarding.models import Deployment
 
@@ -110,7 +108,6 @@ __all__ = [
     "drilldown_hazards",
     "filter_choices",
     "filter_deployments",
-    "heatmap",
     "measures_by_deployment",
     "national_scope",
     "overdue_review_cutoff",

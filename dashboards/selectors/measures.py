@@ -2,6 +2,7 @@
 per deployment (sign-off, go-live, DSPT, hazards by rating, evidence by status) and per area
 (completion). Each table is aggregated once for the whole scope, never per row."""
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -198,7 +199,7 @@ m AS (
              WHEN s.dspt_expired OR s.dspt_earliest_expiry < %s THEN 'lapsed' ELSE 'none' END AS dspt_state,
         (SELECT count(*) FROM unnest(s.accepted_expiries) x WHERE x BETWEEN %s AND %s) AS expiring_count,
         (SELECT count(*) FROM unnest(s.waiting_since) x WHERE x < %s) AS overdue_count,
-        s.highest_rating,
+        s.highest_rating, s.area_progress,
         {rating_columns}
     FROM {deployment} d
     JOIN {summary} s ON s.deployment_id = d.id
@@ -233,6 +234,19 @@ def _fetch(sql: str, params) -> list[tuple]:
 
 
 @dataclass
+class AreaProgress:
+    code: str
+    accepted: int = 0
+    total: int = 0
+
+    @property
+    def band(self) -> str:
+        if self.accepted == 0:
+            return Band.NOT_STARTED
+        return Band.IN_PROGRESS if self.accepted < self.total else Band.COMPLETE
+
+
+@dataclass
 class Measures:
     """One deployment's dashboard measures."""
 
@@ -243,20 +257,23 @@ class Measures:
     overdue_count: int = 0
     highest_rating: int | None = None
     hazards: dict = field(default_factory=dict)  # {rating or UNRATED: open hazards}
+    areas: dict = field(default_factory=dict)  # {area code: AreaProgress}
 
 
 def measures_by_deployment(deployment_ids: list[int], *, now: datetime | None = None) -> dict[int, Measures]:
-    """{deployment id: Measures} for a page of deployments, in one query."""
+    """{deployment id: Measures} (with each area's progress) for a page of deployments, in one query."""
     if not deployment_ids:
         return {}
     sql, params = _measures_sql(_ids_scope(deployment_ids), now=now or timezone.now())
     columns = "deployment_id, sign_off_state, go_live_state, dspt_state, expiring_count, overdue_count, "
-    columns += "highest_rating, " + ", ".join(_RATING_KEYS)
+    columns += "highest_rating, area_progress, " + ", ".join(_RATING_KEYS)
     result = {}
     for row in _fetch(sql + f"SELECT {columns} FROM m", params):  # noqa: S608  fixed columns
-        deployment_id, sign_off, go_live, dspt, expiring, overdue, highest, *counts = row
+        deployment_id, sign_off, go_live, dspt, expiring, overdue, highest, progress, *counts = row
         hazards = {int(key[1:]) if key != UNRATED else UNRATED: n for key, n in zip(_RATING_KEYS, counts, strict=True)}
-        result[deployment_id] = Measures(sign_off, go_live, dspt, expiring, overdue, highest, hazards)
+        progress = json.loads(progress) if isinstance(progress, str) else progress  # jsonb comes back as text
+        areas = {code: AreaProgress(code, accepted, total) for code, (accepted, total) in progress.items()}
+        result[deployment_id] = Measures(sign_off, go_live, dspt, expiring, overdue, highest, hazards, areas)
     return result
 
 
@@ -280,19 +297,6 @@ def _progress_sql(scope: tuple[str, tuple], *, area: str = "") -> tuple[str, lis
     scope_sql, scope_params = scope
     sql = _PROGRESS_SQL.format(scope=scope_sql, area_condition="AND a.key = %s" if area else "", **_tables())
     return sql, [*scope_params, *([area] if area else [])]
-
-
-@dataclass
-class AreaProgress:
-    code: str
-    accepted: int = 0
-    total: int = 0
-
-    @property
-    def band(self) -> str:
-        if self.accepted == 0:
-            return Band.NOT_STARTED
-        return Band.IN_PROGRESS if self.accepted < self.total else Band.COMPLETE
 
 
 def area_progress_by_deployment(deployment_ids: list[int]) -> dict[int, dict[str, AreaProgress]]:

@@ -19,57 +19,32 @@ Definitions shown on the dashboards:
   anything else is "Not evidenced".
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import (
-    F,
-    Q,
-    QuerySet,
-)
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from certificates.selectors import certificates_expiring_by_deployment, deployments_with_certificates_expiring
+from certificates.selectors import certificates_expiring_by_deployment
 from dashboards.models import DeploymentSummary
+from dashboards.selectors.listing import dashboard_deployments, filter_deployments
 from dashboards.selectors.measures import (
-    _BAND_SQL,
-    _RATING_KEYS,
     CERTIFICATE_DAYS,
-    DASHBOARD_STAGES,
-    DSPT_REQUIREMENT,
-    NO_OPEN_RATED,
     TREND_WEEKS,
-    UNRATED,
-    ArrayPosition,
     DashboardFilters,
-    DsptState,
-    EvidenceMeasure,
-    GoLiveState,
     Measures,
-    RawSubquery,
-    SignOffState,
-    _expiring_links,
     _fetch,
-    _measures_sql,
-    _overdue_links,
-    _progress_sql,
-    _scope_sql,
-    _stage_position,
-    area_progress_by_deployment,
     measures_by_deployment,
 )
+from dashboards.selectors.totals import Summary, dashboard_summary
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation
 from nir_portal.audit.models import AuditEvent
-from onboarding.models import Area, Deployment, EvidenceLink, EvidenceRevision, Product, Requirement, WeeklySnapshot
-from onboarding.selectors import (
-    deployments_visible_to,
-    evidence_links_visible_to,
-)
+from onboarding.models import Area, Deployment, EvidenceLink, EvidenceRevision, Product, WeeklySnapshot
+from onboarding.selectors import deployments_visible_to
 from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
-from safety.selectors import hazards_visible_to
 
 # --- scopes -------------------------------------------------------------------------------------
 
@@ -105,140 +80,6 @@ def supplier_scope(user, organisation: Organisation | None) -> QuerySet[Deployme
     return _visible(user).filter(product_version__product__supplier=organisation)
 
 
-# --- filtering and sorting ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SortColumn:
-    key: str
-    label: str
-    natural: str = "ascending"  # what the column's first order means to a reader (aria-sort)
-    orm: tuple = ()  # order expressions, for columns of the deployment itself
-    sql: str = ""  # ORDER BY over the measures (`m`), for computed columns
-
-
-SORT_COLUMNS = {
-    column.key: column
-    for column in [
-        SortColumn("deployment", "Deployment", orm=(F("name").asc(), F("organisation__name").asc())),
-        SortColumn("organisation", "Organisation", orm=(F("organisation__name").asc(), F("name").asc())),
-        SortColumn("stage", "Stage", orm=(F("stage_position").asc(),)),
-        # Longest in stage first: that is who is stuck.
-        SortColumn("in_stage", "Time in stage", "descending", orm=(F("stage_changed_at").asc(),)),
-        SortColumn("progress", "Mandatory accepted", sql="progress"),
-        SortColumn("rating", "Open hazards", "descending", sql="highest_rating DESC NULLS LAST"),
-        # Most in need of attention first: none, superseded, current.
-        SortColumn(
-            "sign_off", "Sign-off", sql="array_position(ARRAY['none', 'superseded', 'current'], sign_off_state)"
-        ),
-        SortColumn("expiring", "Expiring", "descending", sql="expiring_count DESC"),
-        SortColumn("overdue", "Reviews overdue", "descending", sql="overdue_count DESC"),
-        SortColumn("dspt", "DSPT", sql="array_position(ARRAY['lapsed', 'none', 'met'], dspt_state)"),
-    ]
-}
-DEFAULT_SORT = "in_stage"
-
-
-def _reversed(expression):
-    flipped = expression.copy()
-    flipped.descending = not expression.descending
-    return flipped
-
-
-def _ordered_ids(deployments: QuerySet[Deployment], column: SortColumn, *, now: datetime) -> list[int]:
-    """Every deployment's id in the column's order, from one aggregate query."""
-    scope = _scope_sql(deployments)
-    if column.key == "progress":
-        sql, params = _progress_sql(scope)
-        sql += (
-            "SELECT s.id FROM scope s LEFT JOIN (SELECT deployment_id, "
-            "sum(accepted)::float / nullif(sum(total), 0) AS share FROM progress GROUP BY deployment_id) p "
-            "ON p.deployment_id = s.id ORDER BY p.share ASC NULLS FIRST, s.id"
-        )
-    else:
-        sql, params = _measures_sql(scope, now=now)
-        sql += f"SELECT deployment_id FROM m ORDER BY {column.sql}, deployment_id"  # noqa: S608  fixed SQL
-    return [row[0] for row in _fetch(sql, params)]
-
-
-def _measure_condition(deployments: QuerySet[Deployment], condition: str, values: list, *, now: datetime):
-    """Narrow deployments to those whose measures meet an SQL condition over `m`."""
-    sql, params = _measures_sql(_scope_sql(deployments), now=now)
-    return deployments.filter(
-        pk__in=RawSubquery(sql + f"SELECT deployment_id FROM m WHERE {condition}", [*params, *values])  # noqa: S608  fixed conditions
-    )
-
-
-def deployments_in_band(deployments: QuerySet[Deployment], *, area: str, band: str) -> QuerySet[Deployment]:
-    """Narrow deployments to those whose `area` is in `band` (none, some or all accepted)."""
-    sql, params = _progress_sql(_scope_sql(deployments), area=area)
-    sql += f"SELECT deployment_id FROM progress WHERE {_BAND_SQL} = %s"  # noqa: S608  fixed SQL
-    return deployments.filter(pk__in=RawSubquery(sql, [*params, band]))
-
-
-def filter_deployments(
-    deployments: QuerySet[Deployment], filters: DashboardFilters, *, now: datetime | None = None
-) -> QuerySet[Deployment]:
-    """Apply the filters, search and drill-down narrowing. Filters on the deployment's own
-    fields come first, so the measures behind the others are computed only for what remains."""
-    now = now or timezone.now()
-    if filters.region:
-        deployments = deployments.filter(organisation__region=filters.region)
-    if filters.supplier:
-        deployments = deployments.filter(product_version__product__supplier_id=filters.supplier)
-    if filters.product:
-        deployments = deployments.filter(product_version__product_id=filters.product)
-    if filters.stage:
-        deployments = deployments.filter(stage=filters.stage)
-    if filters.deployment:
-        deployments = deployments.filter(pk=filters.deployment)
-    if filters.certificates is not None:
-        deployments = deployments.filter(
-            deployments_with_certificates_expiring(within_days=filters.certificates, now=now)
-        )
-    if filters.q:
-        q = filters.q.strip()
-        deployments = deployments.filter(
-            Q(name__icontains=q) | Q(organisation__name__icontains=q) | Q(organisation__ods_code__iexact=q)
-        )
-    conditions, values = [], []
-    if filters.rating == NO_OPEN_RATED:
-        conditions.append("highest_rating IS NULL")
-    elif filters.rating:
-        conditions.append("highest_rating = %s")
-        values.append(int(filters.rating))
-    for name in ("sign_off", "go_live", "dspt"):
-        if getattr(filters, name):
-            conditions.append(f"{name}_state = %s")
-            values.append(getattr(filters, name))
-    if conditions:
-        deployments = _measure_condition(deployments, " AND ".join(conditions), values, now=now)
-    if filters.area and filters.band:
-        deployments = deployments_in_band(deployments, area=filters.area, band=filters.band)
-    return deployments
-
-
-def dashboard_deployments(
-    *, scope: QuerySet[Deployment], filters: DashboardFilters, now: datetime | None = None
-) -> QuerySet[Deployment]:
-    """The scope's deployments, filtered and sorted as asked (sorting by a measure costs one
-    aggregate query for the order)."""
-    now = now or timezone.now()
-    deployments = filter_deployments(scope, filters, now=now).select_related(
-        "organisation", "product_version__product__supplier"
-    )
-    key, descending = filters.sort.lstrip("-"), filters.sort.startswith("-")
-    column = SORT_COLUMNS.get(key) or SORT_COLUMNS[DEFAULT_SORT]
-    if column.sql:
-        ids = _ordered_ids(deployments, column, now=now)
-        order = ArrayPosition(list(reversed(ids)) if descending and key == column.key else ids, F("pk"))
-        return deployments.order_by(order.asc(), "pk")
-    expressions = list(column.orm)
-    if descending and key == column.key:
-        expressions = [_reversed(e) for e in expressions]
-    return deployments.annotate(stage_position=_stage_position()).order_by(*expressions, "pk")
-
-
 def attach_row_measures(
     deployments: list[Deployment],
     *,
@@ -246,12 +87,11 @@ def attach_row_measures(
     now: datetime | None = None,
     certificate_days: int = CERTIFICATE_DAYS,
 ) -> None:
-    """Add every measure and each area's progress to a page of deployments: three queries."""
+    """Add every measure and each area's progress to a page of deployments: two queries."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     ids = [d.pk for d in deployments]
     measures = measures_by_deployment(ids, now=now)
-    progress = area_progress_by_deployment(ids)
     certificates = certificates_expiring_by_deployment(deployments, within_days=certificate_days, now=now)
     for deployment in deployments:
         deployment.certificates_expiring = certificates.get(deployment.pk, 0)
@@ -264,7 +104,7 @@ def attach_row_measures(
         deployment.highest_rating = found.highest_rating
         deployment.hazards_by_rating = [(r, n) for r, n in found.hazards.items() if n]
         deployment.open_hazards = sum(found.hazards.values())
-        deployment.area_progress = progress.get(deployment.pk, {})
+        deployment.area_progress = found.areas
         deployment.detail_url = deployment.get_absolute_url()
         deployment.checklist_url = reverse("onboarding:deployment-checklist", kwargs={"pk": deployment.pk})
         deployment.area_cells = [
@@ -276,41 +116,7 @@ def attach_row_measures(
         deployment.days_in_stage = (today - timezone.localdate(deployment.stage_changed_at)).days
 
 
-# --- what the whole filtered view adds up to ----------------------------------------------------
-
-
-@dataclass
-class HeatmapArea:
-    code: str
-    name: str
-    cells: dict[str, int] = field(default_factory=dict)
-    accepted: int = 0
-    total: int = 0
-
-    @property
-    def deployments(self) -> int:
-        return sum(self.cells.values())
-
-    def count(self, band: str) -> int:
-        return self.cells.get(band, 0)
-
-
-@dataclass
-class Summary:
-    total: int
-    sign_off: dict[str, int]
-    go_live: dict[str, int]
-    dspt: dict[str, int]
-    expiring: int
-    overdue: int
-    hazards_by_rating: list[tuple]  # [(rating or UNRATED, count)]
-    stages: list[tuple[str, str, int]]  # [(stage, label, count)]
-    heatmap: list[HeatmapArea]
-    live_out_of_date: int = 0  # live deployments whose signed-off case was superseded
-
-    @property
-    def open_hazards(self) -> int:
-        return sum(n for _, n in self.hazards_by_rating)
+# --- what a page shows besides its rows ---------------------------------------------------------
 
 
 def areas_for(deployments: QuerySet[Deployment]) -> list[tuple[str, str]]:
@@ -327,55 +133,6 @@ def areas_for(deployments: QuerySet[Deployment]) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def heatmap(deployments: QuerySet[Deployment], areas: list[tuple[str, str]]) -> list[HeatmapArea]:
-    """For each area, how many of the deployments have accepted none, some or all of its
-    mandatory requirements: one aggregate query."""
-    sql, params = _progress_sql(_scope_sql(deployments))
-    sql += f"SELECT area_code, {_BAND_SQL} AS band, count(*), sum(accepted), sum(total) FROM progress GROUP BY 1, 2"  # noqa: S608  fixed SQL
-    by_code = {code: HeatmapArea(code=code, name=name) for code, name in areas}
-    for code, band, count, accepted, total in _fetch(sql, params):
-        area = by_code.setdefault(code, HeatmapArea(code=code, name=code))
-        area.cells[band] = count
-        area.accepted += accepted
-        area.total += total
-    return list(by_code.values())
-
-
-def dashboard_summary(
-    deployments: QuerySet[Deployment], *, areas: list[tuple[str, str]], now: datetime | None = None
-) -> Summary:
-    """Totals over the whole filtered view, for the summary, the charts and their tables: two
-    aggregate queries (the measures, and the heatmap's per-area progress)."""
-    sql, params = _measures_sql(_scope_sql(deployments), now=now or timezone.now())
-    columns = {
-        "total": "count(*)",
-        "expiring": "sum(expiring_count)",
-        "overdue": "sum(overdue_count)",
-        "live_out_of_date": "count(*) FILTER (WHERE case_out_of_date)",
-    }
-    for prefix, states in (("sign_off", SignOffState), ("go_live", GoLiveState), ("dspt", DsptState)):
-        for state in states.values:
-            columns[f"{prefix}:{state}"] = f"count(*) FILTER (WHERE {prefix}_state = '{state}')"
-    for key in _RATING_KEYS:
-        columns[f"hazards:{key}"] = f"sum({key})"
-    for stage in DASHBOARD_STAGES:
-        columns[f"stage:{stage}"] = f"count(*) FILTER (WHERE stage = '{stage}')"
-    select = ", ".join(f"coalesce({expression}, 0)" for expression in columns.values())
-    row = dict(zip(columns, _fetch(sql + f"SELECT {select} FROM m", params)[0], strict=True))  # noqa: S608  fixed
-    return Summary(
-        total=row["total"],
-        sign_off={s: row[f"sign_off:{s}"] for s in SignOffState.values},
-        go_live={s: row[f"go_live:{s}"] for s in GoLiveState.values},
-        dspt={s: row[f"dspt:{s}"] for s in DsptState.values},
-        expiring=row["expiring"],
-        overdue=row["overdue"],
-        hazards_by_rating=[(int(k[1:]) if k != UNRATED else UNRATED, row[f"hazards:{k}"]) for k in _RATING_KEYS],
-        stages=[(s, Deployment.Stage(s).label, row[f"stage:{s}"]) for s in DASHBOARD_STAGES],
-        heatmap=heatmap(deployments, areas),
-        live_out_of_date=row["live_out_of_date"],
-    )
-
-
 def filter_choices(scope: QuerySet[Deployment]) -> list[Product]:
     """The products (with their suppliers) that the scope's deployments use: the filter form's
     supplier and product choices, narrowed to what the person can see. One query."""
@@ -390,58 +147,6 @@ def filter_choices(scope: QuerySet[Deployment]) -> list[Product]:
 def weekly_trend(weeks: int = TREND_WEEKS) -> list[WeeklySnapshot]:
     """The latest weekly snapshots, oldest first."""
     return list(reversed(WeeklySnapshot.objects.order_by("-week_start")[:weeks]))
-
-
-# --- the lists behind the numbers ---------------------------------------------------------------
-
-
-def drilldown_evidence(
-    *,
-    user,
-    deployments: QuerySet[Deployment],
-    measure: str = "",
-    area: str = "",
-    owner: Organisation | None = None,
-    now: datetime | None = None,
-) -> QuerySet[EvidenceLink]:
-    """Evidence links behind an evidence number: of the filtered deployments, visible to the
-    person, narrowed to a measure and an area. A fixed number of queries."""
-    now = now or timezone.now()
-    today = timezone.localdate(now)
-    links = evidence_links_visible_to(user).filter(deployment__in=deployments.order_by().values("pk"))
-    if owner is not None:
-        links = links.filter(evidence__owner=owner)
-    if measure == EvidenceMeasure.EXPIRING:
-        links = links.filter(pk__in=_expiring_links(today).values("pk"))
-    elif measure == EvidenceMeasure.OVERDUE:
-        links = links.filter(pk__in=_overdue_links(now).values("pk"))
-    elif measure == EvidenceMeasure.DSPT:
-        links = links.filter(evidence__requirement_codes__contains=[DSPT_REQUIREMENT])
-    elif measure in (EvidenceMeasure.ACCEPTED, EvidenceMeasure.CHANGES_REQUESTED, EvidenceMeasure.SUBMITTED):
-        links = links.filter(status=measure)
-    if area:
-        codes = Requirement.objects.filter(area__code=area).values_list("code", flat=True).distinct()
-        links = links.filter(evidence__requirement_codes__overlap=list(codes))
-    return links.select_related(
-        "evidence__owner", "deployment__organisation", "deployment__product_version__product", "revision"
-    ).order_by("deployment__organisation__name", "deployment__name", "evidence__title", "pk")
-
-
-def drilldown_hazards(*, user, deployments: QuerySet[Deployment], rating: str = ""):
-    """Open hazards behind a hazard number, of the filtered deployments, as the person may see them."""
-
-    hazards = (
-        hazards_visible_to(user)
-        .filter(deployment__in=deployments.order_by().values("pk"), is_applicable=True)
-        .exclude(status="closed")
-    )
-    if rating == UNRATED:
-        hazards = hazards.filter(residual_rating__isnull=True)
-    elif rating:
-        hazards = hazards.filter(residual_rating=int(rating))
-    return hazards.order_by(
-        F("residual_rating").desc(nulls_last=True), "deployment__organisation__name", "deployment__name", "number"
-    )
 
 
 # --- a dashboard page ---------------------------------------------------------------------------
@@ -462,14 +167,16 @@ def dashboard_page(
 ) -> DashboardPage:
     """One page of the filtered deployments with every measure, and the totals of the whole
     filtered view. A fixed number of queries, whatever the number of deployments."""
-    deployments = dashboard_deployments(scope=scope, filters=filters, now=now)
-    page = Paginator(deployments, DASHBOARD_PAGE_SIZE).get_page(page_number)
-    rows = list(page.object_list)
+    now = now or timezone.now()
     areas = areas_for(scope)
+    summary = dashboard_summary(filter_deployments(scope, filters, now=now), areas=areas, now=now)
+    paginator = Paginator(dashboard_deployments(scope=scope, filters=filters, now=now), DASHBOARD_PAGE_SIZE)
+    paginator.count = summary.total  # the totals counted the same filtered deployments: no COUNT query
+    page = paginator.get_page(page_number)
+    rows = list(page.object_list)
     attach_row_measures(rows, areas=areas, now=now, certificate_days=certificate_days(filters))
     page.object_list = rows
-    filtered = filter_deployments(scope, filters, now=now)
-    return DashboardPage(page=page, areas=areas, summary=dashboard_summary(filtered, areas=areas, now=now))
+    return DashboardPage(page=page, areas=areas, summary=summary)
 
 
 def certificate_days(filters: DashboardFilters) -> int:

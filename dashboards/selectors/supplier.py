@@ -9,8 +9,8 @@ from django.db.models import (
     TextChoices,
 )
 
+from dashboards.selectors.listing import DEFAULT_SORT, SORT_COLUMNS, _reversed, filter_deployments
 from dashboards.selectors.measures import DashboardFilters, _count, _stage_position
-from dashboards.selectors.national import DEFAULT_SORT, SORT_COLUMNS, _reversed, filter_deployments
 from nir_portal.accounts.models import Organisation
 from onboarding.models import Deployment, EvidenceLink
 from safety.models import DeploymentHazard

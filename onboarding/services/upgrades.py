@@ -4,7 +4,7 @@ only where its requirement did not change."""
 from django.utils import timezone
 
 from onboarding.models import Deployment, Evidence, EvidenceLink, ProductVersion
-from onboarding.services.evidence import evidence_links_for_new_deployment
+from onboarding.services.evidence.contributions import evidence_links_for_new_deployment
 
 
 def evidence_links_for_upgrade(*, deployment: Deployment, from_version: ProductVersion, to_version: ProductVersion):

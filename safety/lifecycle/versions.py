@@ -27,6 +27,7 @@ from safety.lifecycle import permissions as lifecycle_permissions
 from safety.lifecycle.mail import notice_queue, people_of
 from safety.lifecycle.models import HazardReReview, SupplierHazardDelta
 from safety.models import DeploymentHazard, HazardChange, SignOff, SupplierHazard
+from safety.services.hazards import hazard_next_number, supplier_hazard_copy_to_log
 
 VERSION_CHANGE_HAZARD = "NIR-14"  # the library's "supplier version change not re-assessed"
 
@@ -172,12 +173,11 @@ def _carry_hazard_log(*, actor, deployment: Deployment, version: ProductVersion)
         elif fields:
             # Unchanged by the delta: the log now refers to the new version's DCB0129 hazard.
             DeploymentHazard.objects.filter(pk=hazard.pk).update(**fields)
-    from safety.services import _copy_supplier_hazard, _next_number
 
     matrix = deployment.risk_plan.risk_matrix
     for code, supplier_hazard in sorted(new_hazards.items()):
         if supplier_hazard.is_transferred and code not in in_log:
-            hazard = _copy_supplier_hazard(deployment, supplier_hazard, matrix, _next_number(deployment))
+            hazard = supplier_hazard_copy_to_log(deployment, supplier_hazard, matrix, hazard_next_number(deployment))
             hazard.needs_re_review = True
             hazard.re_review_reason = f"{code} transferred by the supplier in {version}."
             hazard.save()

@@ -19,7 +19,7 @@ from django.test import Client
 from playwright.sync_api import BrowserContext, ConsoleMessage, WebError
 
 from onboarding.services import framework as framework_services
-from safety import services as safety_services
+from safety.services.reference import safety_reference_data_load
 from tests.browser import axe
 from tests.conftest import require
 from tests.onboarding import evidence_fixtures as fx
@@ -130,7 +130,7 @@ def framework(db):
 def safety_reference_data(db):
     """The risk matrix and hazard library; take it before `world`, so that the world's deployments
     start their hazard logs from the library."""
-    return safety_services.safety_reference_data_load()
+    return safety_reference_data_load()
 
 
 def signed_in_client(user) -> Client:

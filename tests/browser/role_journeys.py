@@ -18,7 +18,8 @@ from django.urls import reverse
 
 from nir_portal.accounts.models import Organisation, Role
 from onboarding.models import Deployment, EvidenceLink, ProductVersion
-from onboarding.services import evidence as evidence_services
+from onboarding.services.evidence.contributions import evidence_create
+from onboarding.services.evidence.review import evidence_review
 from safety.management.commands.seed_demo import demo_email
 from tests.factories import enrol_totp
 
@@ -58,7 +59,7 @@ def demo_person(role: str, ods_code: str):
 
 
 def _evidence(actor, owner, title, code, *, deployment=None, product_version=None):
-    return evidence_services.evidence_create(
+    return evidence_create(
         actor=actor,
         owner=owner,
         title=title,
@@ -73,7 +74,7 @@ def _evidence(actor, owner, title, code, *, deployment=None, product_version=Non
 
 def _send_back(reviewer, evidence, deployment, comment):
     link = EvidenceLink.objects.get(evidence=evidence, deployment=deployment)
-    evidence_services.evidence_review(
+    evidence_review(
         actor=reviewer, link=link, decision="request_changes", comment=comment, expected_version=link.version
     )
     link.refresh_from_db()

@@ -28,9 +28,11 @@ from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Or
 from onboarding import services as onboarding_services
 from onboarding.models import EvidenceLink, Requirement
 from onboarding.services import framework as framework_services
-from safety import services as safety_services
 from safety.lifecycle.models import IncidentEscalation
 from safety.models import CSCRBundleJob, DeploymentHazard, SafetyIncident, SignOff
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 from tests.accounts.test_sign_in import give_enrolment_grant
 from tests.browser.axe import assert_accessible, horizontal_overflow
@@ -355,14 +357,14 @@ def _things(world, roster: list[Persona]) -> Things:
         registration_checked_on=factories.recent_registration_check(),
     )
     score_all(deployment)
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso, deployment=deployment, statement="Acceptably safe.", conditions=[], mfa_verified_at=time.time()
     )
     # A bundle job row made directly: bundle_request would queue a message on the real broker.
     CSCRBundleJob.objects.create(
         deployment=deployment, sign_off=SignOff.objects.get(deployment=deployment), requested_by=cso, version=1
     )
-    supplier_hazard = safety_services.supplier_hazard_save(
+    supplier_hazard = supplier_hazard_save(
         actor=by_role[Role.SUPPLIER_CSO],
         product_version=version,
         code="SH-01",
@@ -373,7 +375,7 @@ def _things(world, roster: list[Persona]) -> Things:
         supplier_controls="Identifier check on import.",
         is_transferred=True,
     )
-    incident = safety_services.incident_report(
+    incident = incident_report(
         actor=cso, deployment=deployment, reference="INC-001", reported_on=date(2026, 11, 2), summary="Misfiled study."
     )
     # Made directly: incident_escalate would queue its notices on the real broker.

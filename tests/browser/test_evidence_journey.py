@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import Role
 from onboarding.models import EvidenceFile, EvidenceLink, Review
-from onboarding.services.evidence import evidence_file_record_scan
+from onboarding.services.evidence.scans import evidence_file_record_scan
 from tests.browser.axe import assert_accessible
 
 pytestmark = pytest.mark.browser

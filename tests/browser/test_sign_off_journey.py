@@ -14,8 +14,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import EvidenceRevision
-from safety import services as safety_services
 from safety.models import DeploymentHazard, SignOff
+from safety.services.controls import control_save
+from safety.services.sign_off import sign_off_blockers
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 from tests.browser.axe import assert_accessible
 from tests.factories import PASSWORD
@@ -108,7 +110,7 @@ def test_cso_accepts_a_transferred_hazard_reauthenticates_and_signs_off_and_a_ne
     fx.mark_clean(evidence)
     fx.decide(cso, evidence, deployment, "accept")
     verified = DeploymentHazard.objects.filter(deployment=deployment).order_by("number").first()
-    safety_services.control_save(
+    control_save(
         actor=cso,
         hazard=verified,
         expected_version=verified.version,
@@ -119,7 +121,7 @@ def test_cso_accepts_a_transferred_hazard_reauthenticates_and_signs_off_and_a_ne
         evidence_revisions=[EvidenceRevision.objects.get(evidence=evidence, number=1)],
     )
     # and one hazard the supplier transferred under DCB0129, not yet decided on or assessed
-    supplier_hazard = safety_services.supplier_hazard_save(
+    supplier_hazard = supplier_hazard_save(
         actor=supplier_cso,
         product_version=world.product_version,
         code="SUP-07",
@@ -133,7 +135,7 @@ def test_cso_accepts_a_transferred_hazard_reauthenticates_and_signs_off_and_a_ne
     )
     transferred = DeploymentHazard.objects.get(deployment=deployment, supplier_hazard=supplier_hazard)
     name = f"{transferred.reference} {transferred.name}"
-    assert safety_services.sign_off_blockers(deployment) == [
+    assert sign_off_blockers(deployment) == [
         f"{name} has no residual risk assessment.",
         f"{name} was transferred by the supplier and needs your decision.",
     ], "the log should be ready except for the transferred hazard"

@@ -12,8 +12,11 @@ from playwright.sync_api import expect
 
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import CaseVersion, Deployment, ProductVersion
-from safety import services as safety_services
 from safety.models import DeploymentHazard, SignOff
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_transfer_decide
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 from tests.browser.axe import assert_accessible
 from tests.browser.test_sign_off_journey import sign_in_with_totp
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 
 def _supplier_hazard(supplier_cso, version, name):
-    return safety_services.supplier_hazard_save(
+    return supplier_hazard_save(
         actor=supplier_cso,
         product_version=version,
         code="ACME-01",
@@ -57,7 +60,7 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
     # Given Trust A live on 2.0 with a signed-off, authorised case including a transferred hazard
     transferred = _supplier_hazard(supplier_cso, world.product_version, "Gateway timeout shown as no prior imaging")
     hazard = DeploymentHazard.objects.get(deployment=deployment, supplier_hazard=transferred)
-    safety_services.hazard_transfer_decide(
+    hazard_transfer_decide(
         actor=cso,
         hazard=hazard,
         decision="accepted",
@@ -66,10 +69,10 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
         mfa_verified_at=time.time(),
     )
     score_all(deployment)
-    first = safety_services.sign_off_create(
+    first = sign_off_create(
         actor=cso, deployment=deployment, statement="Safe on 2.0.", conditions=[], mfa_verified_at=time.time()
     )
-    safety_services.go_live_authorise(
+    go_live_authorise(
         actor=executive, deployment=deployment, statement="Accepted for 2.0.", mfa_verified_at=time.time()
     )
 

@@ -9,8 +9,8 @@ import pytest
 from certificates import services
 from certificates.models import CertificateEntry
 from nir_portal.accounts.models import CSOProfile, Role
-from safety import services as safety_services
 from safety.models import DeploymentHazard
+from safety.services.sign_off import sign_off_create
 from tests.certificates.pki import HOST, Issued, pki
 
 Purpose = CertificateEntry.Purpose
@@ -104,6 +104,6 @@ def signed_off(world, keepers):
 
 
 def sign(deployment, cso, statement: str = "Safe."):
-    return safety_services.sign_off_create(
+    return sign_off_create(
         actor=cso, deployment=deployment, statement=statement, conditions=[], mfa_verified_at=time.time()
     )

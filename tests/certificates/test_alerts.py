@@ -22,9 +22,9 @@ from nir_portal.audit.models import AuditEvent
 from nir_portal.celery import app
 from nir_portal.mail.models import OutgoingMail
 from safety import cscr_services
-from safety import services as safety_services
 from safety.cscr import document
 from safety.models import ReReviewRequest, SignOff
+from safety.services.sign_off import sign_off_create
 from tests.certificates.conftest import Environment, Purpose, add, upload
 from tests.mail.helpers import assert_plain_and_html
 
@@ -214,7 +214,7 @@ def test_the_csos_new_sign_off_records_why_it_re_reviewed_and_closes_the_request
     entry = add(keepers.a_lead, certs.valid, deployment=world.deployment_a)
     run_daily_check_at(entry.current_revision.not_after + timedelta(hours=1))
 
-    renewed = safety_services.sign_off_create(
+    renewed = sign_off_create(
         actor=keepers.a_cso,
         deployment=world.deployment_a,
         statement="Re-reviewed.",

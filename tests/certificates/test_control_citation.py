@@ -16,9 +16,10 @@ from django.utils.html import escape
 from certificates import services
 from nir_portal.audit.models import AuditEvent
 from safety import cscr_services
-from safety import services as safety_services
 from safety.cscr import document
 from safety.models import DeploymentHazard, HazardControl, SignOff
+from safety.services.controls import control_save
+from safety.services.sign_off import sign_off_blockers
 from safety.snapshots import snapshot_build
 from tests.certificates.conftest import add, sign, upload
 
@@ -34,7 +35,7 @@ def expiry_hazard(deployment) -> DeploymentHazard:
 
 def save_control(actor, hazard, *, cites: bool, verified: bool = True, control=None, description=DESCRIPTION):
     hazard.refresh_from_db()
-    return safety_services.control_save(
+    return control_save(
         actor=actor,
         hazard=hazard,
         expected_version=hazard.version,
@@ -151,7 +152,7 @@ def test_a_verified_control_resting_on_the_register_does_not_block_sign_off(worl
     add(keepers.a_lead, certs.valid, deployment=world.deployment_a)
     save_control(keepers.a_lead, expiry_hazard(world.deployment_a), cites=True)
 
-    assert safety_services.sign_off_blockers(world.deployment_a) == []
+    assert sign_off_blockers(world.deployment_a) == []
     assert sign(world.deployment_a, keepers.a_cso).status == SignOff.Status.CURRENT
 
 

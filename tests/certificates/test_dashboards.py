@@ -118,8 +118,8 @@ def test_an_expired_live_certificate_shows_on_the_trust_dashboard_as_a_sign_off_
 
     from certificates.tasks import certificates_daily_check
     from nir_portal.accounts.models import CSOProfile
-    from safety import services as safety_services
     from safety.models import DeploymentHazard
+    from safety.services.sign_off import sign_off_create
 
     CSOProfile.objects.create(
         user=keepers.a_cso,
@@ -130,7 +130,7 @@ def test_an_expired_live_certificate_shows_on_the_trust_dashboard_as_a_sign_off_
     DeploymentHazard.objects.filter(deployment=world.deployment_a).update(
         residual_severity="minor", residual_likelihood="low", residual_rating=1
     )
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=keepers.a_cso,
         deployment=world.deployment_a,
         statement="Safe.",

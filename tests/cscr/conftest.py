@@ -14,11 +14,15 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from nir_portal.accounts.models import CSOProfile, Role
-from onboarding.services.evidence import StoredUpload
+from onboarding.services.evidence.rules import StoredUpload
 from safety import cscr_services
-from safety import services as safety_services
 from safety.cscr import verification
 from safety.models import CSCRBundleJob, DeploymentHazard, HazardControl, SignOff
+from safety.services.controls import action_add, control_save
+from safety.services.hazards import hazard_transfer_decide
+from safety.services.reference import safety_reference_data_load
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 from tests.browser.conftest import (  # noqa: F401  fixtures, found by name: the browser test here uses them
     browser_type_launch_args,
@@ -58,7 +62,7 @@ def bundle_storage(settings, tmp_path) -> Path:
 
 @pytest.fixture
 def reference_data(db):
-    return safety_services.safety_reference_data_load()
+    return safety_reference_data_load()
 
 
 @pytest.fixture
@@ -105,7 +109,7 @@ def stored_evidence(world, people, *, title: str, content: bytes, name: str = "t
     """Accepted trust evidence whose one file is really in evidence storage, marked clean."""
     storage_name = f"evidence/cscr-{next(_numbers)}-{name}"
     storages["evidence"].save(storage_name, ContentFile(content))
-    from onboarding.services.evidence import evidence_create
+    from onboarding.services.evidence.contributions import evidence_create
 
     evidence = evidence_create(
         actor=people.contributor_a,
@@ -137,7 +141,7 @@ def make_signable(deployment, cso) -> None:
     for hazard in DeploymentHazard.objects.filter(
         deployment=deployment, transfer_decision=DeploymentHazard.TransferDecision.PENDING
     ):
-        safety_services.hazard_transfer_decide(
+        hazard_transfer_decide(
             actor=cso,
             hazard=hazard,
             decision=DeploymentHazard.TransferDecision.ACCEPTED,
@@ -158,7 +162,7 @@ def make_signable(deployment, cso) -> None:
 
 
 def sign(deployment, cso, statement: str = STATEMENT) -> SignOff:
-    return safety_services.sign_off_create(
+    return sign_off_create(
         actor=cso,
         deployment=deployment,
         statement=statement,
@@ -170,7 +174,7 @@ def sign(deployment, cso, statement: str = STATEMENT) -> SignOff:
 @pytest.fixture
 def transferred(world, people):
     """A supplier DCB0129 hazard transferred to every deployment of the version."""
-    return safety_services.supplier_hazard_save(
+    return supplier_hazard_save(
         actor=people.supplier_cso,
         product_version=world.product_version,
         code="SUP-7",
@@ -202,7 +206,7 @@ def signed_off(world, people, transferred, evidence) -> SignOff:
     make_signable(deployment, cso)
     first = DeploymentHazard.objects.get(deployment=deployment, number=1)
     revision = evidence.revisions.get()
-    safety_services.control_save(
+    control_save(
         actor=cso,
         hazard=first,
         expected_version=first.version,
@@ -213,7 +217,7 @@ def signed_off(world, people, transferred, evidence) -> SignOff:
         evidence_revisions=[revision],
     )
     first.refresh_from_db()
-    safety_services.control_save(
+    control_save(
         actor=cso,
         hazard=first,
         expected_version=first.version,
@@ -224,7 +228,7 @@ def signed_off(world, people, transferred, evidence) -> SignOff:
         evidence_revisions=[],
     )
     first.refresh_from_db()
-    safety_services.action_add(
+    action_add(
         actor=cso,
         hazard=first,
         expected_version=first.version,

@@ -6,8 +6,8 @@ from django.core import mail
 
 from nir_portal.mail.models import OutgoingMail
 from safety import cscr_services
-from safety import services as safety_services
 from safety.models import CSCRBundleJob, DeploymentHazard
+from safety.services.hazards import hazard_update
 from tests.cscr.conftest import build
 from tests.mail.helpers import assert_plain_and_html, deliver_queued, only_message_to
 
@@ -39,9 +39,7 @@ def test_the_requester_is_told_why_the_bundle_could_not_be_built(
         actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
     )
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=3)
-    safety_services.hazard_update(
-        actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
-    )
+    hazard_update(actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low")
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):

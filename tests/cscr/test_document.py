@@ -13,10 +13,11 @@ import pytest
 from weasyprint.urls import FatalURLFetchingError
 
 from safety import cscr_services
-from safety import services as safety_services
 from safety.cscr import document
 from safety.cscr.document import SECTIONS, ProjectFilesFetcher
 from safety.models import CSCRBundleJob, DeploymentHazard
+from safety.services.controls import control_save
+from safety.services.hazards import hazard_update
 from tests.cscr.conftest import build, bundle_path, sign, stored_evidence, verify
 from tests.cscr.pdf_text import normalised, pdf_text
 
@@ -106,9 +107,7 @@ def test_the_bundle_records_exactly_the_signed_snapshot(built, signed_off):
 
 def test_a_hazard_edited_after_the_sign_off_is_not_in_a_bundle_of_that_sign_off(built, signed_off, people):
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=2)
-    safety_services.hazard_update(
-        actor=people.cso_a, hazard=hazard, expected_version=hazard.version, name="Renamed after signing"
-    )
+    hazard_update(actor=people.cso_a, hazard=hazard, expected_version=hazard.version, name="Renamed after signing")
 
     text = normalised(pdf_text(_member(built, "cscr.pdf")))
 
@@ -118,9 +117,7 @@ def test_a_hazard_edited_after_the_sign_off_is_not_in_a_bundle_of_that_sign_off(
 
 def test_document_control_names_the_previous_cscr_and_what_changed_since(built, signed_off, people):
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=2)
-    safety_services.hazard_update(
-        actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
-    )
+    hazard_update(actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low")
     sign(signed_off.deployment, people.cso_a)
     second, created = cscr_services.bundle_request(
         actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
@@ -141,7 +138,7 @@ def test_evidence_files_are_included_when_asked_within_the_size_cap(signed_off, 
         world, people, title="Fallback drill recording", content=b"%PDF-1.7 " + b"y" * 5000, name="drill.pdf"
     )
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=4)
-    safety_services.control_save(
+    control_save(
         actor=people.cso_a,
         hazard=hazard,
         expected_version=hazard.version,

@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from onboarding.models import Deployment, ProductVersion
 from safety import cscr_services
-from safety import services as safety_services
 from safety.lifecycle import decommissioning, versions
 from safety.lifecycle.phases import PHASE_SECTIONS
 from safety.models import CSCRBundleJob, DeploymentHazard
+from safety.services.go_live import go_live_authorise
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests.cscr.conftest import build, bundle_path, make_signable, sign, verify
 from tests.cscr.pdf_text import normalised, pdf_text
 
@@ -25,7 +26,7 @@ def _pdf_text(job: CSCRBundleJob) -> str:
 
 
 def _go_live(deployment, people):
-    safety_services.go_live_authorise(
+    go_live_authorise(
         actor=people.executive_a, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time()
     )
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE)
@@ -38,7 +39,7 @@ def test_a_maintenance_cscr_reports_the_version_change_and_its_re_assessment(sig
     new = ProductVersion.objects.create(
         product=world.product_version.product, version="1.1", previous_version=world.product_version
     )
-    safety_services.supplier_hazard_save(
+    supplier_hazard_save(
         actor=people.supplier_cso,
         product_version=new,
         code="SUP-7",

@@ -22,9 +22,10 @@ from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
 from nir_portal.audit.models import AuditEvent
 from safety import cscr_services
-from safety import services as safety_services
 from safety.cscr import signing
 from safety.models import CSCRBundleJob, DeploymentHazard
+from safety.services.hazards import hazard_update
+from safety.services.incidents import incident_report
 from tests.cscr.conftest import build, bundle_path, verify
 
 
@@ -48,9 +49,7 @@ def test_without_a_sign_off_the_request_is_refused_with_a_clear_message(world, p
 
 def test_a_superseded_sign_off_is_refused_with_a_clear_message(signed_off, people):
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=3)
-    safety_services.hazard_update(
-        actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
-    )
+    hazard_update(actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low")
 
     with pytest.raises(ValidationError) as refused:
         _request(signed_off, people)
@@ -63,7 +62,7 @@ def test_a_superseded_sign_off_is_refused_with_a_clear_message(signed_off, peopl
 
 def test_a_sign_off_flagged_by_an_incident_is_refused_until_the_cso_re_reviews(signed_off, people):
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=1)
-    safety_services.incident_report(
+    incident_report(
         actor=people.lead_a,
         deployment=signed_off.deployment,
         reference="INC-9",
@@ -191,9 +190,7 @@ def test_a_failing_attempt_is_retried_and_then_failed_with_its_reason(signed_off
 def test_a_sign_off_superseded_while_queued_fails_the_job(signed_off, people):
     job, _ = _request(signed_off, people)
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=3)
-    safety_services.hazard_update(
-        actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
-    )
+    hazard_update(actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low")
 
     cscr_services.bundle_build(job_id=job.pk)
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from nir_portal.audit.models import AuditEvent
 from safety import cscr_services
-from safety import services as safety_services
 from safety.models import CSCRBundleJob, DeploymentHazard
+from safety.services.hazards import hazard_update
 
 
 def _job_urls(job) -> list[str]:
@@ -61,9 +61,7 @@ def test_a_refused_request_says_why_on_the_bundles_page(world, people, as_user):
 
 def test_a_superseded_sign_off_is_refused_on_the_page_too(signed_off, people, as_user):
     hazard = DeploymentHazard.objects.get(deployment=signed_off.deployment, number=3)
-    safety_services.hazard_update(
-        actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low"
-    )
+    hazard_update(actor=people.cso_a, hazard=hazard, expected_version=hazard.version, residual_likelihood="low")
 
     response = as_user(people.lead_a, recent_mfa=True).post(
         reverse("cscr:bundle-request", kwargs={"pk": signed_off.deployment_id}), follow=True

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from nir_portal.accounts.models import Organisation, Role
 from onboarding.services.framework import framework_load
-from safety.services import safety_reference_data_load
+from safety.services.reference import safety_reference_data_load
 from tests import factories
 from tests.onboarding import evidence_fixtures as fx
 

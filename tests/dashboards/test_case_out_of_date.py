@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Deployment
-from safety import services as safety_services
 from safety.models import DeploymentHazard
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_update
+from safety.services.sign_off import sign_off_create
 from tests import factories
 
 
@@ -28,13 +30,9 @@ def _live_and_signed(world):
     DeploymentHazard.objects.filter(deployment=deployment).update(
         residual_severity="minor", residual_likelihood="low", residual_rating=1
     )
-    safety_services.sign_off_create(
-        actor=cso, deployment=deployment, statement="Safe.", conditions=[], mfa_verified_at=time.time()
-    )
+    sign_off_create(actor=cso, deployment=deployment, statement="Safe.", conditions=[], mfa_verified_at=time.time())
     approver = world.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
-    safety_services.go_live_authorise(
-        actor=approver, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time()
-    )
+    go_live_authorise(actor=approver, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time())
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
     return cso
 
@@ -63,9 +61,7 @@ def test_a_superseded_live_sign_off_shows_on_the_national_dashboard_within_one_r
 
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a).order_by("number").first()
     with django_capture_on_commit_callbacks(execute=True):
-        safety_services.hazard_update(
-            actor=cso, hazard=hazard, expected_version=hazard.version, operating_limits="Changed while live."
-        )
+        hazard_update(actor=cso, hazard=hazard, expected_version=hazard.version, operating_limits="Changed while live.")
 
     after = client.get(url).content
     assert _count(after) == 1
@@ -78,9 +74,7 @@ def test_the_trust_dashboard_shows_its_live_deployment_out_of_date(
     cso = _live_and_signed(world)
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a).order_by("number").first()
     with django_capture_on_commit_callbacks(execute=True):
-        safety_services.hazard_update(
-            actor=cso, hazard=hazard, expected_version=hazard.version, operating_limits="Changed while live."
-        )
+        hazard_update(actor=cso, hazard=hazard, expected_version=hazard.version, operating_limits="Changed while live.")
 
     page = signed_in(world.member(world.trust_a, Role.VIEWER)).get(reverse("dashboards:trust")).content
 

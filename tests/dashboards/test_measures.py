@@ -20,8 +20,10 @@ from dashboards.summary import summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Deployment, EvidenceLink
 from onboarding.selectors import deployment_checklist
-from safety import services as safety_services
 from safety.models import DeploymentHazard
+from safety.services.hazards import hazard_transfer_decide
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests import factories
 from tests.dashboards.conftest import seed_scale
 from tests.onboarding import evidence_fixtures as fx
@@ -107,7 +109,7 @@ def test_the_measures_of_each_deployment(world, signed_in):
         registration_number="1234567",
         registration_checked_on=factories.recent_registration_check(),
     )
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
 
@@ -293,7 +295,7 @@ def test_the_trust_dashboard_shows_what_waits_for_each_of_the_persons_roles(worl
     as_lead = signed_in(lead).get(reverse("dashboards:trust")).content.decode()
     as_cso = signed_in(cso).get(reverse("dashboards:trust")).content.decode()
     score(world.deployment_a)
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     as_executive = signed_in(executive).get(reverse("dashboards:trust")).content.decode()
@@ -315,7 +317,7 @@ def test_the_supplier_sees_where_its_evidence_was_accepted_or_sent_back_and_the_
     cso_a, cso_b = world.member(world.trust_a, Role.CSO), world.member(world.trust_b, Role.CSO)
     fx.accepted(cso_a, evidence, world.deployment_a)
     fx.decide(cso_b, evidence, world.deployment_b, "request_changes", "Name the interface owner.")
-    supplier_hazard = safety_services.supplier_hazard_save(
+    supplier_hazard = supplier_hazard_save(
         actor=supplier_cso,
         product_version=world.product_version,
         code="SUP-1",
@@ -328,7 +330,7 @@ def test_the_supplier_sees_where_its_evidence_was_accepted_or_sent_back_and_the_
         transfer_note="Train staff.",
     )
     transferred = DeploymentHazard.objects.get(deployment=world.deployment_a, supplier_hazard=supplier_hazard)
-    safety_services.hazard_transfer_decide(
+    hazard_transfer_decide(
         actor=cso_a,
         hazard=transferred,
         decision="accepted",

@@ -3,6 +3,7 @@ each kind of write (deployment opened, evidence created, submitted, reviewed, re
 framework changed, hazards assessed, sign-off, supersession, go-live), never left behind by a
 rollback, and shown by a cached national dashboard on the very next request."""
 
+import re
 import time
 from datetime import date, timedelta
 
@@ -17,9 +18,13 @@ from dashboards import selectors
 from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_out_of_step, summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
-from onboarding.services import evidence as evidence_services
-from safety import services as safety_services
+from onboarding.models import Requirement
+from onboarding.services.evidence.contributions import evidence_revise, evidence_submit
+from onboarding.services.evidence.expiry import evidence_expire_due
 from safety.models import DeploymentHazard
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_transfer_decide, hazard_update
+from safety.services.sign_off import sign_off_create
 from tests.onboarding import evidence_fixtures as fx
 
 
@@ -42,14 +47,14 @@ def cso_of(world, organisation):
 def assess_every_hazard(actor, deployment, severity="minor", likelihood="low") -> None:
     for hazard in DeploymentHazard.objects.filter(deployment=deployment).order_by("number"):
         if hazard.transfer_decision == DeploymentHazard.TransferDecision.PENDING:
-            hazard = safety_services.hazard_transfer_decide(
+            hazard = hazard_transfer_decide(
                 actor=actor,
                 hazard=hazard,
                 decision="accepted",
                 justification="Reviewed locally.",
                 expected_version=hazard.version,
             )
-        safety_services.hazard_update(
+        hazard_update(
             actor=actor,
             hazard=hazard,
             expected_version=hazard.version,
@@ -84,7 +89,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
     dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], effective_date=dspt_year, submit=False)
     in_step(world.deployment_a)
     assert summary(world.deployment_a).waiting_since == []
-    evidence_services.evidence_submit(actor=contributor, evidence=dspt)
+    evidence_submit(actor=contributor, evidence=dspt)
     in_step(world.deployment_a)
     assert len(summary(world.deployment_a).waiting_since) == 1
 
@@ -98,7 +103,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
 
     # Revised: waiting again, no longer accepted
     latest = dspt.revisions.order_by("-number").first()
-    evidence_services.evidence_revise(
+    evidence_revise(
         actor=contributor,
         evidence=dspt,
         statement="Republished.",
@@ -112,7 +117,7 @@ def test_evidence_writes_keep_the_summary_in_step(world):
     # Accepted again, then expired by the daily job: lapsed
     fx.accepted(reviewer, dspt, world.deployment_a)
     expiry = dspt.revisions.order_by("-number").first().expiry_date
-    evidence_services.evidence_expire_due(today=expiry + timedelta(days=1))
+    evidence_expire_due(today=expiry + timedelta(days=1))
     in_step(world.deployment_a)
     assert summary(world.deployment_a).dspt_expired
     assert selectors.measures_by_deployment([world.deployment_a.pk])[world.deployment_a.pk].dspt_state == "lapsed"
@@ -140,20 +145,18 @@ def test_hazard_sign_off_supersession_and_go_live_keep_the_summary_in_step(world
     assert (row.open_unrated, row.highest_rating) == (0, 1)
 
     # Signed off, then go-live authorised
-    safety_services.sign_off_create(
+    sign_off_create(
         actor=cso, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
     in_step(world.deployment_a)
     assert summary(world.deployment_a).sign_off_state == "current"
-    safety_services.go_live_authorise(
-        actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
-    )
+    go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time())
     in_step(world.deployment_a)
     assert summary(world.deployment_a).go_live_state == "authorised"
 
     # A hazard reassessed supersedes the sign-off that go-live relied on
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
-    safety_services.hazard_update(
+    hazard_update(
         actor=cso,
         hazard=hazard,
         expected_version=hazard.version,
@@ -178,7 +181,7 @@ def test_a_rolled_back_write_leaves_the_summary_as_it_was(world):
     hazard = DeploymentHazard.objects.filter(deployment=world.deployment_a, is_applicable=True).first()
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        safety_services.hazard_update(
+        hazard_update(
             actor=cso,
             hazard=hazard,
             expected_version=hazard.version,
@@ -224,3 +227,47 @@ def test_a_cached_national_dashboard_shows_a_change_to_one_deployment_on_the_nex
         deployment=world.deployment_a, is_applicable=True, residual_rating=1
     ).count()
     assert rated > 0 and f"Rated 1: {rated}" in after
+
+
+def heatmap_cell(html: str, area: str, band: str) -> int:
+    found = re.search(rf'data-testid="heatmap-cell-{area}-{band}">(\d+)<', html)
+    assert found, (area, band)
+    return int(found.group(1))
+
+
+def test_the_heatmap_kept_in_the_summary_rows_moves_on_the_next_request(world, signed_in, settings):
+    # Given a cached national dashboard narrowed to one deployment, none of GOV-02's area accepted
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    cache.clear()
+    reviewer = world.member(world.national, Role.NATIONAL_REVIEWER)
+    contributor = world.member(world.trust_a, Role.EVIDENCE_CONTRIBUTOR)
+    area = Requirement.objects.get(framework=world.deployment_a.framework, code="GOV-02").area.code
+    client = signed_in(world.national_admin)
+    url = reverse("dashboards:national") + f"?deployment={world.deployment_a.pk}"
+    before = client.get(url).content.decode()
+    assert heatmap_cell(before, area, "not_started") == 1
+
+    # When evidence for GOV-02 is accepted through the services
+    dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], submit=True)
+    fx.accepted(reviewer, dspt, world.deployment_a)
+
+    # Then the summary row's per-area arrays hold it, in step with a fresh computation...
+    in_step(world.deployment_a, world.deployment_b)
+    row = summary(world.deployment_a)
+    position = row.area_codes.index(area)
+    total = row.area_totals[position]
+    assert row.area_accepted[position] == 1 and [1, total] == row.area_progress[area]
+    # ...and the very next request moves the deployment to its new band in the heatmap
+    after = client.get(url).content.decode()
+    band = "complete" if total == 1 else "in_progress"
+    assert heatmap_cell(after, area, "not_started") == 0
+    assert heatmap_cell(after, area, band) == 1
+
+
+def test_summary_area_arrays_written_around_the_services_are_found_out_of_step(world):
+    DeploymentSummary.objects.filter(deployment=world.deployment_a).update(area_accepted=[], area_codes=[])
+
+    assert summaries_out_of_step() == [world.deployment_a.pk]
+    summaries_refresh(deployment_ids=[world.deployment_a.pk])
+    assert summaries_out_of_step() == []
+    assert summary(world.deployment_a).area_codes == sorted(summary(world.deployment_a).area_progress)

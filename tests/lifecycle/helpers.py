@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from nir_portal.accounts.models import Role
 from onboarding.models import Deployment
-from safety import services as safety_services
 from safety.lifecycle import going_live
+from safety.services.go_live import go_live_authorise
 from tests import factories
 
 
@@ -26,7 +26,7 @@ def authorise(safety, world, deployment=None, approver=None):
     safety.make_signable(deployment) if cso else None
     sign_off = safety.sign(deployment) if cso else None
     approver = approver or executive(world, deployment.organisation)
-    safety_services.go_live_authorise(
+    go_live_authorise(
         actor=approver, deployment=deployment, statement="I accept the residual risk.", mfa_verified_at=time.time()
     )
     return sign_off, approver

@@ -10,10 +10,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from nir_portal.accounts.models import Organisation, Role
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import DeploymentNotice
-from safety import services as safety_services
 from safety.lifecycle import incidents
 from safety.lifecycle.models import IncidentEscalation
 from safety.models import DeploymentHazard, SafetyIncident, SignOff
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_blockers
 from tests import factories
 from tests.lifecycle.helpers import sign_other
 from tests.onboarding.evidence_fixtures import error_codes
@@ -21,7 +22,7 @@ from tests.onboarding.evidence_fixtures import error_codes
 
 def _incident(world, people, safety, **fields):
     hazard = DeploymentHazard.objects.get(deployment=world.deployment_a, library_hazard__code="NIR-02")
-    return safety_services.incident_report(
+    return incident_report(
         actor=people.a_lead,
         deployment=world.deployment_a,
         reference="INC-42",
@@ -105,7 +106,7 @@ def test_a_confirmed_product_fault_flags_the_matching_hazard_at_every_other_depl
     assert SignOff.objects.get(deployment=world.deployment_b, status="current").needs_re_review
     assert DeploymentNotice.objects.filter(deployment=world.deployment_b, kind="product_fault").exists()
     assert not DeploymentNotice.objects.filter(deployment=world.deployment_a).exists()
-    assert "needs re-review" in " ".join(safety_services.sign_off_blockers(world.deployment_b))
+    assert "needs re-review" in " ".join(sign_off_blockers(world.deployment_b))
 
 
 def test_only_the_supplier_records_the_finding_and_not_a_fault_flags_nothing(safety, world, people):

@@ -118,9 +118,9 @@ def test_a_new_sign_off_and_go_live_authorisation_bring_the_case_up_to_date_and_
     safety.update(safety.hazards()[0], operating_limits="Changed while live.")
 
     safety.sign()
-    from safety import services as safety_services
+    from safety.services.go_live import go_live_authorise
 
-    safety_services.go_live_authorise(
+    go_live_authorise(
         actor=approver, deployment=world.deployment_a, statement="Accepted again.", mfa_verified_at=time.time()
     )
 

@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from nir_portal.accounts.models import Role
-from safety import services as safety_services
 from safety.lifecycle import duties
 from safety.models import GoLiveAuthorisation, SignOff
+from safety.services.go_live import go_live_authorise
 from tests import factories
 from tests.onboarding.evidence_fixtures import error_codes
 
@@ -25,7 +25,7 @@ def test_the_cso_who_signed_cannot_also_authorise_go_live_and_is_told_why(safety
     safety.sign()
 
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(
+        go_live_authorise(
             actor=cso, deployment=world.deployment_a, statement="I accept the risk.", mfa_verified_at=time.time()
         )
 
@@ -39,7 +39,7 @@ def test_a_different_executive_approver_authorises_go_live(safety, world):
     sign_off = safety.sign()
     approver = factories.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
 
-    authorisation = safety_services.go_live_authorise(
+    authorisation = go_live_authorise(
         actor=approver,
         deployment=world.deployment_a,
         statement="I accept the residual risk.",

@@ -11,16 +11,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import CaseVersion, Deployment, DeploymentNotice, EvidenceLink, ProductVersion
-from safety import services as safety_services
 from safety.lifecycle import versions
 from safety.lifecycle.models import HazardReReview, SupplierHazardDelta
 from safety.models import DeploymentHazard, SignOff
+from safety.services.go_live import go_live_authorise
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests.lifecycle.helpers import executive, take_live
 from tests.onboarding.evidence_fixtures import error_codes
 
 
 def _supplier_hazard(people, version, code, name="Timeout shown as no prior imaging", transferred=True):
-    return safety_services.supplier_hazard_save(
+    return supplier_hazard_save(
         actor=people.supplier_cso,
         product_version=version,
         code=code,
@@ -167,7 +168,7 @@ def test_the_new_version_is_live_only_after_re_review_sign_off_and_authorisation
     assert sign_off.case_version.number == 2
     assert CaseVersion.objects.get(deployment=world.deployment_a, number=2).status == "in_preparation"
 
-    safety_services.go_live_authorise(
+    go_live_authorise(
         actor=executive(world), deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
     )
 

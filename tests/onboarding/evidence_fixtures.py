@@ -31,7 +31,10 @@ from onboarding.models import (
     ProductVersion,
     Requirement,
 )
-from onboarding.services.evidence import StoredUpload, evidence_create, evidence_file_record_scan, evidence_review
+from onboarding.services.evidence.contributions import evidence_create
+from onboarding.services.evidence.review import evidence_review
+from onboarding.services.evidence.rules import StoredUpload
+from onboarding.services.evidence.scans import evidence_file_record_scan
 from onboarding.services.framework import framework_load
 from tests import factories
 

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from onboarding.models import Deployment, DeploymentStageChange
 from onboarding.selectors import deployment_checklist
 from onboarding.services import deployment_stage_change
-from onboarding.services.evidence import evidence_revise
+from onboarding.services.evidence.contributions import evidence_revise
 from onboarding.services.framework import deployment_framework_change, framework_load
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name

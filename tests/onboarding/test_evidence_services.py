@@ -13,13 +13,8 @@ from nir_portal.audit.models import AuditEvent
 from onboarding.models import Evidence, EvidenceFile, EvidenceLink, EvidenceRevision
 from onboarding.selectors import evidence_files_visible_to, evidence_links_visible_to, evidence_visible_to
 from onboarding.services import deployment_create
-from onboarding.services.evidence import (
-    evidence_create,
-    evidence_revise,
-    evidence_submit,
-    expiry_date_for,
-    review_by_for,
-)
+from onboarding.services.evidence.contributions import evidence_create, evidence_revise, evidence_submit
+from onboarding.services.evidence.rules import expiry_date_for, review_by_for
 from tests import factories
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name

@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import Evidence, EvidenceFile, EvidenceLink
-from onboarding.services import evidence as evidence_services
+from onboarding.services.evidence.contributions import evidence_create, evidence_revise
+from onboarding.services.evidence.scans import evidence_file_record_scan
 
 FRAMEWORK_FILE = Path(__file__).resolve().parents[2] / "onboarding" / "data" / "framework.json"
 PDF = (
@@ -34,7 +35,7 @@ def _pdf(name="assurance.pdf", body=PDF):
 
 def _mark_files_clean():
     for file in EvidenceFile.objects.exclude(scan_status=EvidenceFile.ScanStatus.CLEAN):
-        evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.CLEAN, detail="OK")
+        evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.CLEAN, detail="OK")
 
 
 def _upload_supplier_evidence(client, world, people, django_capture_on_commit_callbacks, monkeypatch):
@@ -170,7 +171,7 @@ def test_the_reviewer_is_told_before_deciding_that_unscanned_files_keep_accept_a
     assert 'data-testid="scan-hold"' not in _as(client, people["supplier_lead"]).get(detail_url).content.decode()
 
     file = EvidenceFile.objects.get(revision__evidence=evidence)
-    evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.ERROR, detail="down")
+    evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.ERROR, detail="down")
     retrying = _as(client, people["cso_a"]).get(review_url).content.decode()
     assert "the scan could not run (the scanner is not answering); it is retried automatically" in retrying
     assert "Nobody needs to do anything" in retrying
@@ -189,7 +190,7 @@ def test_an_infected_file_tells_the_reviewer_to_request_a_clean_copy(
     evidence = _upload_supplier_evidence(client, world, people, django_capture_on_commit_callbacks, monkeypatch)
     link = EvidenceLink.objects.get(evidence=evidence, deployment=world.deployment_a)
     file = EvidenceFile.objects.get(revision__evidence=evidence)
-    evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.INFECTED, detail="Eicar")
+    evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.INFECTED, detail="Eicar")
 
     page = _as(client, people["cso_a"]).get(reverse("onboarding:evidence-review", kwargs={"pk": link.pk}))
 
@@ -241,7 +242,7 @@ def test_a_bad_upload_is_refused_with_a_specific_message_and_nothing_is_stored(c
 
 
 def test_a_supplier_cannot_see_a_trusts_own_evidence_and_trusts_cannot_see_each_other(client, world, people):
-    own = evidence_services.evidence_create(
+    own = evidence_create(
         actor=people["lead_a"],
         owner=world.trust_a,
         deployment=world.deployment_a,
@@ -272,7 +273,7 @@ def _checklist_queries(client, user, deployment_pk) -> int:
 def test_checklist_and_review_queue_queries_do_not_grow_with_evidence(client, world, people):
     def add_items(count, start):
         for index in range(start, start + count):
-            evidence = evidence_services.evidence_create(
+            evidence = evidence_create(
                 actor=people["supplier_lead"],
                 owner=world.supplier,
                 product_version=world.product_version,
@@ -282,7 +283,7 @@ def test_checklist_and_review_queue_queries_do_not_grow_with_evidence(client, wo
                 effective_date=date(2026, 11, 1),
                 files=[],
             )
-            evidence_services.evidence_revise(
+            evidence_revise(
                 actor=people["supplier_lead"],
                 evidence=evidence,
                 statement="Second revision",

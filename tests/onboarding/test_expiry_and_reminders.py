@@ -13,7 +13,7 @@ from nir_portal.accounts.models import Membership
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceLink
 from onboarding.selectors import deployment_checklist
-from onboarding.services.evidence import evidence_expire_due
+from onboarding.services.evidence.expiry import evidence_expire_due
 from onboarding.services.reminders import reminders_send, reviewer_digests_send
 from onboarding.tasks import evidence_daily_expiry_and_reminders
 from onboarding.tasks import reviewer_digests_send as reviewer_digests_task

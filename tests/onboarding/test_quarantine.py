@@ -14,7 +14,9 @@ from django.utils import timezone
 from nir_portal.audit.models import AuditEvent
 from onboarding import uploads
 from onboarding.models import EvidenceFile
-from onboarding.services import evidence as evidence_services
+from onboarding.services.evidence.contributions import evidence_create
+from onboarding.services.evidence.rules import StoredUpload
+from onboarding.services.evidence.scans import evidence_file_record_scan
 from onboarding.tasks import (
     SCAN_MAX_RETRIES,
     evidence_file_scan,
@@ -28,13 +30,13 @@ from tests.onboarding.test_evidence_views import PDF, _as
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
-def _stored(content: bytes, name: str) -> evidence_services.StoredUpload:
+def _stored(content: bytes, name: str) -> StoredUpload:
     upload = uploads.HashedTemporaryUploadedFile(name, "application/octet-stream", None)
     upload.write(content)
     upload.seek(0)
     upload.sha256, upload.size = hashlib.sha256(content).hexdigest(), len(content)
     inspected = uploads.inspect_upload(upload)
-    return evidence_services.StoredUpload(
+    return StoredUpload(
         original_name=inspected.safe_name,
         storage_name=uploads.store_upload(upload, inspected),
         sha256=inspected.sha256,
@@ -44,7 +46,7 @@ def _stored(content: bytes, name: str) -> evidence_services.StoredUpload:
 
 
 def _evidence_with(world, people, content: bytes, name: str):
-    evidence = evidence_services.evidence_create(
+    evidence = evidence_create(
         actor=people["supplier_lead"],
         owner=world.supplier,
         product_version=world.product_version,
@@ -159,10 +161,10 @@ def test_the_rescan_takes_up_files_past_their_retries_with_one_attempt_each(worl
     with time_machine.travel(timezone.now() - scan_retry_window() - timedelta(minutes=1)):
         lost = _evidence_with(world, people, PDF, "lost.pdf")  # its scan never ran
     errored = _evidence_with(world, people, PDF, "errored.pdf")  # retries spent a moment ago
-    evidence_services.evidence_file_record_scan(file=errored, status=EvidenceFile.ScanStatus.ERROR, detail="down")
+    evidence_file_record_scan(file=errored, status=EvidenceFile.ScanStatus.ERROR, detail="down")
     fresh = _evidence_with(world, people, PDF, "fresh.pdf")
     infected = _evidence_with(world, people, PDF, "infected.pdf")
-    evidence_services.evidence_file_record_scan(file=infected, status=EvidenceFile.ScanStatus.INFECTED, detail="X")
+    evidence_file_record_scan(file=infected, status=EvidenceFile.ScanStatus.INFECTED, detail="X")
 
     queued = _rescanned(monkeypatch)
 

@@ -12,8 +12,11 @@ from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
 from onboarding.forms import ReviewForm
 from onboarding.models import EvidenceComment, EvidenceFile, EvidenceLink, Review
+from onboarding.permissions import can_review
 from onboarding.selectors import FILES_NOT_CLEARED, review_queue_for, revision_files_cleared
-from onboarding.services.evidence import can_review, evidence_file_record_scan, evidence_review, evidence_revise
+from onboarding.services.evidence.contributions import evidence_revise
+from onboarding.services.evidence.review import evidence_review
+from onboarding.services.evidence.scans import evidence_file_record_scan
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name
 

@@ -3,7 +3,7 @@
 from django.core import mail
 
 from onboarding.models import Review
-from onboarding.services.evidence import evidence_revise
+from onboarding.services.evidence.contributions import evidence_revise
 from tests.mail.helpers import assert_plain_and_html, only_message_to
 from tests.onboarding import evidence_fixtures as fx
 from tests.onboarding.evidence_fixtures import *  # noqa: F403 - pytest finds the shared fixtures by name

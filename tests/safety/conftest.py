@@ -10,7 +10,7 @@ from django.test import RequestFactory
 
 from nir_portal.accounts.models import CSOProfile, Role
 from safety.models import DeploymentHazard
-from safety.services import safety_reference_data_load
+from safety.services.reference import safety_reference_data_load
 from tests import factories
 
 

@@ -8,9 +8,9 @@ import openpyxl
 from django.urls import reverse
 
 from nir_portal.audit.models import AuditEvent
-from safety import services
 from safety.exports import HAZARD_LOG_COLUMNS
 from safety.models import DeploymentHazard
+from safety.services.controls import control_save
 from tests.safety.conftest import score_all
 
 NHS_COLUMNS = [
@@ -44,7 +44,7 @@ def _xlsx_rows(response) -> list[list[str]]:
 def _arrange(world, people):
     score_all(world.deployment_a)
     hazard = DeploymentHazard.objects.get(deployment=world.deployment_a, number=1)
-    services.control_save(
+    control_save(
         actor=people.cso_a,
         hazard=hazard,
         expected_version=hazard.version,

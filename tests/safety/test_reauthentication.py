@@ -17,8 +17,12 @@ from nir_portal.accounts import reauth
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import Membership, Role
 from nir_portal.audit.models import AuditEvent
-from safety import cscr_services, services
+from safety import cscr_services
 from safety.models import CSCRBundleJob, DeploymentHazard, GoLiveAuthorisation, SignOff
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_transfer_decide
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests.factories import totp_code
 from tests.safety.conftest import score_all
 
@@ -34,13 +38,13 @@ def fresh_totp_code(secret: str) -> str:
 
 def _signed_off(world, people):
     score_all(world.deployment_a)
-    return services.sign_off_create(
+    return sign_off_create(
         actor=people.cso_a, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=time.time()
     )
 
 
 def _transferred_hazard(world, people) -> DeploymentHazard:
-    services.supplier_hazard_save(
+    supplier_hazard_save(
         actor=people.supplier_cso,
         product_version=world.product_version,
         code="SUP-9",
@@ -92,7 +96,7 @@ def sign_off_case(world, people) -> Case:
         ],
         written=lambda: SignOff.objects.exists(),
         audit_action="sign_off.create",
-        call_service=lambda at: services.sign_off_create(
+        call_service=lambda at: sign_off_create(
             actor=people.cso_a, deployment=world.deployment_a, statement="Safe.", conditions=[], mfa_verified_at=at
         ),
     )
@@ -109,7 +113,7 @@ def go_live_case(world, people) -> Case:
         typed=["I accept the residual risk for the trust."],
         written=lambda: GoLiveAuthorisation.objects.exists(),
         audit_action="go_live.authorise",
-        call_service=lambda at: services.go_live_authorise(
+        call_service=lambda at: go_live_authorise(
             actor=people.executive_a, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=at
         ),
     )
@@ -126,7 +130,7 @@ def transfer_decision_case(world, people) -> Case:
         typed=["Banner training added.", "decision=accepted"],
         written=lambda: DeploymentHazard.objects.get(pk=hazard.pk).transfer_decision != hazard.transfer_decision,
         audit_action="hazard.transfer_decision",
-        call_service=lambda at: services.hazard_transfer_decide(
+        call_service=lambda at: hazard_transfer_decide(
             actor=people.cso_a,
             hazard=hazard,
             decision="accepted",

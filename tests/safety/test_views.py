@@ -15,8 +15,11 @@ from django.urls import reverse
 from nir_portal.accounts import reauth
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import Deployment, Evidence, EvidenceLink, EvidenceRevision
-from safety import services
 from safety.models import DeploymentHazard, HazardAction, HazardControl, SafetyIncident, SignOff
+from safety.services.hazards import HAZARD_FIELDS, hazard_update
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from tests.safety.conftest import score_all
 
 
@@ -26,7 +29,7 @@ def hazard_of(deployment, number: int = 1) -> DeploymentHazard:
 
 def edit_data(hazard: DeploymentHazard, **changes) -> dict:
     """The edit form as the page fills it in, with `changes` typed over it."""
-    data = {name: getattr(hazard, name) for name in services.HAZARD_FIELDS}
+    data = {name: getattr(hazard, name) for name in HAZARD_FIELDS}
     data.update(changes, expected_version=changes.get("expected_version", hazard.version))
     # A ticked checkbox sends "on"; an unticked one is not sent at all.
     if data.pop("is_applicable"):
@@ -41,7 +44,7 @@ def text_of(html: str, testid: str) -> str:
 
 
 def sign_off_now(deployment, cso) -> SignOff:
-    return services.sign_off_create(
+    return sign_off_create(
         actor=cso, deployment=deployment, statement="Acceptably safe.", conditions=[], mfa_verified_at=time.time()
     )
 
@@ -91,9 +94,7 @@ def test_the_edit_form_offers_the_matrix_scales_as_radios_with_their_definitions
 def test_a_stale_edit_shows_the_conflict_in_the_error_summary_and_saves_nothing(world, people, as_user):
     hazard = hazard_of(world.deployment_a)
     opened = edit_data(hazard, name="The CSO's wording")
-    services.hazard_update(
-        actor=people.lead_a, hazard=hazard, expected_version=hazard.version, name="The lead's wording"
-    )
+    hazard_update(actor=people.lead_a, hazard=hazard, expected_version=hazard.version, name="The lead's wording")
 
     response = as_user(people.cso_a).post(reverse("safety:hazard-edit", kwargs={"pk": hazard.pk}), opened)
 
@@ -222,7 +223,7 @@ def test_a_supplier_cannot_open_a_trusts_log_but_sees_what_each_deployment_decid
 
 
 def test_only_the_deploying_cso_decides_on_a_transferred_hazard(world, people, as_user):
-    services.supplier_hazard_save(
+    supplier_hazard_save(
         actor=people.supplier_cso,
         product_version=world.product_version,
         code="SUP-1",
@@ -406,7 +407,7 @@ def test_an_incident_on_a_signed_off_hazard_flags_re_review_and_emails_the_cso(
 
 
 def test_the_incident_journal_records_actions_and_needs_a_cause_before_closing(world, people, as_user):
-    incident = services.incident_report(
+    incident = incident_report(
         actor=people.lead_a,
         deployment=world.deployment_a,
         reference="INC-1",

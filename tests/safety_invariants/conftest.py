@@ -11,8 +11,11 @@ from django.conf import settings
 
 from nir_portal.accounts.models import CSOProfile, Organisation
 from onboarding.models import Deployment, Evidence, EvidenceRevision
-from safety import services as safety_services
 from safety.models import DeploymentHazard, HazardControl, RiskMatrix, SignOff
+from safety.services.controls import control_save
+from safety.services.hazards import hazard_transfer_decide, hazard_update
+from safety.services.reference import safety_reference_data_load
+from safety.services.sign_off import sign_off_create
 from tests import factories
 from tests.onboarding import evidence_fixtures as fx
 
@@ -26,7 +29,7 @@ _numbers = itertools.count(1)
 
 @pytest.fixture
 def safety_reference(db) -> RiskMatrix:
-    matrix, _ = safety_services.safety_reference_data_load()
+    matrix, _ = safety_reference_data_load()
     return matrix
 
 
@@ -86,9 +89,7 @@ class Safety:
 
     def update(self, hazard: DeploymentHazard, *, actor=None, **fields) -> DeploymentHazard:
         hazard = self.fresh(hazard)
-        return safety_services.hazard_update(
-            actor=actor or self.cso, hazard=hazard, expected_version=hazard.version, **fields
-        )
+        return hazard_update(actor=actor or self.cso, hazard=hazard, expected_version=hazard.version, **fields)
 
     def assess(
         self, hazard: DeploymentHazard, initial: tuple[str, str], residual: tuple[str, str], *, actor=None, **fields
@@ -110,7 +111,7 @@ class Safety:
         deployment = deployment or self.world.deployment_a
         for hazard in self.hazards(deployment):
             if hazard.transfer_decision == DeploymentHazard.TransferDecision.PENDING:
-                safety_services.hazard_transfer_decide(
+                hazard_transfer_decide(
                     actor=self.cso,
                     hazard=hazard,
                     decision=DeploymentHazard.TransferDecision.ACCEPTED,
@@ -131,7 +132,7 @@ class Safety:
     ) -> HazardControl:
         hazard = self.fresh(hazard)
         revisions = revisions or []
-        return safety_services.control_save(
+        return control_save(
             actor=self.cso,
             hazard=hazard,
             expected_version=hazard.version,
@@ -173,7 +174,7 @@ class Safety:
     def revise(
         self, evidence: Evidence, *, accept: bool = False, deployment: Deployment | None = None
     ) -> EvidenceRevision:
-        from onboarding.services.evidence import evidence_revise
+        from onboarding.services.evidence.contributions import evidence_revise
 
         revision = evidence_revise(
             actor=self.people.a_contributor,
@@ -199,7 +200,7 @@ class Safety:
         mfa_verified_at: float | None = None,
         statement: str = STATEMENT,
     ) -> SignOff:
-        return safety_services.sign_off_create(
+        return sign_off_create(
             actor=actor or self.cso,
             deployment=deployment or self.world.deployment_a,
             statement=statement,

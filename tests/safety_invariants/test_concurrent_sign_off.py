@@ -12,8 +12,11 @@ from django.db import OperationalError, connection, transaction
 from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import AUDIT_CHAIN_LOCK_KEY, audit_chain_extend, audit_chain_verify
-from safety import services as safety_services
 from safety.models import SignOff
+from safety.services.controls import control_save
+from safety.services.hazards import hazard_update
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_blockers, sign_off_create
 from safety.snapshots import snapshot_build, snapshot_changes, snapshot_sha256
 from tests import factories
 from tests.onboarding import evidence_fixtures as fx
@@ -66,7 +69,7 @@ def test_ten_csos_signing_at_once_record_exactly_one_sign_off(safety, world):
     # Given a small signable log and ten CSOs of the deploying trust, each with a registration
     deployment = world.deployment_a
     small_signable_log(safety, deployment)
-    assert safety_services.sign_off_blockers(deployment) == []
+    assert sign_off_blockers(deployment) == []
     csos = [factories.member(world.trust_a, Role.CSO, mfa=False) for _ in range(THREADS)]
     for cso in csos:
         safety.cso_profile(cso)
@@ -74,7 +77,7 @@ def test_ten_csos_signing_at_once_record_exactly_one_sign_off(safety, world):
     # When all ten sign off at the same moment
     results, threads = run_in_threads(
         THREADS,
-        lambda index: safety_services.sign_off_create(
+        lambda index: sign_off_create(
             actor=csos[index],
             deployment=deployment,
             statement=STATEMENT,
@@ -122,7 +125,7 @@ def test_a_sign_off_never_waits_for_the_audit_chain_lock(safety, world):
 
     def signer() -> None:
         try:
-            outcome["signer"] = safety_services.sign_off_create(
+            outcome["signer"] = sign_off_create(
                 actor=cso, deployment=deployment, statement=STATEMENT, conditions=[], mfa_verified_at=recent_mfa()
             )
         except BaseException as error:  # noqa: BLE001 - reported to the test
@@ -173,13 +176,13 @@ def test_a_safety_write_locks_no_row_shared_beyond_its_deployment(safety, world,
     hazard = safety.hazards(deployment)[0]
     matrix_id = deployment.risk_plan.risk_matrix_id
     writes = {
-        "sign_off_create": lambda: safety_services.sign_off_create(
+        "sign_off_create": lambda: sign_off_create(
             actor=cso, deployment=deployment, statement=STATEMENT, conditions=[], mfa_verified_at=recent_mfa()
         ),
-        "hazard_update": lambda: safety_services.hazard_update(
+        "hazard_update": lambda: hazard_update(
             actor=cso, hazard=hazard, expected_version=hazard.version, operating_limits="Monitored hourly."
         ),
-        "control_save": lambda: safety_services.control_save(
+        "control_save": lambda: control_save(
             actor=cso,
             hazard=hazard,
             expected_version=hazard.version,
@@ -189,7 +192,7 @@ def test_a_safety_write_locks_no_row_shared_beyond_its_deployment(safety, world,
             is_verified=False,
             evidence_revisions=[],
         ),
-        "incident_report": lambda: safety_services.incident_report(
+        "incident_report": lambda: incident_report(
             actor=lead,
             deployment=deployment,
             reference="INC-77",
@@ -256,7 +259,7 @@ def _wait_for_lock_waiters(count: int) -> bool:
 def test_a_sign_off_racing_a_new_evidence_revision_is_superseded(safety, world, people):
     """A sign-off being recorded while the evidence it relies on gets a new revision: whichever
     commits first, the sign-off left current must cover the newest revision."""
-    from onboarding.services.evidence import evidence_revise
+    from onboarding.services.evidence.contributions import evidence_revise
 
     deployment = world.deployment_a
     small_signable_log(safety, deployment)
@@ -269,7 +272,7 @@ def test_a_sign_off_racing_a_new_evidence_revision_is_superseded(safety, world, 
 
     def sign() -> None:
         try:
-            outcome["sign_off"] = safety_services.sign_off_create(
+            outcome["sign_off"] = sign_off_create(
                 actor=cso, deployment=deployment, statement=STATEMENT, conditions=[], mfa_verified_at=recent_mfa()
             )
         except BaseException as error:  # noqa: BLE001 - reported to the test

@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 
 from onboarding import services as onboarding_services
 from safety.models import DeploymentHazard, HazardChange, RiskMatrix
-from safety.services import HAZARD_FIELDS, rating_for
+from safety.services.hazards import HAZARD_FIELDS
+from safety.services.reference import rating_for
 from safety.snapshots import snapshot_build
 from tests import factories
 

@@ -8,7 +8,9 @@ from django.core import mail
 from django.utils.html import escape
 
 from nir_portal.accounts.models import Role
-from safety import services as safety_services
+from safety.services.go_live import go_live_authorise
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_refresh
 from tests import factories
 from tests.mail.helpers import assert_plain_and_html, only_message_to, sent_to
 
@@ -41,7 +43,7 @@ def test_a_change_that_leaves_the_signed_content_alone_sends_nothing(safety, wor
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        safety_services.sign_off_refresh(deployment=world.deployment_a)
+        sign_off_refresh(deployment=world.deployment_a)
 
     assert mail.outbox == []
 
@@ -58,7 +60,7 @@ def test_go_live_is_announced_to_the_deployment_leads_and_the_national_team(
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        safety_services.go_live_authorise(
+        go_live_authorise(
             actor=approver,
             deployment=world.deployment_a,
             statement="I accept the residual risk.",
@@ -84,7 +86,7 @@ def test_an_incident_notice_is_sent_to_each_cso_with_both_parts(
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        incident = safety_services.incident_report(
+        incident = incident_report(
             actor=people.a_lead,
             deployment=world.deployment_a,
             reference="INC-2026-041",

@@ -14,8 +14,12 @@ from django.utils import timezone
 from nir_portal.accounts.models import Role
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceFile
-from safety import services as safety_services
 from safety.models import DeploymentHazard, GoLiveAuthorisation, HazardAction, SignOff
+from safety.services.go_live import go_live_authorise
+from safety.services.hazards import hazard_transfer_decide
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_create
+from safety.services.supplier_hazards import supplier_hazard_save
 from safety.snapshots import snapshot_build, snapshot_sha256
 from tests import factories
 from tests.onboarding import evidence_fixtures as fx
@@ -38,7 +42,7 @@ def test_sign_off_needs_a_recent_mfa(safety, world, mfa):
     safety.make_signable()
     verified_at = None if mfa == "never" else time.time() - settings.ACCOUNT_REAUTHENTICATION_TIMEOUT - 1
     with pytest.raises(ValidationError) as refused:
-        safety_services.sign_off_create(
+        sign_off_create(
             actor=safety.cso,
             deployment=world.deployment_a,
             statement=STATEMENT,
@@ -135,7 +139,7 @@ def test_a_residual_rating_of_3_needs_a_justification(safety, world):
 def test_an_undecided_transferred_supplier_hazard_blocks_sign_off(safety, world, people):
     # Given the supplier transfers a hazard after the log was scored
     safety.make_signable()
-    safety_services.supplier_hazard_save(
+    supplier_hazard_save(
         actor=people.supplier_cso,
         product_version=world.product_version,
         code="SUP-7",
@@ -157,7 +161,7 @@ def test_an_undecided_transferred_supplier_hazard_blocks_sign_off(safety, world,
     assert f"{hazard.reference} {hazard.name} was transferred by the supplier and needs your decision" in message
 
     hazard = safety.fresh(hazard)
-    safety_services.hazard_transfer_decide(
+    hazard_transfer_decide(
         actor=safety.cso,
         hazard=hazard,
         decision="adapted",
@@ -360,7 +364,7 @@ def test_an_incident_against_a_signed_off_hazard_flags_it_and_emails_the_cso(
 
     # When a deployment lead reports an incident linked to one of its hazards
     with django_capture_on_commit_callbacks(execute=True):
-        incident = safety_services.incident_report(
+        incident = incident_report(
             actor=people.a_lead,
             deployment=world.deployment_a,
             reference="INC-2026-041",
@@ -386,7 +390,7 @@ def test_an_incident_without_signed_hazards_flags_nothing(safety, world, people,
     sign_off = safety.sign()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        safety_services.incident_report(
+        incident_report(
             actor=people.a_lead,
             deployment=world.deployment_a,
             reference="INC-1",
@@ -405,7 +409,7 @@ def test_go_live_needs_a_current_sign_off_and_binds_its_hash(safety, world):
     approver = factories.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
     safety.make_signable()
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(
+        go_live_authorise(
             actor=approver,
             deployment=world.deployment_a,
             statement="I accept the residual risk.",
@@ -416,14 +420,14 @@ def test_go_live_needs_a_current_sign_off_and_binds_its_hash(safety, world):
 
     sign_off = safety.sign()
     with pytest.raises(PermissionDenied):
-        safety_services.go_live_authorise(
+        go_live_authorise(
             actor=safety.cso,
             deployment=world.deployment_a,
             statement="I accept the residual risk.",
             mfa_verified_at=time.time(),
         )
 
-    authorisation = safety_services.go_live_authorise(
+    authorisation = go_live_authorise(
         actor=approver,
         deployment=world.deployment_a,
         statement="I accept the residual risk.",
@@ -441,13 +445,13 @@ def test_go_live_is_refused_once_the_sign_off_is_superseded_or_flagged(safety, w
     safety.sign()
     safety.update(safety.hazards()[0], operating_limits="Only with the RIS interface monitored hourly.")
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(
+        go_live_authorise(
             actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
         )
     assert codes(refused.value) == {"no_sign_off"}
 
     safety.sign()
-    safety_services.incident_report(
+    incident_report(
         actor=people.a_lead,
         deployment=world.deployment_a,
         reference="INC-9",
@@ -456,7 +460,7 @@ def test_go_live_is_refused_once_the_sign_off_is_superseded_or_flagged(safety, w
         hazards=[safety.hazards()[0]],
     )
     with pytest.raises(ValidationError) as refused:
-        safety_services.go_live_authorise(
+        go_live_authorise(
             actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time()
         )
     assert codes(refused.value) == {"re_review"}

@@ -23,8 +23,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from safety import services as safety_services
 from safety.models import DeploymentHazard, HazardChange, SignOff
+from safety.services.controls import action_add, action_complete
+from safety.services.incidents import incident_report
+from safety.services.sign_off import sign_off_blockers, sign_off_create
 from safety.snapshots import snapshot_build, snapshot_changes, snapshot_sha256
 from tests.safety_invariants.conftest import STATEMENT
 
@@ -60,7 +62,7 @@ def signable_log(safety, people):
     evidence = [safety.accepted_evidence(title=f"Relied-on evidence {n}") for n in range(EVIDENCE_ITEMS)]
     for person in (people.a_lead, people.a_contributor, people.reviewer):
         assert person.pk
-    assert safety_services.sign_off_blockers(safety.world.deployment_a) == []
+    assert sign_off_blockers(safety.world.deployment_a) == []
     return evidence
 
 
@@ -148,7 +150,7 @@ def test_sign_off_invariants_hold_for_any_sequence_of_changes(safety, world, peo
         @rule(index=st.integers(0, EDITED_HAZARDS - 1), done=st.booleans())
         def add_action(self, index, done):
             hazard = self.hazard(index)
-            action = safety_services.action_add(
+            action = action_add(
                 actor=people.a_lead,
                 hazard=hazard,
                 expected_version=hazard.version,
@@ -157,13 +159,13 @@ def test_sign_off_invariants_hold_for_any_sequence_of_changes(safety, world, peo
                 due_on=date(2027, 3, 1),
             )
             if done:
-                safety_services.action_complete(actor=people.a_lead, action=action)
+                action_complete(actor=people.a_lead, action=action)
 
         @rule(index=st.integers(0, EDITED_HAZARDS - 1))
         def report_incident(self, index):
             hazard = self.hazard(index)
             current = SignOff.objects.filter(deployment=deployment, status=SignOff.Status.CURRENT).first()
-            safety_services.incident_report(
+            incident_report(
                 actor=people.a_lead,
                 deployment=deployment,
                 reference=f"INC-{next(references)}",
@@ -188,7 +190,7 @@ def test_sign_off_invariants_hold_for_any_sequence_of_changes(safety, world, peo
                 [{"description": "Downtime drill at site A1", "due_on": date(2027, 1, 31)}] if with_condition else []
             )
             try:
-                sign_off = safety_services.sign_off_create(
+                sign_off = sign_off_create(
                     actor=cso,
                     deployment=deployment,
                     statement=STATEMENT,

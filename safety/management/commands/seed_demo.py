@@ -1,7 +1,6 @@
 """Demo organisations, people, products and deployments. Idempotent; refuses to run with DEBUG off."""
 
 import json
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,12 +10,12 @@ from django.utils import timezone
 
 from nir_portal.accounts import services as account_services
 from nir_portal.accounts.models import ROLES_BY_KIND, CSOProfile, Membership, Organisation, Role
-from onboarding import services
+from onboarding import seeding, services
 from onboarding.management.commands.load_framework import DEFAULT_FILE as FRAMEWORK_FILE
 from onboarding.models import Deployment, Product, ProductVersion
 from onboarding.services.framework import framework_load
 from safety.lifecycle.demo import demo_lifecycle_seed
-from safety.services import safety_reference_data_load
+from safety.services.reference import safety_reference_data_load
 
 DEMO_PASSWORD = "Demo-Portal-2026!"  # noqa: S105  (documented demo credential, DEBUG only)
 
@@ -55,7 +54,7 @@ DEPLOYMENTS = [
 
 
 def demo_email(role: str, ods_code: str) -> str:
-    return f"{role.replace('_', '.')}@{ods_code.lower()}.demo.nhs.uk"
+    return seeding.seed_email(role, ods_code, "demo.nhs.uk")
 
 
 class Command(BaseCommand):
@@ -78,9 +77,10 @@ class Command(BaseCommand):
         safety_reference_data_load()
         organisations = {}
         for ods_code, name, kind, region in ORGANISATIONS:
-            organisations[ods_code], _ = Organisation.objects.get_or_create(
-                ods_code=ods_code, defaults={"name": name, "kind": kind, "region": region}
-            )
+            organisations[ods_code] = Organisation.objects.filter(ods_code=ods_code).first()
+            if organisations[ods_code] is None:
+                organisations[ods_code] = seeding.organisation(ods_code, name, kind, region)
+                organisations[ods_code].save()
         national_admin = None
         for ods_code, organisation in organisations.items():
             for role in ROLES_BY_KIND[organisation.kind]:
@@ -90,15 +90,8 @@ class Command(BaseCommand):
                     user = User.objects.create_user(email, DEMO_PASSWORD, full_name=f"Demo {Role(role).label}")
                 if not Membership.objects.filter(user=user, organisation=organisation, role=role).exists():
                     account_services.membership_grant(actor=None, organisation=organisation, user=user, role=role)
-                if role in (Role.CSO, Role.SUPPLIER_CSO):
-                    CSOProfile.objects.get_or_create(
-                        user=user,
-                        defaults={
-                            "professional_body": CSOProfile.ProfessionalBody.HCPC,
-                            "registration_number": f"RA{organisation.pk:06d}",
-                            "registration_checked_on": timezone.localdate() - timedelta(days=60),
-                        },
-                    )
+                if role in (Role.CSO, Role.SUPPLIER_CSO) and not CSOProfile.objects.filter(user=user).exists():
+                    seeding.cso_profile(user, f"RA{organisation.pk:06d}", today=timezone.localdate()).save()
                 if role == Role.NATIONAL_ADMIN:
                     national_admin = user
         versions = {}

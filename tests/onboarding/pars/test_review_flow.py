@@ -14,7 +14,9 @@ from django.urls import reverse
 
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import EvidenceFile, EvidenceLink, ParsException, ParsReport
-from onboarding.services import evidence as evidence_services
+from onboarding.services.evidence.contributions import evidence_create
+from onboarding.services.evidence.review import evidence_review
+from onboarding.services.evidence.scans import evidence_file_record_scan
 from onboarding.services.pars import pars_exception_record
 from onboarding.tasks import evidence_file_pars_check, evidence_file_scan
 from tests.conftest import mark_mfa
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.clamd
 
 
 def _pars_evidence(world, people, content: bytes, name: str = "samples.txt"):
-    evidence = evidence_services.evidence_create(
+    evidence = evidence_create(
         actor=people["supplier_lead"],
         owner=world.supplier,
         product_version=world.product_version,
@@ -61,9 +63,7 @@ def _failing_samples() -> bytes:
 
 
 def _accept(user, link):
-    return evidence_services.evidence_review(
-        actor=user, link=link, decision="accept", comment="", expected_version=link.version
-    )
+    return evidence_review(actor=user, link=link, decision="accept", comment="", expected_version=link.version)
 
 
 def test_a_clean_conformant_upload_is_checked_and_its_passing_report_lets_the_reviewer_accept(
@@ -181,7 +181,7 @@ def test_an_exception_needs_a_failing_report_and_a_reviewer(
 
 def test_pars_evidence_cannot_be_accepted_before_its_check_has_run(world, people, clamd_url):
     file = _pars_evidence(world, people, ndjson(conformant_set()))
-    evidence_services.evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.CLEAN, detail="OK")
+    evidence_file_record_scan(file=file, status=EvidenceFile.ScanStatus.CLEAN, detail="OK")
     link = EvidenceLink.objects.get(evidence=file.revision.evidence, deployment=world.deployment_a)
 
     with pytest.raises(ValidationError) as refused:
