@@ -3,7 +3,7 @@ the person may not see is simply not found (a 404 in the views)."""
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
@@ -102,9 +102,9 @@ def _log_filtered(
     return queryset
 
 
-@dataclass(frozen=True, slots=True)
-class HazardLogRow:
-    """One row of the hazard log page: plain values, no model instance to build per hazard."""
+class HazardLogRow(NamedTuple):
+    """One row of the hazard log page: plain values, no model instance to build per hazard (a
+    named tuple: made straight from the database row)."""
 
     pk: int
     number: int
@@ -124,7 +124,7 @@ class HazardLogRow:
 
 
 HAZARD_LOG_ROW_FIELDS = [
-    f for f in HazardLogRow.__dataclass_fields__ if f not in ("control_count", "register_citations")
+    f for f in HazardLogRow._fields if f not in ("control_count", "register_citations")
 ]
 
 
@@ -223,7 +223,7 @@ def hazard_log_summary(
         params.append(status)
     with connection.cursor() as cursor:
         cursor.execute(sql + group_order, params)
-        return [HazardLogRow(*row) for row in cursor.fetchall()]
+        return list(map(HazardLogRow._make, cursor.fetchall()))
 
 
 def hazard_detail(*, user, pk: int) -> QuerySet[DeploymentHazard]:
