@@ -12,12 +12,15 @@ the upload; medians are reported.
 Headline figures: throughput as sha256sum seconds / upload request seconds (the whole request,
 first byte sent to response read), the same against openssl, and the gunicorn worker's peak RSS
 above its level before the upload, sampled every 2 ms through psutil and cross-checked with
-VmHWM (reset through /proc/<pid>/clear_refs before each upload).
+VmHWM (reset through /proc/<pid>/clear_refs before each upload). On a shared machine the
+worker's wall time is mostly waiting for a CPU, so what its time went to is printed too, from
+/proc/<pid>/schedstat: seconds on a CPU and seconds runnable but waiting, with its page faults,
+and openssl's CPU time beside the worker's.
 
 In process, on the same file in the same rounds (`benchmarks._upload_stages`): each stage of the
-request timed on its own (receive, write, hash, type detection, inspection, storage), reported
-as its share of the HTTP request, the rest being the HTTP side; and the bytes that type
-detection and inspection read, per MB uploaded.
+request timed on its own in CPU seconds (receive, write, hash, type detection, inspection,
+storage), reported as its share of the worker's CPU time for the request, the rest being the
+HTTP side; and the bytes that type detection and inspection read, per MB uploaded.
 """
 
 import contextlib
@@ -26,6 +29,7 @@ import http.client
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -108,11 +112,23 @@ def _write_pdf(path: Path) -> None:
         out.write(b"%" + b" " * (pad - 2) + b"\n")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _command(command: list[str], path: Path) -> tuple[float, str]:
     """Wall seconds of a command run on the file, and its output."""
+    seconds, _cpu, output = _command_cpu(command, path)
+    return seconds, output
+
+
+def _command_cpu(command: list[str], path: Path) -> tuple[float, float, str]:
+    """Wall seconds of a command run on the file, its CPU seconds (user + system), and its output."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run([*command, str(path)], check=True, capture_output=True, text=True)  # noqa: S603  fixed tools
-    return time.perf_counter() - started, done.stdout
+    return time.perf_counter() - started, _children_cpu() - cpu_before, done.stdout
 
 
 # --- the server, the session and the request ----------------------------------------------------
@@ -241,13 +257,27 @@ def _post(port: int, path: str, cookie: str, prefix: bytes, source: Path, suffix
 
 class WorkerPeak:
     """The worker's peak RSS above its level before the upload: psutil samples every 2 ms from a
-    thread here, and VmHWM from /proc (reset with clear_refs before, read after)."""
+    thread here, and VmHWM from /proc (reset with clear_refs before, read after).
+
+    Also what the worker's time went to (/proc/<pid>/schedstat): seconds on a CPU, seconds
+    runnable but waiting for one (other processes on a shared machine), and its minor page faults.
+    """
 
     def __init__(self, worker: psutil.Process) -> None:
         self._worker = worker
         self._stop = threading.Event()
         self._status = Path(f"/proc/{worker.pid}/status")
         self.start_rss = self.peak_rss = self.hwm = 0
+        self.on_cpu = self.waiting = 0.0
+        self.page_faults = 0
+
+    def _sched(self) -> tuple[float, float, int]:
+        """(seconds on a CPU, seconds waiting in the run queue, minor page faults) so far."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            on_cpu, waiting, _slices = Path(f"/proc/{self._worker.pid}/schedstat").read_text().split()
+            faults = int(Path(f"/proc/{self._worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+            return int(on_cpu) / 1e9, int(waiting) / 1e9, faults
+        return 0.0, 0.0, 0
 
     def _vm(self, key: str) -> int:
         with contextlib.suppress(OSError):
@@ -260,6 +290,7 @@ class WorkerPeak:
         with contextlib.suppress(OSError):
             Path(f"/proc/{self._worker.pid}/clear_refs").write_text("5")  # resets VmHWM to VmRSS
         self.start_rss = self.peak_rss = self._worker.memory_info().rss
+        self._sched_before = self._sched()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -273,6 +304,10 @@ class WorkerPeak:
         self._thread.join()
         self.peak_rss = max(self.peak_rss, self._worker.memory_info().rss)
         self.hwm = self._vm("VmHWM")
+        after = self._sched()
+        self.on_cpu = after[0] - self._sched_before[0]
+        self.waiting = after[1] - self._sched_before[1]
+        self.page_faults = after[2] - self._sched_before[2]
 
     @property
     def growth_mb(self) -> float:
@@ -363,20 +398,21 @@ def _pinned(cpu: int | None):
 
 
 def _stage_breakdown(rounds: list[dict]) -> list[Measure]:
-    """Each stage's share of the HTTP request, worked out round by round (the stages are timed
-    right after that round's upload, so load on a shared machine falls on both) and reported as
-    the median; what the stages do not account for is the HTTP side (gunicorn reading the body
-    from the socket, the session, the form, the database, the response)."""
-    rest = "HTTP side (socket, session, database)"
+    """Each stage's share of the worker's CPU time for the request, worked out round by round and
+    reported as the median: the stages' CPU seconds in process against the worker's seconds on a
+    CPU (schedstat), so that time spent waiting for a CPU on a shared machine counts on neither
+    side. What the stages do not account for is the HTTP side (gunicorn reading the body from the
+    socket into its buffers, the session, the form, the database, the response)."""
+    rest = "HTTP side (socket, gunicorn's buffers, session, database)"
     shares: dict[str, list[float]] = {stage: [] for stage in (*upload_stages.STAGES, rest)}
     for r in rounds:
         for stage in upload_stages.STAGES:
-            shares[stage].append(r[stage] / r["upload"])
-        shares[rest].append(max(1 - sum(r[stage] for stage in upload_stages.STAGES) / r["upload"], 0.0))
+            shares[stage].append(r[stage] / r["worker on cpu"])
+        shares[rest].append(max(1 - sum(r[stage] for stage in upload_stages.STAGES) / r["worker on cpu"], 0.0))
     seconds = {stage: statistics.median(r[stage] for r in rounds) for stage in upload_stages.STAGES}
     return [
         Measure(
-            f"  share: {stage}" + (f" ({seconds[stage] * 1000:.0f} ms)" if stage in seconds else ""),
+            f"  share of worker CPU: {stage}" + (f" ({seconds[stage] * 1000:.0f} ms)" if stage in seconds else ""),
             100 * statistics.median(values),
             "%",
         )
@@ -413,7 +449,7 @@ def run() -> list[Measure]:
             rounds = []
             for n in range(1, ROUNDS + 1):
                 sha256sum, _ = _command(["sha256sum"], source)
-                openssl, _ = _command(["openssl", "dgst", "-sha256"], source)
+                openssl, openssl_cpu, _ = _command_cpu(["openssl", "dgst", "-sha256"], source)
                 upload, peak = _upload_and_check(server, url, cookie, token, source, expected, n)
                 hashlib_only = _hashlib_only(source)
                 prefix, suffix = _form_parts([("title", "In-process stages")], "report.pdf")
@@ -422,7 +458,11 @@ def run() -> list[Measure]:
                     {
                         "sha256sum": sha256sum,
                         "openssl": openssl,
+                        "openssl cpu": openssl_cpu,
                         "upload": upload,
+                        "worker on cpu": peak.on_cpu,
+                        "worker waiting": peak.waiting,
+                        "worker page faults": float(peak.page_faults),
                         "hashlib": hashlib_only,
                         "in-process receive": stages["receive"] + stages["write"] + stages["hash"],
                         "rss": peak.growth_mb,
@@ -491,8 +531,17 @@ def run() -> list[Measure]:
             rss <= TARGET_MEMORY_MB,
         ),
         *([Measure("  ... VmHWM above RSS before (max)", max(hwms), "MB")] if hwms else []),
+        Measure("worker on a CPU during the upload (schedstat), median", median("worker on cpu"), "s"),
+        Measure("worker runnable but waiting for a CPU (other load)", median("worker waiting"), "s"),
+        Measure("worker minor page faults per upload, median", median("worker page faults"), ""),
+        Measure("openssl dgst -sha256 CPU time (user + system)", median("openssl cpu"), "s"),
+        Measure(
+            "  openssl CPU / worker on-CPU (ratio by CPU time, not load)", ratio("openssl cpu", "worker on cpu"), "x"
+        ),
         Measure("secondary, in process: hashlib alone", mb / median("hashlib"), "MB/s"),
-        Measure("secondary, in process: receive + write + hash", mb / median("in-process receive"), "MB/s"),
+        Measure(
+            "secondary, in process: receive + write + hash, per CPU second", mb / median("in-process receive"), "MB/s"
+        ),
         Measure("  ... / sha256sum", ratio("sha256sum", "in-process receive"), "x"),
         Measure("first upload (cold worker), request", first_seconds, "s"),
     ]

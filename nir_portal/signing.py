@@ -9,6 +9,7 @@ checkpoints are too. With CSCR_TSA_URL set, signatures carry an RFC 3161 timesta
 
 import datetime
 import fcntl
+import functools
 import hashlib
 import os
 import tempfile
@@ -78,7 +79,30 @@ def _passphrase() -> bytes | None:
 
 
 def _load(loader, *args, source: str, **kwargs) -> SigningCredentials:
-    signer = loader(*args, **kwargs)
+    return _load_once(loader, args, tuple(sorted(kwargs.items())), source, _files_state(args))
+
+
+def _files_state(args) -> tuple:
+    """What identifies the key files' current contents: each path's size, modification time and
+    inode, so that a replaced or regenerated key is loaded afresh."""
+    state: list[tuple] = []
+    for arg in args:
+        if isinstance(arg, str | Path):
+            try:
+                stat = os.stat(arg)
+            except OSError:
+                state.append((str(arg), None))
+            else:
+                state.append((str(arg), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return tuple(state)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_once(loader, args: tuple, kwargs: tuple, source: str, _files: tuple) -> SigningCredentials:
+    """The key loaded once per process for each file state and passphrase (the cache key): loading
+    checks the RSA key's consistency, which took about 0.5 s for a 3072-bit key on a loaded
+    machine, longer than the PAdES signature it was loaded for. A failed load is not cached."""
+    signer = loader(*args, **dict(kwargs))
     if signer is None:  # pyhanko logs the reason and returns None
         raise SigningNotConfigured(
             f"The CSCR signing key in {source} could not be loaded: check the file and "

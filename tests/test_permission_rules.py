@@ -15,15 +15,16 @@ from django.conf import settings
 from nir_portal.accounts.permissions import RULES, RoleRule
 
 ROOT = Path(__file__).resolve().parent.parent
-PERMISSION_MODULES = [
-    "nir_portal.accounts.permissions",
-    "onboarding.permissions",
-    "safety.permissions",
-    "safety.cscr.permissions",
-]
+APP_FOLDERS = ("nir_portal", "onboarding", "certificates", "safety", "dashboards")
+# Every permissions module of every app, found on disk so that a new one cannot be left out.
+PERMISSION_MODULES = sorted(
+    ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    for folder in APP_FOLDERS
+    for path in (ROOT / folder).rglob("permissions.py")
+)
 SOURCES = [
     path
-    for folder in ("nir_portal", "onboarding", "safety", "dashboards", "templates")
+    for folder in (*APP_FOLDERS, "templates")
     for path in (ROOT / folder).rglob("*")
     if path.suffix in (".py", ".html") and "migrations" not in path.parts
 ]

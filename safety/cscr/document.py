@@ -8,8 +8,11 @@ matrix version's labels, the evidence revisions' requirement codes and review ou
 at signing) and the deployment's context at issue (sites, people, incidents, go-live).
 """
 
+import contextlib
+import io
 import logging
 import mimetypes
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pikepdf
 from django.conf import settings
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -36,6 +40,19 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "pdf/cscr.html"
 MAX_CHANGES_LISTED = 200
+
+# A long report is rendered in parts, so that WeasyPrint, which keeps the layout of every page of a
+# document until it is written, holds one part's pages at a time: about 0.6 MB per hazard
+# otherwise, 750 MB for 1,000 hazards against the worker's 400 MB per child. The template marks
+# where a part may end (PART_MARK): between the long sections, and every PART_HAZARDS rows of the
+# long tables, where the table is closed and opened again with its head. A report of up to
+# WHOLE_CHARACTERS of HTML is rendered whole, as one document (200 hazards come to about 330,000);
+# a longer one in parts of up to PART_CHARACTERS each (the layout's memory follows the text, not
+# the number of rows: 1,000 hazards came to 6 parts and a peak RSS well under the limit).
+PART_MARK = "<!--cscr-part-->"
+PART_HAZARDS = 200
+WHOLE_CHARACTERS = 400_000
+PART_CHARACTERS = 250_000
 
 SECTIONS = (
     "Document control",
@@ -106,15 +123,130 @@ class RenderedPdf:
     pages: int
 
 
+def _render(html: str):
+    return HTML(string=html, base_url=base_url(), url_fetcher=ProjectFilesFetcher()).render()
+
+
 def html_to_pdf(html: str) -> RenderedPdf:
-    """WeasyPrint, with the restricted fetcher; the pages are counted from the same layout."""
+    """WeasyPrint, with the restricted fetcher; the pages are counted from the same layout. A long
+    report is rendered in parts (see WHOLE_CHARACTERS)."""
     delay = getattr(settings, "CSCR_TEST_RENDER_DELAY_SECONDS", 0) if getattr(settings, "TESTING", False) else 0
     if delay:
         time.sleep(delay)  # test runs only: a window in which a test kills the worker mid-render
-    document = HTML(string=html, base_url=base_url(), url_fetcher=ProjectFilesFetcher()).render()
-    pages = len(document.pages)
-    pdf = document.write_pdf()
-    return RenderedPdf(pdf=pdf, pages=pages)
+    parts = _parts(html)
+    if len(parts) == 1:
+        document = _render(html)
+        pages = len(document.pages)
+        pdf = document.write_pdf()
+        return RenderedPdf(pdf=pdf, pages=pages)
+    return _render_in_parts(parts)
+
+
+# --- rendering a long report in parts ------------------------------------------------------------
+
+_BODY_START = re.compile(r"<body[^>]*>\s*<div class=\"meta\"[^>]*></div>", re.S)
+_BODY_END = "</body>"
+# Later parts start on a page of their own: their first page keeps the running heads that only the
+# cover goes without, and the page numbers of every part are left to the overlay below.
+_NO_PAGE_NUMBER = "@page { @bottom-right { content: none; } }"
+_LATER_PART_STYLE = (
+    "<style>.meta { string-set: doc-version attr(data-version), doc-hash attr(data-hash), doc-title attr(data-title); }"
+    '@page :first { @top-left { content: string(doc-title); } @top-right { content: "Version " string(doc-version); } }'
+    f"{_NO_PAGE_NUMBER}</style>"
+)
+_FIRST_PART_STYLE = f"<style>{_NO_PAGE_NUMBER}</style>"
+_NUMBERS_STYLE = (
+    "<style>@page { @top-left { content: none; } @top-right { content: none; } @bottom-left { content: none; } }"
+    "body { margin: 0; } div { break-after: page; } .wide { page: wide; }</style>"
+)
+
+
+def _parts(html: str) -> list[str]:
+    """The report's HTML as the documents to render: itself when it is short enough to render
+    whole, or else one document per group of consecutive pieces (between PART_MARKs) of up to
+    PART_CHARACTERS, each with the report's head and running strings."""
+    pieces = html.split(PART_MARK)
+    if len(pieces) == 1 or len(html) <= WHOLE_CHARACTERS:
+        return [html]
+    start = _BODY_START.search(pieces[0])
+    end = pieces[-1].rfind(_BODY_END)
+    if start is None or end < 0:
+        raise ValueError("the CSCR template's body does not start with its meta element")
+    head = pieces[0][: start.end()]
+    pieces[0] = pieces[0][start.end() :]
+    tail = pieces[-1][end:]
+    pieces[-1] = pieces[-1][:end]
+    groups: list[list[str]] = [[]]
+    size = 0
+    for piece in pieces:
+        if groups[-1] and size + len(piece) > PART_CHARACTERS:
+            groups.append([])
+            size = 0
+        groups[-1].append(piece)
+        size += len(piece)
+    later_head = head.replace("</head>", _LATER_PART_STYLE + "</head>", 1)
+    first_head = head.replace("</head>", _FIRST_PART_STYLE + "</head>", 1)
+    return [(first_head if n == 0 else later_head) + "".join(group) + tail for n, group in enumerate(groups)]
+
+
+def _render_in_parts(parts: list[str]) -> RenderedPdf:
+    """Each part rendered and written on its own (its layout freed before the next), the pages put
+    together with pikepdf, and "Page n of N" laid over every page from a document of page numbers
+    alone, with the same page sizes and margins."""
+    with contextlib.ExitStack() as sources:
+        return _merge(parts, sources)
+
+
+def _merge(parts: list[str], sources: contextlib.ExitStack) -> RenderedPdf:
+    # The parts' PDFs stay open until the whole is saved: pikepdf copies their pages' streams then.
+    merged = sources.enter_context(pikepdf.new())
+    outline: list[tuple[str, int, int]] = []  # title, depth, page index
+    for n, part in enumerate(parts):
+        document = _render(part)
+        offset = len(merged.pages)
+        # Later parts have no title of their own (the <h1> is on the cover): their headings go
+        # under the first part's, as they would in one document.
+        outline.extend(_outline(document.make_bookmark_tree(), offset, depth=1 if n and outline else 0))
+        data = document.write_pdf()
+        del document
+        source = sources.enter_context(pikepdf.open(io.BytesIO(data)))
+        merged.pages.extend(source.pages)
+        if n == 0:
+            merged.docinfo = merged.copy_foreign(source.docinfo)  # type: ignore[assignment]  # a Dictionary
+    wide = [float(page.mediabox[2]) > float(page.mediabox[3]) for page in merged.pages]
+    head = parts[0][: parts[0].find("</head>")].replace(_FIRST_PART_STYLE, "")
+    numbers = head + _NUMBERS_STYLE + "</head><body>"
+    numbers += "".join('<div class="wide"></div>' if w else "<div></div>" for w in wide) + "</body></html>"
+    numbered = _render(numbers).write_pdf()
+    overlay = sources.enter_context(pikepdf.open(io.BytesIO(numbered)))
+    if len(overlay.pages) != len(merged.pages):
+        raise RuntimeError("the page numbers came out on a different number of pages")
+    for page, number_page in zip(merged.pages, overlay.pages, strict=True):
+        page.add_overlay(number_page, None)
+    _outline_write(merged, outline)
+    output = io.BytesIO()
+    merged.save(output)
+    logger.info("A CSCR of %s pages was rendered in %s parts.", len(wide), len(parts))
+    return RenderedPdf(pdf=output.getvalue(), pages=len(wide))
+
+
+def _outline(bookmarks, offset: int, depth: int = 0) -> list[tuple[str, int, int]]:
+    """WeasyPrint's bookmark tree as (title, depth, page index in the whole report)."""
+    found = []
+    for label, (page, _x, _y), children, _state in bookmarks:
+        found.append((label, depth, page + offset))
+        found.extend(_outline(children, offset, depth + 1))
+    return found
+
+
+def _outline_write(pdf: pikepdf.Pdf, entries: list[tuple[str, int, int]]) -> None:
+    with pdf.open_outline() as outline:
+        parents: list[pikepdf.OutlineItem] = []
+        for title, depth, page in entries:
+            item = pikepdf.OutlineItem(title, page)
+            del parents[depth:]
+            (parents[-1].children if parents else outline.root).append(item)
+            parents.append(item)
 
 
 def render_html(context: dict) -> str:
@@ -384,6 +516,7 @@ def cscr_context(
     phase = phase_context(job)
     return {
         **phase,
+        "part_hazards": PART_HAZARDS,
         "sections": SECTIONS + phase["phase_sections"],
         "job": job,
         "issued_at": issued_at,

@@ -43,9 +43,16 @@ def _fonts(resources) -> dict[str, dict[int, str]]:
 
 
 def _page_text(page) -> str:
-    fonts = _fonts(_deref(page["/Resources"]))
     contents = _deref(page["/Contents"])
     data = b"".join(_deref(c).data for c in contents) if isinstance(contents, list) else contents.data
+    return _stream_text(data, _deref(page["/Resources"]))
+
+
+def _stream_text(data: bytes, resources) -> str:
+    """The text a content stream shows, with that of the form XObjects it draws (`Do`), such as a
+    page-number overlay laid over a page."""
+    fonts = _fonts(resources)
+    xobjects = _deref(resources["/XObject"]) if "/XObject" in resources else {}
     out: list[str] = []
     current: dict[int, str] = {}
     operands: list[bytes] = []
@@ -59,6 +66,10 @@ def _page_text(page) -> str:
         elif operator is not None:
             if operator == b"Tf" and operands:
                 current = fonts.get(operands[-1].decode(), {})
+            elif operator == b"Do" and operands and "/" + operands[-1].decode() in xobjects:
+                form = _deref(xobjects["/" + operands[-1].decode()])
+                if form.get("/Subtype") == "/Form":
+                    out.append(_stream_text(form.data, _deref(form.get("/Resources", resources))))
             elif operator in (b"BT", b"ET", b"Tm", b"Td", b"TD", b"T*"):
                 out.append("\n")
             operands = []

@@ -8,6 +8,7 @@ import json
 import time
 import zipfile
 
+import pikepdf
 import pytest
 from weasyprint.urls import FatalURLFetchingError
 
@@ -47,6 +48,49 @@ def test_the_pdf_text_has_every_required_section_and_every_hazard_of_the_signed_
     assert "SUP-7" in text and "Accepted" in text
     assert "is monitored weekly" in text
     assert "Run the fallback drill." in text
+
+
+def test_a_long_report_rendered_in_parts_reads_as_one_document_and_verifies(
+    signed_off, people, bundle_storage, monkeypatch
+):
+    """A report longer than one part (here: parts of a few rows, so that this small log is long) is
+    rendered part by part and put together: every section and hazard, "Page n of N" on every page
+    counted through the whole report, the running heads past the cover, one outline, and the
+    signed bundle verifies."""
+    monkeypatch.setattr(document, "PART_HAZARDS", 2)
+    monkeypatch.setattr(document, "WHOLE_CHARACTERS", 4000)
+    monkeypatch.setattr(document, "PART_CHARACTERS", 4000)
+    rendered: list[int] = []
+    render = document._render_in_parts
+
+    def counting(parts):
+        rendered.append(len(parts))
+        return render(parts)
+
+    monkeypatch.setattr(document, "_render_in_parts", counting)
+    job, _ = cscr_services.bundle_request(
+        actor=people.cso_a, deployment=signed_off.deployment, mfa_verified_at=time.time()
+    )
+    job = build(job)
+    assert job.status == CSCRBundleJob.Status.COMPLETE, job.failure_reason
+    assert rendered and rendered[0] > 3
+
+    pdf = _member(job, "cscr.pdf")
+    pages = pdf_text(pdf).split("\f")
+    assert len(pages) == job.page_count
+    for number, page in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in normalised(page), f"page {number} is not numbered"
+        if number > 1:
+            assert "Version 1" in page and "Clinical Safety Case Report" in page
+    text = normalised("\f".join(pages))
+    for section in SECTIONS:
+        assert section in text, f"section missing from the PDF: {section}"
+    for hazard in signed_off.snapshot["hazards"]:
+        assert normalised(hazard["name"]) in text, f"{hazard['reference']} missing from the PDF"
+    with pikepdf.open(io.BytesIO(pdf)) as merged, merged.open_outline() as outline:
+        assert [item.title for item in outline.root] == [f"Clinical Safety Case Report: {signed_off.deployment.name}"]
+        assert {item.title for item in outline.root[0].children} >= set(SECTIONS[1:])
+    assert verify(bundle_path(job)).valid
 
 
 def test_the_bundle_records_exactly_the_signed_snapshot(built, signed_off):

@@ -5,7 +5,7 @@ import io
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -46,3 +46,19 @@ def test_pkcs12_without_a_passphrase_is_refused(tmp_path, monkeypatch):
         call_command("create_signing_key", "--dir", str(tmp_path), "--pkcs12", stdout=io.StringIO())
 
     assert not (tmp_path / "cscr-signing.p12").exists()
+
+
+def test_the_key_is_loaded_once_per_process_and_again_when_its_file_is_replaced(tmp_path, settings):
+    """Loading a 3072-bit key (which checks it) cost more than the PAdES signature it was loaded
+    for, so a process keeps the loaded key; replacing the file (a new key) is seen at once."""
+    settings.CSCR_SIGNING_DEV_DIR = tmp_path
+    settings.CSCR_SIGNING_PKCS12_FILE = settings.CSCR_SIGNING_KEY_FILE = settings.CSCR_SIGNING_CERT_FILE = ""
+    first = signing.signing_credentials()
+
+    assert signing.signing_credentials() is first
+
+    call_command("create_signing_key", "--dir", str(tmp_path), "--force", stdout=io.StringIO())
+    replaced = signing.signing_credentials()
+    certificate = x509.load_pem_x509_certificate((tmp_path / signing.DEV_CERT_NAME).read_bytes())
+    assert replaced is not first and replaced.fingerprint != first.fingerprint
+    assert replaced.certificate.dump() == certificate.public_bytes(Encoding.DER)
