@@ -40,11 +40,13 @@ from benchmarks import Measure
 # BENCH_DASHBOARD_STEPS (e.g. "20,50") shortens a trial run; the targets apply at the largest step.
 STEPS = tuple(int(n) for n in os.environ.get("BENCH_DASHBOARD_STEPS", "100,500,2000").split(","))
 USERS = 20
-# gunicorn as docker/entrypoint.sh runs it, sized for two cores: BENCH_GUNICORN_WORKERS processes
+# gunicorn as docker/entrypoint.sh runs it by default, on two cores: BENCH_GUNICORN_WORKERS processes
 # of BENCH_GUNICORN_THREADS threads each (1: sync workers; more: gthread, which overlaps one
-# request's database waits with another's Python).
-WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "1"))
+# request's database and cache waits with another's Python). Side by side on this machine, 2 x 4
+# served both pages about half as fast again as 4 sync workers, with a lower p95.
+WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+KEEP_ALIVE = int(os.environ.get("BENCH_GUNICORN_KEEP_ALIVE", "2"))  # gunicorn's default
 LOAD_SECONDS = 20
 LOAD_MAX_REQUESTS = 6000
 SEQUENTIAL_ROUNDS = 15
@@ -152,6 +154,8 @@ class Server:
             str(THREADS),
             "--worker-class",
             "sync" if THREADS == 1 else "gthread",
+            "--keep-alive",
+            str(KEEP_ALIVE),
             "--timeout",
             "120",
             "--log-level",

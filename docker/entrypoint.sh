@@ -17,8 +17,8 @@ case "$command" in
         # Web workers are recycled too, so a slow leak cannot grow without bound.
         exec gunicorn nir_portal.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
-            --workers "${WEB_CONCURRENCY:-3}" \
-            --threads "${WEB_THREADS:-1}" \
+            --workers "${WEB_CONCURRENCY:-2}" \
+            --threads "${WEB_THREADS:-4}" \
             --worker-tmp-dir /dev/shm \
             --max-requests 1000 \
             --max-requests-jitter 100 \

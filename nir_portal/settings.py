@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "nir_portal.sessions.SlidingSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -219,11 +220,15 @@ if CIS2_SERVER_URL:
         ],
     }
 
-# Idle timeout: the session expires this many seconds after the last request.
+# Idle timeout: the session expires this many seconds after the last request. Rather than saving
+# the session on every request, nir_portal.sessions saves an unchanged one when its stored expiry
+# has fallen SESSION_REFRESH_SECONDS behind: it ends at most that much sooner, never later.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_REFRESH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# The database store (a DELETE ends a session at once in every process), remembering the expiry it read.
+SESSION_ENGINE = "nir_portal.sessions"
 
 # --- Security headers --------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

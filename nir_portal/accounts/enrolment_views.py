@@ -87,6 +87,12 @@ class PasswordSetFromLinkView(PasswordResetFromKeyView):
     signed in and go straight on to set one up, in this session. Someone with one signs in as usual,
     with their password and a code."""
 
+    def get_context_data(self, **kwargs):
+        user = getattr(self, "reset_user", None)
+        # An invitation's link: the person has no password yet, so they choose one, not change it.
+        first_password = user is not None and not user.has_usable_password()
+        return {**super().get_context_data(**kwargs), "first_password": first_password}
+
     def form_valid(self, form):
         user = self.reset_user
         response = super().form_valid(form)

@@ -69,6 +69,8 @@ def test_an_invitee_sets_a_password_from_the_invitation_and_goes_straight_on_to_
 
     form = client.get(link, follow=True)
     set_password = form.redirect_chain[-1][0]
+    assert '<h1 class="nhsuk-heading-l">Choose your password</h1>' in form.content.decode()
+    assert ">Set password</button>" in form.content.decode()
     response = client.post(set_password, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}, follow=True)
 
     person = Membership.objects.get(user__email="new.person@test.nhs.uk").user
@@ -85,7 +87,9 @@ def test_a_password_reset_link_used_by_someone_enrolled_signs_nobody_in(world, c
     user = world.member(world.trust_a, Role.VIEWER)
     client.post(reverse("account_reset_password"), {"email": user.email})
     link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", django_mail.outbox[-1].body).group(1)
-    set_password = client.get(link, follow=True).redirect_chain[-1][0]
+    form = client.get(link, follow=True)
+    set_password = form.redirect_chain[-1][0]
+    assert "Choose a new password</h1>" in form.content.decode()  # a reset changes a password
 
     client.post(set_password, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
 
