@@ -13,24 +13,7 @@ from safety.selectors import HazardLogRow
 
 register = template.Library()
 
-ROW = (
-    '<tr role="row" class="nhsuk-table__row" data-testid="hazard-{reference}">'
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Reference </span>'
-    '<a href="{url}">{reference}<span class="nhsuk-u-visually-hidden"> {name}</span></a></td>'
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Name </span>{name}</td>'
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Source </span>'
-    "{source}{decision}</td>"
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Applicable </span>'
-    "{applicable}</td>"
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Initial rating </span>'
-    "{initial}</td>"
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Residual rating </span>'
-    "{residual}</td>"
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Status </span>'
-    '<strong class="nhsuk-tag {status_class}">{status}</strong></td>'
-    '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">Controls </span>'
-    "{controls}{register}</td></tr>"
-)
+CELL = '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-responsive__heading">'
 DECISION_NEEDED = SafeString(' <strong class="nhsuk-tag nhsuk-tag--orange">Decision needed</strong>')
 CITES_REGISTER = SafeString(" (certificate register cited)")
 
@@ -50,21 +33,22 @@ def hazard_log_rows(hazards: Iterable[HazardLogRow], url_prefix: str) -> SafeStr
     rows = []
     for hazard in hazards:
         name = escape(hazard.name)
+        reference = hazard.reference  # "H" and digits
         status_class, status = statuses.get(hazard.status) or (status_tag_class(hazard.status), escape(hazard.status))
+        source = sources.get(hazard.source) or escape(hazard.source)
+        initial = RATING_TAGS.get(hazard.initial_rating) or rating_tag(hazard.initial_rating)
+        residual = RATING_TAGS.get(hazard.residual_rating) or rating_tag(hazard.residual_rating)
         rows.append(
-            ROW.format(
-                reference=hazard.reference,  # "H" and digits
-                url=f"{prefix}{int(hazard.pk)}/",
-                name=name,
-                source=sources.get(hazard.source) or escape(hazard.source),
-                decision=DECISION_NEEDED if hazard.transfer_decision == pending else "",
-                applicable="Yes" if hazard.is_applicable else "No",
-                initial=RATING_TAGS.get(hazard.initial_rating) or rating_tag(hazard.initial_rating),
-                residual=RATING_TAGS.get(hazard.residual_rating) or rating_tag(hazard.residual_rating),
-                status_class=status_class,
-                status=status,
-                controls=int(hazard.control_count),
-                register=CITES_REGISTER if hazard.register_citations else "",
-            )
+            f'<tr role="row" class="nhsuk-table__row" data-testid="hazard-{reference}">'
+            f'{CELL}Reference </span><a href="{prefix}{int(hazard.pk)}/">{reference}'
+            f'<span class="nhsuk-u-visually-hidden"> {name}</span></a></td>'
+            f"{CELL}Name </span>{name}</td>"
+            f"{CELL}Source </span>{source}{DECISION_NEEDED if hazard.transfer_decision == pending else ''}</td>"
+            f"{CELL}Applicable </span>{'Yes' if hazard.is_applicable else 'No'}</td>"
+            f"{CELL}Initial rating </span>{initial}</td>"
+            f"{CELL}Residual rating </span>{residual}</td>"
+            f'{CELL}Status </span><strong class="nhsuk-tag {status_class}">{status}</strong></td>'
+            f"{CELL}Controls </span>{int(hazard.control_count)}{CITES_REGISTER if hazard.register_citations else ''}"
+            "</td></tr>"
         )
     return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above

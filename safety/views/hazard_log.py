@@ -10,6 +10,7 @@ from django.views.generic import FormView, TemplateView, View
 
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
+from nir_portal.permissions import get_visible_or_404
 from safety import exports, permissions, selectors
 from safety.forms import (
     HazardFilterForm,
@@ -24,7 +25,9 @@ class HazardLogView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        deployment = deployment_or_404(self.request, kwargs["pk"])
+        deployment = get_visible_or_404(
+            self.request, selectors.hazard_log_page_deployments(self.request.user), pk=kwargs["pk"]
+        )
         filter_form = HazardFilterForm(self.request.GET)
         filters = filter_form.cleaned_data if filter_form.is_valid() else {}
         context.update(
@@ -41,7 +44,7 @@ class HazardLogView(TemplateView):
             ),
             # One reverse() for the whole table rather than one per row.
             hazard_url_prefix=reverse("safety:hazard-detail", kwargs={"pk": 0}).removesuffix("0/"),
-            sign_off=selectors.latest_sign_off(user=self.request.user, deployment=deployment),
+            sign_off=selectors.hazard_log_page_sign_off(deployment),
             can_edit=permissions.can_edit_hazard_log(self.request.user, deployment),
             crumbs=[(deployment.get_absolute_url(), deployment.name)],
         )
