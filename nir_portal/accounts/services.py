@@ -2,13 +2,15 @@
 validates, writes, and audits in one transaction."""
 
 from datetime import date, timedelta
+from importlib import import_module
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.contrib.sessions.models import Session
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -417,8 +419,8 @@ def enrolment_link_for_bootstrap(*, user) -> EnrolmentLink:
 
 def _sessions_end(user) -> int:
     """Sign the person out everywhere: delete every stored session that is theirs."""
-    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
-        return 0
+    if not issubclass(import_module(settings.SESSION_ENGINE).SessionStore, DatabaseSessionStore):
+        raise ImproperlyConfigured("Ending a person's sessions needs sessions kept in the database.")
     ended = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if session.get_decoded().get(SESSION_KEY) == str(user.pk):
