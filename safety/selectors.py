@@ -123,9 +123,7 @@ class HazardLogRow(NamedTuple):
         return f"H{self.number:03d}"
 
 
-HAZARD_LOG_ROW_FIELDS = [
-    f for f in HazardLogRow._fields if f not in ("control_count", "register_citations")
-]
+HAZARD_LOG_ROW_FIELDS = [f for f in HazardLogRow._fields if f not in ("control_count", "register_citations")]
 
 
 @cache
