@@ -61,9 +61,10 @@ def _refusal(deployment: Deployment, authorisation: GoLiveAuthorisation | None) 
     return None
 
 
-def go_live_refusal(deployment: Deployment) -> str:
-    """Why the deployment cannot be recorded live now ("" when it can), for the page to say so."""
-    error = _refusal(deployment, go_live_authorisation_standing(deployment))
+def go_live_refusal(deployment: Deployment, authorisation: GoLiveAuthorisation | None) -> str:
+    """Why the deployment cannot be recorded live now ("" when it can), for the page to say so;
+    `authorisation` is `go_live_authorisation_standing(deployment)`, which the page shows too."""
+    error = _refusal(deployment, authorisation)
     return error.messages[0] if error else ""
 
 

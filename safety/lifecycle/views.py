@@ -325,10 +325,11 @@ class GoLiveRecordView(ServiceFormView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
+        authorisation = going_live.go_live_authorisation_standing(self.deployment)
         return {
             **super().get_context_data(**kwargs),
-            "authorisation": going_live.go_live_authorisation_standing(self.deployment),
-            "refusal": going_live.go_live_refusal(self.deployment),
+            "authorisation": authorisation,
+            "refusal": going_live.go_live_refusal(self.deployment, authorisation),
         }
 
     def act(self, data):
