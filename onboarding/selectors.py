@@ -137,6 +137,13 @@ class Checklist:
             if r.requirement.stage == stage and r.requirement.mandatory and r.status != EvidenceLink.Status.ACCEPTED
         ]
 
+    def unaccepted_mandatory(self) -> list[Requirement]:
+        """Every mandatory requirement, of any stage, without accepted evidence today (one accepted
+        when its stage was left may since have expired or been sent back)."""
+        return [
+            r.requirement for r in self._all() if r.requirement.mandatory and r.status != EvidenceLink.Status.ACCEPTED
+        ]
+
 
 def deployment_checklist(*, user, deployment: Deployment, today=None) -> Checklist:
     """Each area's requirements with the best status of their evidence. The counts are the same
@@ -312,3 +319,36 @@ def evidence_reviewers_described(evidence: Evidence) -> list[str]:
         else:
             phrases.append(f"the deployment lead or Clinical Safety Officer at {where}")
     return phrases
+
+
+# Stages from which go-live can be authorised: the last onboarding stage, a go-live authorised
+# again for a newer sign-off before the deployment went live, and a live deployment's upgrade.
+GO_LIVE_FROM_STAGES = (
+    Deployment.Stage.SAFETY_SIGN_OFF,
+    Deployment.Stage.GO_LIVE_AUTHORISED,
+    Deployment.Stage.LIVE,
+)
+
+
+def go_live_blockers(*, user, deployment: Deployment) -> list[str]:
+    """What, on the onboarding side, stands between this deployment and a go-live authorisation,
+    each as a sentence for the executive approver; empty when nothing does. The deployment must
+    have reached the clinical safety sign-off stage (each stage is left only with its mandatory
+    requirements accepted), and every mandatory requirement must still be accepted now. A live
+    deployment authorised again for a new case version is not held back by its checklist: its
+    expiring evidence is chased on its own, and a safety re-authorisation must not wait for it."""
+    if deployment.stage not in GO_LIVE_FROM_STAGES:
+        return [
+            f"The deployment is at {deployment.get_stage_display().lower()}. Go-live can be authorised once "
+            f"it has reached {Deployment.Stage.SAFETY_SIGN_OFF.label.lower()}, each stage's mandatory "
+            "requirements accepted."
+        ]
+    if deployment.stage == Deployment.Stage.LIVE:
+        return []
+    missing = deployment_checklist(user=user, deployment=deployment).unaccepted_mandatory()
+    if not missing:
+        return []
+    return [
+        f"{len(missing)} mandatory requirement(s) have no accepted evidence: "
+        f"{', '.join(requirement.code for requirement in missing)}."
+    ]

@@ -64,6 +64,13 @@ def clamd_urls(tmp_path_factory):
         clamav_daemon.stop(directory)
 
 
+@pytest.fixture
+def clamd_url(clamd_urls, settings) -> str:
+    """A clamd that answers, set as the portal's scanner for the test."""
+    settings.CLAMAV_URL = clamd_urls[0]
+    return clamd_urls[0]
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
     # The database cache is rolled back with each test; Redis keeps state, so rate limits and

@@ -74,3 +74,26 @@ def member(organisation: Organisation, role: str, *, mfa: bool = True, **user_fi
 def product_version(supplier: Organisation, version: str = "1.0", name: str | None = None) -> ProductVersion:
     product = Product.objects.create(supplier=supplier, name=name or f"{supplier.name} NIR connector")
     return ProductVersion.objects.create(product=product, version=version)
+
+
+def ready_for_go_live(deployment):
+    """Take the deployment to the clinical safety sign-off stage through the real services: with a
+    framework, its mandatory evidence stated and accepted (the PARS samples are scanned, so the
+    test needs the `clamd_url` fixture); without one, its lead's stage moves alone. The people
+    acting are the organisations' existing members in each role, or new ones where there are none."""
+    from nir_portal.accounts.models import Membership, Role
+    from onboarding.arrangements import onboarding_complete
+
+    def person(organisation, role):
+        held = Membership.objects.filter(organisation=organisation, role=role).select_related("user").first()
+        return held.user if held else member(organisation, role, mfa=False)
+
+    organisation = deployment.organisation
+    national = Organisation.objects.get(kind=Organisation.Kind.NATIONAL)
+    return onboarding_complete(
+        deployment=deployment,
+        lead=person(organisation, Role.DEPLOYMENT_LEAD),
+        trust_contributor=person(organisation, Role.EVIDENCE_CONTRIBUTOR),
+        supplier_contributor=person(deployment.product_version.product.supplier, Role.SUPPLIER_ASSURANCE_LEAD),
+        reviewers=[person(national, Role.NATIONAL_REVIEWER), person(organisation, Role.CSO)],
+    )

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +14,7 @@ from onboarding import permissions
 from onboarding.events import DeploymentCreated
 from onboarding.models import Deployment, DeploymentSite, DeploymentStageChange, Product, ProductVersion
 from onboarding.models.deployments import STAGE_ORDER
-from onboarding.selectors import deployment_checklist
+from onboarding.selectors import deployment_checklist, go_live_blockers
 from onboarding.services.cases import case_version_mark_live, case_version_open_first, case_version_retire_all
 from onboarding.services.evidence import evidence_links_for_new_deployment
 from onboarding.services.framework import framework_current
@@ -202,6 +203,41 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
         organisation=deployment.organisation,
         target=deployment,
         changes={"stage": [from_stage, to_stage], "reason": reason},
+    )
+    return deployment
+
+
+@transaction.atomic
+def deployment_enter_go_live_authorised(*, actor, deployment: Deployment, authority: dict) -> Deployment:
+    """Move a deployment at the clinical safety sign-off stage into "go-live authorised": the other
+    move `deployment_stage_change` refuses. Only the app that owns the go-live authorisation calls
+    this, after checking the approver and the sign-off under the row lock it took first, and names
+    the authorisation in `authority` (for the audit record). The onboarding checklist is checked
+    here, whoever calls: a deployment reaches go-live only through its stages, with every mandatory
+    requirement accepted."""
+    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    blockers = go_live_blockers(user=actor, deployment=deployment)
+    if blockers:
+        raise ValidationError([ValidationError(blocker, code="onboarding_incomplete") for blocker in blockers])
+    if deployment.stage != Deployment.Stage.SAFETY_SIGN_OFF:
+        return deployment  # authorised again before going live, or live: the stage stays
+    from_stage = deployment.stage
+    deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
+    deployment.stage_changed_at = timezone.now()
+    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    DeploymentStageChange.objects.create(
+        deployment=deployment,
+        from_stage=from_stage,
+        to_stage=deployment.stage,
+        changed_by=actor,
+        reason="Go-live authorised; residual risk accepted",
+    )
+    audit_event_record(
+        action="deployment.stage_change",
+        actor=actor,
+        organisation=deployment.organisation,
+        target=deployment,
+        changes={"stage": [from_stage, deployment.stage], **authority},
     )
     return deployment
 

@@ -1,12 +1,14 @@
 """Demo data for the safety case's later life (DEBUG only, through seed_demo): Acme's DCB0129
-hazards for versions 2.0 and 2.1, and Eastmoor live on 2.0 with a signed-off, authorised case, so
-the supplier can publish 2.1 and the trust can upgrade to it. Safe to run again."""
+hazards for versions 2.0 and 2.1, and Eastmoor live on 2.0 (its onboarding evidence accepted and
+its stages passed, its case signed off and authorised), so the supplier can publish 2.1 and the
+trust can upgrade to it. Safe to run again."""
 
 import time
 
 from django.utils import timezone
 
-from nir_portal.accounts.models import Membership, Role
+from nir_portal.accounts.models import Membership, Organisation, Role
+from onboarding.arrangements import onboarding_complete
 from onboarding.models import Deployment, ProductVersion
 from safety import services
 from safety.lifecycle import going_live
@@ -53,6 +55,18 @@ def demo_lifecycle_seed(*, product_versions: dict[str, ProductVersion]) -> None:
 
 def _take_live(deployment: Deployment) -> None:
     cso = _person(deployment.organisation, Role.CSO)
+    national = (
+        Membership.objects.filter(organisation__kind=Organisation.Kind.NATIONAL, role=Role.NATIONAL_REVIEWER)
+        .first()
+        .user
+    )
+    deployment = onboarding_complete(
+        deployment=deployment,
+        lead=_person(deployment.organisation, Role.DEPLOYMENT_LEAD),
+        trust_contributor=_person(deployment.organisation, Role.EVIDENCE_CONTRIBUTOR),
+        supplier_contributor=_person(deployment.product_version.product.supplier, Role.SUPPLIER_ASSURANCE_LEAD),
+        reviewers=[national, cso],
+    )
     matrix = deployment.risk_plan.risk_matrix
     for hazard in DeploymentHazard.objects.filter(deployment=deployment, transfer_decision="pending"):
         services.hazard_transfer_decide(

@@ -2,7 +2,6 @@
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from nir_portal import events
 from nir_portal.accounts import reauth
@@ -10,7 +9,9 @@ from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from nir_portal.mail import messages as mail
 from onboarding.models import Deployment
+from onboarding.selectors import go_live_blockers
 from onboarding.services.cases import case_version_mark_live
+from onboarding.services.deployments import deployment_enter_go_live_authorised
 from safety import permissions
 from safety.events import SafetyCaseChanged
 from safety.lifecycle.duties import independent_acceptance_check
@@ -33,6 +34,12 @@ def go_live_authorise(
         raise PermissionDenied("Only the organisation's executive approver can authorise go-live.")
     reauth.require_recent_mfa(mfa_verified_at=mfa_verified_at, action="authorise go-live")
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    # The onboarding stages come first: a sign-off of the hazard log is not a finished onboarding.
+    onboarding_blockers = go_live_blockers(user=actor, deployment=deployment)
+    if onboarding_blockers:
+        raise ValidationError(
+            [ValidationError(blocker, code="onboarding_incomplete") for blocker in onboarding_blockers]
+        )
     sign_off_refresh(deployment=deployment)
     current = SignOff.objects.filter(deployment=deployment, status=SignOff.Status.CURRENT).first()
     if current is None:
@@ -65,15 +72,10 @@ def go_live_authorise(
         case_version_mark_live(deployment=deployment)
         case_out_of_date_clear(deployment=deployment)
     else:
-        from_stage = deployment.stage
-        deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
-        deployment.stage_changed_at = timezone.now()
-        deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-        deployment.stage_changes.create(
-            from_stage=from_stage,
-            to_stage=deployment.stage,
-            changed_by=actor,
-            reason="Go-live authorised; residual risk accepted",
+        deployment_enter_go_live_authorised(
+            actor=actor,
+            deployment=deployment,
+            authority={"go_live_authorisation": authorisation.pk, "sign_off": current.pk},
         )
     events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
     audit_event_record(

@@ -13,6 +13,7 @@ from nir_portal.accounts import reauth
 from nir_portal.accounts.models import CSOProfile
 from nir_portal.next_steps import tell_next_steps
 from nir_portal.permissions import get_visible_or_404
+from onboarding.selectors import go_live_blockers
 from safety import permissions, selectors
 from safety.forms import (
     GoLiveForm,
@@ -149,6 +150,7 @@ class GoLiveView(reauth.RecentMFARequiredMixin, FormView):
             "deployment": deployment,
             "sign_off": selectors.latest_sign_off(user=user, deployment=deployment),
             "residual_hazards": residual,
+            "onboarding_blockers": go_live_blockers(user=user, deployment=deployment),
             "crumbs": [(deployment.get_absolute_url(), deployment.name)],
         }
 

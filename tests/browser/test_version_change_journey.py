@@ -41,7 +41,7 @@ def _supplier_hazard(supplier_cso, version, name):
 
 
 def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live_on_21_with_20_readable(
-    safety_reference_data, framework, world, live_server, context, page, sign_in, checked_pages, settings
+    safety_reference_data, framework, world, live_server, context, page, sign_in, checked_pages, settings, clamd_url
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True  # the notices are mailed by a task; here, in process
     deployment = world.deployment_a
@@ -72,6 +72,7 @@ def test_supplier_publishes_21_the_trust_upgrades_re_reviews_signs_and_goes_live
     first = sign_off_create(
         actor=cso, deployment=deployment, statement="Safe on 2.0.", conditions=[], mfa_verified_at=time.time()
     )
+    factories.ready_for_go_live(deployment)
     go_live_authorise(
         actor=executive, deployment=deployment, statement="Accepted for 2.0.", mfa_verified_at=time.time()
     )

@@ -16,6 +16,7 @@ from safety.lifecycle.phases import PHASE_SECTIONS
 from safety.models import CSCRBundleJob, DeploymentHazard
 from safety.services.go_live import go_live_authorise
 from safety.services.supplier_hazards import supplier_hazard_save
+from tests import factories
 from tests.cscr.conftest import build, bundle_path, make_signable, sign, verify
 from tests.cscr.pdf_text import normalised, pdf_text
 
@@ -26,6 +27,7 @@ def _pdf_text(job: CSCRBundleJob) -> str:
 
 
 def _go_live(deployment, people):
+    factories.ready_for_go_live(deployment)
     go_live_authorise(
         actor=people.executive_a, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time()
     )

@@ -32,6 +32,7 @@ def _live_and_signed(world):
     )
     sign_off_create(actor=cso, deployment=deployment, statement="Safe.", conditions=[], mfa_verified_at=time.time())
     approver = world.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
+    factories.ready_for_go_live(deployment)
     go_live_authorise(actor=approver, deployment=deployment, statement="Accepted.", mfa_verified_at=time.time())
     Deployment.objects.filter(pk=deployment.pk).update(stage=Deployment.Stage.LIVE, stage_changed_at=timezone.now())
     return cso

@@ -25,6 +25,7 @@ from safety.models import DeploymentHazard
 from safety.services.go_live import go_live_authorise
 from safety.services.hazards import hazard_transfer_decide, hazard_update
 from safety.services.sign_off import sign_off_create
+from tests import factories
 from tests.onboarding import evidence_fixtures as fx
 
 
@@ -150,6 +151,8 @@ def test_hazard_sign_off_supersession_and_go_live_keep_the_summary_in_step(world
     )
     in_step(world.deployment_a)
     assert summary(world.deployment_a).sign_off_state == "current"
+    factories.ready_for_go_live(world.deployment_a)
+    in_step(world.deployment_a)
     go_live_authorise(actor=approver, deployment=world.deployment_a, statement="Accepted.", mfa_verified_at=time.time())
     in_step(world.deployment_a)
     assert summary(world.deployment_a).go_live_state == "authorised"

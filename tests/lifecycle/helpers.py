@@ -26,6 +26,7 @@ def authorise(safety, world, deployment=None, approver=None):
     safety.make_signable(deployment) if cso else None
     sign_off = safety.sign(deployment) if cso else None
     approver = approver or executive(world, deployment.organisation)
+    factories.ready_for_go_live(deployment)
     go_live_authorise(
         actor=approver, deployment=deployment, statement="I accept the residual risk.", mfa_verified_at=time.time()
     )

@@ -23,6 +23,7 @@ def test_the_cso_who_signed_cannot_also_authorise_go_live_and_is_told_why(safety
     account_services.membership_grant(actor=None, organisation=world.trust_a, user=cso, role=Role.EXECUTIVE_APPROVER)
     safety.make_signable()
     safety.sign()
+    factories.ready_for_go_live(world.deployment_a)
 
     with pytest.raises(ValidationError) as refused:
         go_live_authorise(
@@ -37,6 +38,7 @@ def test_the_cso_who_signed_cannot_also_authorise_go_live_and_is_told_why(safety
 def test_a_different_executive_approver_authorises_go_live(safety, world):
     safety.make_signable()
     sign_off = safety.sign()
+    factories.ready_for_go_live(world.deployment_a)
     approver = factories.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
 
     authorisation = go_live_authorise(

@@ -1,5 +1,5 @@
 """Fixtures shared by the onboarding tests: the published framework, people by role on the
-`world` deployments, and the clamd of `clamd_urls` (tests/conftest.py) as the scanner."""
+`world` deployments (the scanner fixture, `clamd_url`, is in tests/conftest.py)."""
 
 import json
 from pathlib import Path
@@ -11,12 +11,6 @@ from onboarding.models import Deployment
 from onboarding.services.framework import framework_load
 
 FRAMEWORK_FILE = Path(__file__).resolve().parents[2] / "onboarding" / "data" / "framework.json"
-
-
-@pytest.fixture
-def clamd_url(clamd_urls, settings) -> str:
-    settings.CLAMAV_URL = clamd_urls[0]
-    return clamd_urls[0]
 
 
 @pytest.fixture

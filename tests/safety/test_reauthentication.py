@@ -23,6 +23,7 @@ from safety.services.go_live import go_live_authorise
 from safety.services.hazards import hazard_transfer_decide
 from safety.services.sign_off import sign_off_create
 from safety.services.supplier_hazards import supplier_hazard_save
+from tests import factories
 from tests.factories import totp_code
 from tests.safety.conftest import score_all
 
@@ -104,6 +105,7 @@ def sign_off_case(world, people) -> Case:
 
 def go_live_case(world, people) -> Case:
     _signed_off(world, people)
+    factories.ready_for_go_live(world.deployment_a)
     url = reverse("safety:go-live", kwargs={"pk": world.deployment_a.pk})
     return Case(
         actor=people.executive_a,

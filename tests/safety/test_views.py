@@ -20,6 +20,7 @@ from safety.services.hazards import HAZARD_FIELDS, hazard_update
 from safety.services.incidents import incident_report
 from safety.services.sign_off import sign_off_create
 from safety.services.supplier_hazards import supplier_hazard_save
+from tests import factories
 from tests.safety.conftest import score_all
 
 
@@ -356,6 +357,18 @@ def test_a_change_after_sign_off_shows_it_superseded_with_the_change_listed(worl
 def test_the_executive_approver_authorises_go_live_after_sign_off_and_the_stage_moves(world, people, as_user):
     url = reverse("safety:go-live", kwargs={"pk": world.deployment_a.pk})
     executive = as_user(people.executive_a, recent_mfa=True)
+    at_setup = executive.get(url).content.decode()
+    assert 'data-testid="onboarding-blockers"' in at_setup
+    assert "The deployment is at setup and eligibility" in at_setup
+    deployment_page = world.deployment_a.get_absolute_url()
+    assert 'data-testid="authorise-go-live"' not in executive.get(deployment_page).content.decode()
+    refused = executive.post(url, {"statement": "I accept the residual risk."})
+    assert "Go-live can be authorised once it has reached clinical safety sign-off" in refused.content.decode()
+    assert Deployment.objects.get(pk=world.deployment_a.pk).stage == Deployment.Stage.SETUP
+
+    factories.ready_for_go_live(world.deployment_a)
+    assert 'data-testid="authorise-go-live"' in executive.get(deployment_page).content.decode()
+    assert 'data-testid="onboarding-blockers"' not in executive.get(url).content.decode()
     refused = executive.post(url, {"statement": "I accept the residual risk."})
     assert "needs a current sign-off" in refused.content.decode()
     score_all(world.deployment_a)

@@ -20,6 +20,7 @@ def test_the_cso_is_told_their_sign_off_was_superseded_and_what_changed(
 ):
     safety.make_signable()
     sign_off = safety.sign()
+    factories.ready_for_go_live(world.deployment_a)
     hazard = safety.hazards()[0]
     mail.outbox.clear()
 
@@ -57,6 +58,7 @@ def test_go_live_is_announced_to_the_deployment_leads_and_the_national_team(
     bystanders = {people.a_contributor.email, people.b_lead.email, people.supplier_lead.email}
     safety.make_signable()
     sign_off = safety.sign()
+    factories.ready_for_go_live(world.deployment_a)
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -407,6 +407,7 @@ def test_an_incident_without_signed_hazards_flags_nothing(safety, world, people,
 
 def test_go_live_needs_a_current_sign_off_and_binds_its_hash(safety, world):
     approver = factories.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
+    factories.ready_for_go_live(world.deployment_a)
     safety.make_signable()
     with pytest.raises(ValidationError) as refused:
         go_live_authorise(
@@ -441,6 +442,7 @@ def test_go_live_needs_a_current_sign_off_and_binds_its_hash(safety, world):
 
 def test_go_live_is_refused_once_the_sign_off_is_superseded_or_flagged(safety, world, people):
     approver = factories.member(world.trust_a, Role.EXECUTIVE_APPROVER, mfa=False)
+    factories.ready_for_go_live(world.deployment_a)
     safety.make_signable()
     safety.sign()
     safety.update(safety.hazards()[0], operating_limits="Only with the RIS interface monitored hourly.")
