@@ -4,6 +4,7 @@ while a published library version never changes."""
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import ProgrammingError, transaction
 from django.urls import reverse
 
 from nir_portal.accounts.models import Role
@@ -189,6 +190,46 @@ def test_the_services_refuse_to_change_a_published_version_or_a_non_admin(publis
     with pytest.raises(library_services.PermissionDenied):
         library_services.hazard_library_draft_create(actor=reviewer, source=published)
     assert LibraryHazard.objects.get(pk=hazard.pk).name != "Changed after publication"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda library: HazardLibrary.objects.filter(pk=library.pk).update(status="draft"),
+        lambda library: HazardLibrary.objects.filter(pk=library.pk).delete(),
+        lambda library: library.hazards.filter(pk=library.hazards.first().pk).update(name="Changed after publication"),
+        lambda library: library.hazards.first().delete(),
+        lambda library: LibraryHazard.objects.create(
+            library=library,
+            code="NIR-H99",
+            name="Added",
+            description="-",
+            clinical_impact="-",
+            causes="-",
+            example_controls="-",
+        ),
+    ],
+    ids=["reopen", "delete-version", "change-hazard", "remove-hazard", "add-hazard"],
+)
+def test_the_database_refuses_any_write_to_a_published_version_whoever_makes_it(published, write):
+    names = list(published.hazards.values_list("code", "name"))
+
+    with pytest.raises(ProgrammingError, match=r"published|Cannot update or delete"), transaction.atomic():
+        write(published)
+
+    published.refresh_from_db()
+    assert published.status == HazardLibrary.Status.PUBLISHED
+    assert list(published.hazards.values_list("code", "name")) == names
+
+
+def test_a_draft_is_edited_freely_until_it_is_published(published, world):
+    draft = library_services.hazard_library_draft_create(actor=world.national_admin, source=published)
+    assert LibraryHazard.objects.filter(library=draft).update(name="Renamed in the draft") == draft.hazards.count()
+    library_services.hazard_library_publish(actor=world.national_admin, library=draft)
+
+    with pytest.raises(ProgrammingError, match="published"), transaction.atomic():
+        LibraryHazard.objects.filter(library=draft).update(name="Renamed after publication")
+    assert set(draft.hazards.values_list("name", flat=True)) == {"Renamed in the draft"}
 
 
 def test_only_one_draft_at_a_time_and_an_empty_draft_is_not_published(published, world):

@@ -74,9 +74,33 @@ class HazardLibrary(models.Model):
     class Meta:
         ordering = ["-version"]
         verbose_name_plural = "hazard libraries"
+        # A published version never changes, whoever writes: the services and the admin refuse it,
+        # and so does the database. Hazard logs started from it cite it.
+        triggers = [
+            pgtrigger.Protect(
+                name="published_library_immutable",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                condition=pgtrigger.Q(old__status="published"),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"National hazard library v{self.version}"
+
+
+PUBLISHED_LIBRARY_HAZARDS_FROZEN = """
+IF (TG_OP <> 'INSERT' AND EXISTS (
+        SELECT 1 FROM safety_hazardlibrary WHERE id = OLD.library_id AND status = 'published'))
+   OR (TG_OP <> 'DELETE' AND EXISTS (
+        SELECT 1 FROM safety_hazardlibrary WHERE id = NEW.library_id AND status = 'published'))
+THEN
+    RAISE EXCEPTION 'pgtrigger: the hazards of a published hazard library version never change (%)', TG_OP;
+END IF;
+IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
+END IF;
+RETURN NEW;
+"""
 
 
 class LibraryHazard(models.Model):
@@ -94,6 +118,15 @@ class LibraryHazard(models.Model):
     class Meta:
         ordering = ["library", "order", "code"]
         constraints = [models.UniqueConstraint(fields=["library", "code"], name="library_hazard_unique_code")]
+        # The hazards of a published version are as fixed as the version: none added, changed or removed.
+        triggers = [
+            pgtrigger.Trigger(
+                name="published_library_hazards_immutable",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
+                func=PUBLISHED_LIBRARY_HAZARDS_FROZEN,
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"

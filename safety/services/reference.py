@@ -37,9 +37,8 @@ def safety_reference_data_load() -> tuple[RiskMatrix, HazardLibrary]:
     library_data = json.loads((DATA_DIR / "hazard_library.json").read_text(encoding="utf-8"))
     library = HazardLibrary.objects.filter(version=library_data["version"]).first()
     if library is None:
-        library = HazardLibrary.objects.create(
-            version=library_data["version"], status=HazardLibrary.Status.PUBLISHED, published_at=timezone.now()
-        )
+        # Filled as a draft, then published: a published version's hazards are fixed (a trigger).
+        library = HazardLibrary.objects.create(version=library_data["version"], status=HazardLibrary.Status.DRAFT)
         LibraryHazard.objects.bulk_create(
             [
                 LibraryHazard(
@@ -53,6 +52,8 @@ def safety_reference_data_load() -> tuple[RiskMatrix, HazardLibrary]:
                 for index, h in enumerate(library_data["hazards"])
             ]
         )
+        library.status, library.published_at = HazardLibrary.Status.PUBLISHED, timezone.now()
+        library.save(update_fields=["status", "published_at"])
     return matrix, library
 
 
