@@ -19,10 +19,11 @@ from onboarding.uploads import STORAGE_ALIAS
 
 logger = logging.getLogger(__name__)
 
-ScanStatus = Literal["clean", "infected", "error"]
+ScanStatus = Literal["clean", "infected", "over_limit", "error"]
 DETAIL_MAX_LENGTH = 255
-# clamd reports a file over MaxFileSize/MaxScanSize (with AlertExceedsMax) as FOUND under this
-# name: the file was not fully scanned, which is not the same as malware found.
+# clamd reports a file over MaxFileSize/MaxScanSize/MaxRecursion (with AlertExceedsMax) as FOUND
+# under this name: the file was not fully scanned, which is not the same as malware found, and not
+# something a retry changes.
 LIMITS_EXCEEDED_PREFIX = "Heuristics.Limits.Exceeded"
 STREAM_CHUNK_BYTES = 256 * 1024
 
@@ -79,7 +80,7 @@ def scan_stream(fileobj: BinaryIO) -> ScanResult:
     if status == "FOUND" and reason and not reason.startswith(LIMITS_EXCEEDED_PREFIX):
         return ScanResult("infected", reason[:DETAIL_MAX_LENGTH])
     if status == "FOUND":
-        return _error(f"Not fully scanned: {reason}")
+        return ScanResult("over_limit", f"Not fully scanned: {reason}"[:DETAIL_MAX_LENGTH])
     return _error(f"Unexpected scanner answer: {answer!r}")
 
 

@@ -207,8 +207,8 @@ FILES_NOT_CLEARED = "This revision has files that have not passed the malware sc
 @dataclass(frozen=True)
 class ScanHold:
     """Why a revision cannot be accepted yet: its files that have not passed the malware scan
-    (waiting for it, waiting because the scanner did not answer, or refused as infected). Empty,
-    and false, when every file is clean."""
+    (waiting for it, waiting because the scanner did not answer, or refused: malware found, or
+    beyond the scanner's limits). Empty, and false, when every file is clean."""
 
     files: list[EvidenceFile]
 

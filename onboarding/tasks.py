@@ -13,7 +13,7 @@ from onboarding import scanning, selectors
 from onboarding.models import EvidenceFile
 from onboarding.services.evidence.expiry import evidence_expire_due
 from onboarding.services.evidence.rules import EVIDENCE_FILE_SCAN
-from onboarding.services.evidence.scans import evidence_file_record_scan
+from onboarding.services.evidence.scans import FINAL_SCAN_STATES, evidence_file_record_scan
 from onboarding.services.pars import pars_report_record
 from onboarding.services.reminders import reminders_send
 from onboarding.services.reminders import reviewer_digests_send as reviewer_digests_queue
@@ -54,7 +54,7 @@ def evidence_file_scan(self, file_id: int, retry: bool = True) -> str:
     asks for one attempt (`retry=False`): its own schedule is the retry, so its attempts never
     pile up into overlapping chains of backoff."""
     file = EvidenceFile.objects.filter(pk=file_id).first()
-    if file is None or file.scan_status in (EvidenceFile.ScanStatus.CLEAN, EvidenceFile.ScanStatus.INFECTED):
+    if file is None or file.scan_status in FINAL_SCAN_STATES:
         return "skipped"
     result = scanning.scan_storage_file(file.storage_name)
     if result.status == EvidenceFile.ScanStatus.ERROR:

@@ -89,6 +89,9 @@ class EvidenceFile(models.Model):
         PENDING = "pending", "Waiting for the malware scan"
         CLEAN = "clean", "Clean"
         INFECTED = "infected", "Refused: malware found"
+        # Final, like a verdict: clamd could not check the whole file (too large, or archives nested
+        # too deep), so it is never released; scanning it again would give the same answer.
+        OVER_LIMIT = "over_limit", "Refused: too large or too deeply nested to scan"
         # Not a verdict: the scan is tried again automatically (retries, then the periodic rescan).
         ERROR = "error", "Waiting for the malware scan (the scanner is not answering)"
 

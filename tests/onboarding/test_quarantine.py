@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,6 +28,7 @@ from onboarding.tasks import (
 )
 from tests.conftest import free_port
 from tests.onboarding.test_evidence_views import PDF, _as
+from tests.onboarding.test_scanning import _nested_zip
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -111,6 +114,47 @@ def test_an_infected_file_is_never_released(client, world, people, clamd_urls, s
     assert file.scan_status == EvidenceFile.ScanStatus.INFECTED
     response = _as(client, people["cso_a"]).get(reverse("onboarding:evidence-file-download", kwargs={"pk": file.pk}))
     assert response.status_code == 302
+
+
+@pytest.mark.clamd
+def test_a_file_beyond_the_scanners_limits_is_refused_for_good_and_the_reviewer_is_told_why(
+    client, world, people, clamd_urls, settings, monkeypatch
+):
+    # Upload inspection refuses archives nested this deep; in storage anyway (stored before that
+    # rule, or the scanner's limits set below the portal's), the scan must not release it.
+    content = _nested_zip(30)
+    stored = StoredUpload(
+        original_name="deeply-nested.zip",
+        storage_name=storages["evidence"].save("evidence/deeply-nested.zip", ContentFile(content)),
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        detected_type="zip",
+    )
+    evidence = evidence_create(
+        actor=people["supplier_lead"],
+        owner=world.supplier,
+        product_version=world.product_version,
+        title="Nested archive",
+        requirement_codes=["INT-01"],
+        statement="See file.",
+        effective_date=date(2026, 11, 1),
+        files=[stored],
+    )
+    file = EvidenceFile.objects.get(revision__evidence=evidence)
+    settings.CLAMAV_URL = clamd_urls[0]
+
+    assert evidence_file_scan.run(file.pk) == EvidenceFile.ScanStatus.OVER_LIMIT
+    assert evidence_file_scan.run(file.pk) == "skipped"  # final: scanning it again gives the same answer
+    assert _rescanned(monkeypatch) == []
+    file.refresh_from_db()
+    assert file.scan_detail.startswith("Not fully scanned: Heuristics.Limits.Exceeded")
+    cso = _as(client, people["cso_a"])
+    assert cso.get(reverse("onboarding:evidence-file-download", kwargs={"pk": file.pk})).status_code == 302
+    link = file.revision.evidence.links.get(deployment=world.deployment_a)
+    page = cso.get(reverse("onboarding:evidence-review", kwargs={"pk": link.pk})).content.decode()
+    assert "deeply-nested.zip</strong>: refused: too large or too deeply nested" in page
+    assert "uploads it in smaller parts, or unpacked, in a new revision" in page
+    assert 'value="accept"' not in page
 
 
 def test_a_scan_that_cannot_reach_clamd_waits_longer_each_time_up_to_the_ceiling(settings):

@@ -3,6 +3,7 @@ when that answers, else one is started on the development signatures (nir_portal
 
 import io
 import socket
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -125,10 +126,30 @@ class FakeClamd:
         return self.answer
 
 
+def _nested_zip(depth: int) -> bytes:
+    """A small ZIP holding a ZIP holding a ZIP... `depth` archives deep."""
+    data = b"The innermost evidence file."
+    for level in range(depth):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"level-{level}.zip" if level else "evidence.txt", data)
+        data = buffer.getvalue()
+    return data
+
+
+def test_a_file_the_real_clamd_cannot_check_in_full_is_refused_for_good_not_retried(clamd_url):
+    # Archives nested deeper than clamd's MaxRecursion (17 by default): with AlertExceedsMax it
+    # reports the file as not fully scanned, which a retry would only repeat.
+    result = scan_stream(io.BytesIO(_nested_zip(30)))
+
+    assert (result.status, result.transient) == ("over_limit", False)
+    assert result.detail.startswith("Not fully scanned: Heuristics.Limits.Exceeded")
+    assert scan_stream(io.BytesIO(_nested_zip(3))).status == "clean"
+
+
 @pytest.mark.parametrize(
     ("fake", "detail"),
     [
-        (FakeClamd({"stream": ("FOUND", "Heuristics.Limits.Exceeded.MaxFileSize")}), "Not fully scanned"),
         (FakeClamd({"stream": ("ERROR", "Can't allocate memory")}), "Unexpected scanner answer"),
         (FakeClamd({}), "Unexpected scanner answer"),
         (FakeClamd({"stream": (None, None)}), "Unexpected scanner answer"),

@@ -10,11 +10,18 @@ from onboarding.models import (
 )
 from onboarding.services.pars import pars_check_enqueue
 
+# A file in one of these states is never scanned again.
+FINAL_SCAN_STATES = (
+    EvidenceFile.ScanStatus.CLEAN,
+    EvidenceFile.ScanStatus.INFECTED,
+    EvidenceFile.ScanStatus.OVER_LIMIT,
+)
+
 
 @transaction.atomic
 def evidence_file_record_scan(*, file: EvidenceFile, status: str, detail: str = "") -> EvidenceFile:
     file = EvidenceFile.objects.select_for_update().get(pk=file.pk)
-    if file.scan_status in (EvidenceFile.ScanStatus.CLEAN, EvidenceFile.ScanStatus.INFECTED):
+    if file.scan_status in FINAL_SCAN_STATES:
         return file  # final: a later redelivery of the same scan changes nothing
     file.scan_status = status
     file.scan_detail = detail[:255]
