@@ -1,6 +1,8 @@
 """`verify_audit`: chain what is pending, recompute the chain, then check it against every
 checkpoint, those in the database and those in storage outside it. Reports the first entry that differs, or each
-checkpoint that no longer matches."""
+checkpoint that no longer matches. Read-only (`--read-only`, for a replica or an account that may
+only read): nothing is chained first, in a transaction the database itself keeps from writing, and
+the entries not yet chained are counted, not checked."""
 
 import base64
 import hashlib
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.files.storage import storages
+from django.db import connection, transaction
 
 from nir_portal import signing
 from nir_portal.audit.checkpoints import (
@@ -18,7 +21,7 @@ from nir_portal.audit.checkpoints import (
     stored_checkpoint_names,
     timestamp_covers,
 )
-from nir_portal.audit.models import AuditCheckpoint
+from nir_portal.audit.models import AuditCheckpoint, AuditEvent
 from nir_portal.audit.services import (
     CHAIN_STALE_AFTER,
     GENESIS_HASH,
@@ -35,6 +38,7 @@ class AuditVerification:
     first_broken_id: int | None = None
     checkpoints_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    unchained: int = 0  # read-only: entries written since the last chaining, not checked
 
     @property
     def intact(self) -> bool:
@@ -93,12 +97,26 @@ def _trusted_fingerprints() -> set[str]:
     return {signing.certificate_fingerprint(c) for c in signing.trusted_certificates()}
 
 
-def audit_verify() -> AuditVerification:
+def audit_verify(*, read_only: bool = False) -> AuditVerification:
+    if not read_only:
+        return _verify(chain_first=True)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL transaction_read_only = on")
+        result = _verify(chain_first=False)
+        transaction.set_rollback(True)  # nothing was written; this also lifts the read-only setting
+    return result
+
+
+def _verify(*, chain_first: bool) -> AuditVerification:
     result = AuditVerification()
     # Entries long unchained are a stuck chainer, reported below; then what has committed is chained,
-    # so the check covers every entry written up to now.
+    # so the check covers every entry written up to now (read-only, they are counted instead).
     stale = audit_chain_stale()
-    audit_chain_extend()
+    if chain_first:
+        audit_chain_extend()
+    else:
+        result.unchained = AuditEvent.objects.filter(chain_seq__isnull=True).count()
     checkpoints = _from_database() + _from_storage(result)
     wanted = {json.loads(c.payload).get("last_event_id") for c in checkpoints}
     hashes_at: dict[int | None, str] = {None: GENESIS_HASH}

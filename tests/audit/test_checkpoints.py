@@ -45,10 +45,10 @@ def events(db):
     return [AuditEvent.objects.get(pk=event.pk) for event in written]
 
 
-def verify_audit() -> tuple[int, str]:
+def verify_audit(*args) -> tuple[int, str]:
     out = io.StringIO()
     try:
-        call_command("verify_audit", stdout=out)
+        call_command("verify_audit", *args, stdout=out)
     except SystemExit as exit_info:
         return exit_info.code, out.getvalue()
     return 0, out.getvalue()
@@ -107,6 +107,32 @@ def test_a_checkpoint_chains_pending_entries_first_and_signs_the_last_of_them(ev
     assert chained.chain_seq == events[-1].chain_seq + 1
     assert (checkpoint.last_event_id, checkpoint.last_hash) == (pending.pk, chained.entry_hash)
     assert verify_audit()[0] == 0
+
+
+def test_verify_audit_read_only_writes_nothing_and_counts_what_it_did_not_check(events, checkpoint_storage):
+    audit_checkpoint_create(reason="test")
+    pending = audit_event_record(action="test.not_yet_chained")
+    unchained = AuditEvent.objects.filter(chain_seq__isnull=True).count()  # it, and the checkpoint's record
+    assert unchained == 2
+
+    status, out = verify_audit("--read-only")
+
+    assert status == 0
+    assert "PASS  The audit trail is intact" in out
+    assert f"{unchained} written since the last chaining not checked (read-only)" in out
+    assert AuditEvent.objects.get(pk=pending.pk).chain_seq is None
+    # The database refused writes during the check, and allows them again after it.
+    audit_event_record(action="test.after_the_check")
+
+
+def test_verify_audit_read_only_still_finds_a_rewritten_entry(events, checkpoint_storage):
+    audit_checkpoint_create(reason="test")
+    superuser_rewrite(events[2].pk, "test.rewritten")
+
+    status, out = verify_audit("--read-only")
+
+    assert status == 1
+    assert "no longer matches" in out or "differs" in out
 
 
 def test_verify_audit_reports_entries_left_unchained_by_a_stuck_chainer(events, checkpoint_storage):
