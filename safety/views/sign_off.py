@@ -20,6 +20,7 @@ from safety.forms import (
     SignOffForm,
 )
 from safety.lifecycle.duties import registration_check_refusal
+from safety.models import SignOff
 from safety.services.go_live import go_live_authorise
 from safety.services.sign_off import sign_off_blockers, sign_off_create
 from safety.snapshots import snapshot_sha256
@@ -145,12 +146,17 @@ class GoLiveView(reauth.RecentMFARequiredMixin, FormView):
         residual = selectors.hazard_log(user=user, deployment=deployment).filter(
             is_applicable=True, residual_rating__gte=2
         )
+        sign_off = selectors.latest_sign_off(user=user, deployment=deployment)
+        blockers = go_live_blockers(user=user, deployment=deployment)
         return {
             **super().get_context_data(**kwargs),
             "deployment": deployment,
-            "sign_off": selectors.latest_sign_off(user=user, deployment=deployment),
+            "sign_off": sign_off,
             "residual_hazards": residual,
-            "onboarding_blockers": go_live_blockers(user=user, deployment=deployment),
+            "onboarding_blockers": blockers,
+            # The form is offered only when the onboarding and a current sign-off allow it; the
+            # service refuses a post anyway, with the same reasons.
+            "form_withheld": bool(blockers) or sign_off is None or sign_off.status != SignOff.Status.CURRENT,
             "crumbs": [(deployment.get_absolute_url(), deployment.name)],
         }
 

@@ -360,6 +360,7 @@ def test_the_executive_approver_authorises_go_live_after_sign_off_and_the_stage_
     at_setup = executive.get(url).content.decode()
     assert 'data-testid="onboarding-blockers"' in at_setup
     assert "The deployment is at setup and eligibility" in at_setup
+    assert 'name="statement"' not in at_setup  # no form to fill in while go-live cannot be authorised
     deployment_page = world.deployment_a.get_absolute_url()
     assert 'data-testid="authorise-go-live"' not in executive.get(deployment_page).content.decode()
     refused = executive.post(url, {"statement": "I accept the residual risk."})
@@ -368,12 +369,15 @@ def test_the_executive_approver_authorises_go_live_after_sign_off_and_the_stage_
 
     factories.ready_for_go_live(world.deployment_a)
     assert 'data-testid="authorise-go-live"' in executive.get(deployment_page).content.decode()
-    assert 'data-testid="onboarding-blockers"' not in executive.get(url).content.decode()
+    ready = executive.get(url).content.decode()
+    assert 'data-testid="onboarding-blockers"' not in ready
+    assert 'name="statement"' not in ready  # nor before the CSO's sign-off
     refused = executive.post(url, {"statement": "I accept the residual risk."})
     assert "needs a current sign-off" in refused.content.decode()
     score_all(world.deployment_a)
     sign_off_now(world.deployment_a, people.cso_a)
 
+    assert 'name="statement"' in executive.get(url).content.decode()
     response = executive.post(url, {"statement": "I accept the residual risk."})
 
     assert response.status_code == 302
