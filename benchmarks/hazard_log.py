@@ -17,8 +17,8 @@ from django.urls import reverse
 from benchmarks import Measure
 from nir_portal.accounts.models import Organisation, Role
 from onboarding import services as onboarding_services
-from safety import selectors
 from safety.models import DeploymentHazard, HazardControl
+from safety.selectors import hazard_log_page
 from safety.services.reference import safety_reference_data_load
 from safety.templatetags.hazard_log import hazard_log_rows
 from tests import factories
@@ -103,10 +103,10 @@ def _stages(cso, deployment) -> list[Measure]:
     """Where the log page's own time goes, each stage timed alone (after the pages, so it does not
     disturb them): reading the deployment, the summary query, and building the table's rows."""
     pk = deployment.pk
-    rows = selectors.hazard_log_summary(user=cso, deployment=deployment)
+    rows = hazard_log_page.hazard_log_summary(user=cso, deployment=deployment)
     stages = {
-        "deployment read (with latest sign-off)": lambda: selectors.hazard_log_page_deployments(cso).get(pk=pk),
-        "summary query": lambda: selectors.hazard_log_summary(user=cso, deployment=deployment),
+        "deployment read (with latest sign-off)": lambda: hazard_log_page.hazard_log_page_deployment(cso, pk=pk),
+        "summary query": lambda: hazard_log_page.hazard_log_summary(user=cso, deployment=deployment),
         "table rows built": lambda: hazard_log_rows(rows, "/hazards/"),
     }
     measures = []

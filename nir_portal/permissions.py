@@ -11,7 +11,7 @@ from nir_portal.accounts.permissions import RULES, RoleRequired, RoleRule, may
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 
-__all__ = ["RULES", "RoleRequired", "RoleRule", "get_visible_or_404", "may"]
+__all__ = ["RULES", "RoleRequired", "RoleRule", "get_visible_or_404", "may", "not_visible"]
 
 
 def get_visible_or_404(request, visible: QuerySet, **lookup) -> Model:
@@ -22,14 +22,20 @@ def get_visible_or_404(request, visible: QuerySet, **lookup) -> Model:
     try:
         return visible.get(**lookup)
     except visible.model.DoesNotExist:
-        hidden = visible.model._default_manager.filter(**lookup).first()
-        if hidden is not None:
-            audit_event_record(
-                action="access.denied",
-                actor=request.user,
-                organisation=getattr(request, "active_organisation", None),
-                target=hidden,
-                outcome=AuditEvent.Outcome.DENIED,
-                changes={"path": request.path, "method": request.method},
-            )
-        raise Http404("No such page, or you do not have access to it.") from None
+        raise not_visible(request, visible.model, **lookup) from None
+
+
+def not_visible(request, model: type[Model], **lookup) -> Http404:
+    """The 404 for an object a selector did not find among those the person may see: missing and
+    forbidden answer alike, and a forbidden attempt is audited as a denial."""
+    hidden = model._default_manager.filter(**lookup).first()
+    if hidden is not None:
+        audit_event_record(
+            action="access.denied",
+            actor=request.user,
+            organisation=getattr(request, "active_organisation", None),
+            target=hidden,
+            outcome=AuditEvent.Outcome.DENIED,
+            changes={"path": request.path, "method": request.method},
+        )
+    return Http404("No such page, or you do not have access to it.")

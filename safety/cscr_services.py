@@ -7,7 +7,6 @@ reject_on_worker_lost), and the next attempt builds the same file name again and
 the dead one left. After CSCR_MAX_ATTEMPTS attempts the job is failed with the reason.
 """
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -328,7 +327,6 @@ def _build(job: CSCRBundleJob) -> BuildOutcome:
         job,
         written=written,
         pages=rendered.pages,
-        pdf=signed_pdf,
         credentials=credentials,
         timestamped=tsa is not None,
         included=len(plan.included),
@@ -343,7 +341,6 @@ def _complete(
     *,
     written: bundle.WrittenBundle,
     pages: int,
-    pdf: bytes,
     credentials: signing.SigningCredentials,
     timestamped: bool,
     included: int,
@@ -353,7 +350,8 @@ def _complete(
     locked.status = CSCRBundleJob.Status.COMPLETE
     locked.storage_name = written.storage_name
     locked.bundle_sha256, locked.bundle_size = written.sha256, written.size
-    locked.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+    # Hashed as it was written into the ZIP: the manifest lists the same digest.
+    locked.pdf_sha256 = next(f["sha256"] for f in written.files if f["name"] == PDF)
     locked.page_count = pages
     locked.signer_subject, locked.signer_fingerprint = credentials.subject[:500], credentials.fingerprint
     locked.timestamped, locked.evidence_files_included = timestamped, included

@@ -9,7 +9,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from nir_portal.accounts.templatetags.portal import rating_tag, status_tag_class
 from safety.models import DeploymentHazard
-from safety.selectors import HazardLogRow
+from safety.selectors.hazard_log_page import HazardLogRow
 
 register = template.Library()
 

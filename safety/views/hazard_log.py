@@ -10,12 +10,14 @@ from django.views.generic import FormView, TemplateView, View
 
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import add_service_errors
-from nir_portal.permissions import get_visible_or_404
+from nir_portal.permissions import not_visible
+from onboarding.models import Deployment
 from safety import exports, permissions, selectors
 from safety.forms import (
     HazardFilterForm,
     LocalHazardForm,
 )
+from safety.selectors import hazard_log_page
 from safety.services.hazards import hazard_add_local
 from safety.views.common import deployment_or_404, log_crumbs
 
@@ -25,9 +27,9 @@ class HazardLogView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        deployment = get_visible_or_404(
-            self.request, selectors.hazard_log_page_deployments(self.request.user), pk=kwargs["pk"]
-        )
+        deployment = hazard_log_page.hazard_log_page_deployment(self.request.user, pk=kwargs["pk"])
+        if deployment is None:
+            raise not_visible(self.request, Deployment, pk=kwargs["pk"])
         filter_form = HazardFilterForm(self.request.GET)
         filters = filter_form.cleaned_data if filter_form.is_valid() else {}
         context.update(
@@ -35,7 +37,7 @@ class HazardLogView(TemplateView):
             filter_form=filter_form,
             is_filtered=any(filters.values()),
             hazards=list(
-                selectors.hazard_log_summary(
+                hazard_log_page.hazard_log_summary(
                     user=self.request.user,
                     deployment=deployment,
                     rating=filters.get("rating"),
@@ -44,7 +46,7 @@ class HazardLogView(TemplateView):
             ),
             # One reverse() for the whole table rather than one per row.
             hazard_url_prefix=reverse("safety:hazard-detail", kwargs={"pk": 0}).removesuffix("0/"),
-            sign_off=selectors.hazard_log_page_sign_off(deployment),
+            sign_off=hazard_log_page.hazard_log_page_sign_off(deployment),
             can_edit=permissions.can_edit_hazard_log(self.request.user, deployment),
             crumbs=[(deployment.get_absolute_url(), deployment.name)],
         )

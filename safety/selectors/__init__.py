@@ -1,14 +1,12 @@
 """Reads for clinical safety. Every read starts from a `..._visible_to(user)` queryset, so an object
-the person may not see is simply not found (a 404 in the views)."""
+the person may not see is simply not found (a 404 in the views). The hazard log page's own reads
+are in `safety.selectors.hazard_log_page`; callers import them from there."""
 
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
-from django.db.models import BooleanField, Count, Prefetch, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Role
@@ -100,128 +98,6 @@ def _log_filtered(
     if status:
         queryset = queryset.filter(status=status)
     return queryset
-
-
-class HazardLogRow(NamedTuple):
-    """One row of the hazard log page: plain values, no model instance to build per hazard (a
-    named tuple: made straight from the database row)."""
-
-    pk: int
-    number: int
-    name: str
-    source: str
-    is_applicable: bool
-    transfer_decision: str
-    initial_rating: int | None
-    residual_rating: int | None
-    status: str
-    control_count: int
-    register_citations: int  # live controls citing the certificate register
-
-    @property
-    def reference(self) -> str:
-        return f"H{self.number:03d}"
-
-
-HAZARD_LOG_ROW_FIELDS = [f for f in HazardLogRow._fields if f not in ("control_count", "register_citations")]
-
-
-@cache
-def _latest_sign_off_sql(field_name: str) -> str:
-    """A field of the deployment's latest sign-off (the order of `latest_sign_off`), as a correlated
-    subquery on the deployments' table: as cheap to run as a Subquery() and far cheaper to compile."""
-    sign_off, deployment = SignOff._meta, Deployment._meta
-
-    def s(name: str) -> str:
-        return f"s.{(sign_off.pk if name == 'pk' else sign_off.get_field(name)).column}"
-
-    return (
-        f"SELECT {s(field_name)} FROM {sign_off.db_table} s "  # noqa: S608  model tables and columns
-        f"WHERE {s('deployment')} = {deployment.db_table}.{deployment.pk.column} "
-        f"ORDER BY {s('signed_at')} DESC, {s('pk')} DESC LIMIT 1"
-    )
-
-
-def hazard_log_page_deployments(user) -> QuerySet[Deployment]:
-    """`deployments_with_hazard_log_visible_to`, loading only what the hazard log page names: the
-    deployment, its organisation, product version and risk matrix (fewer joins and columns to
-    build the query from and the instance of), and its latest sign-off's status and re-review flag
-    (see `hazard_log_page_sign_off`) in the same query rather than one more."""
-    visible = deployments_with_hazard_log_visible_to(user).select_related(None)
-    return (
-        visible.select_related("organisation", "product_version__product", "risk_plan__risk_matrix")
-        .only(
-            "name",
-            "organisation__name",
-            "product_version__version",
-            "product_version__product__name",
-            "risk_plan__risk_matrix__name",
-            "risk_plan__risk_matrix__version",
-        )
-        .annotate(
-            latest_sign_off_status=RawSQL(_latest_sign_off_sql("status"), ()),  # noqa: S611  fixed SQL, no values
-            latest_sign_off_needs_re_review=RawSQL(  # noqa: S611  fixed SQL, no values
-                _latest_sign_off_sql("needs_re_review"), (), output_field=BooleanField()
-            ),
-        )
-    )
-
-
-def hazard_log_page_sign_off(deployment: Deployment) -> SignOff | None:
-    """The latest sign-off of a deployment from `hazard_log_page_deployments`, as far as the page
-    shows it (status, re-review flag); None when it has none. The person may read it: the
-    deployment was found among those whose log they may read, the rule `latest_sign_off` checks."""
-    status = getattr(deployment, "latest_sign_off_status", None)
-    if status is None:
-        return None
-    return SignOff(deployment=deployment, status=status, needs_re_review=deployment.latest_sign_off_needs_re_review)
-
-
-@cache
-def _hazard_log_summary_sql() -> tuple[str, str, str, str]:
-    """The summary query's parts, from the models' tables and columns (worked out once)."""
-    hazard, control = DeploymentHazard._meta, HazardControl._meta
-
-    def h(name: str) -> str:
-        return f"h.{(hazard.pk if name == 'pk' else hazard.get_field(name)).column}"
-
-    def c(name: str) -> str:
-        return f"c.{control.get_field(name).column}"
-
-    live = f"NOT {c('is_withdrawn')}"
-    register = f"{live} AND {c('cites_certificate_register')}"
-    counts = f"COUNT({c('id')}) FILTER (WHERE {live}), COUNT({c('id')}) FILTER (WHERE {register})"
-    tables = f"{hazard.db_table} h LEFT JOIN {control.db_table} c ON {c('hazard')} = {h('id')}"
-    columns = ", ".join(h(f) for f in HAZARD_LOG_ROW_FIELDS)
-    select = f"SELECT {columns}, {counts} FROM {tables} WHERE {h('deployment')} = %s"  # noqa: S608  model tables, columns
-    return select, f" GROUP BY {h('id')} ORDER BY {h('number')}", h("residual_rating"), h("status")
-
-
-def hazard_log_summary(
-    *, user, deployment: Deployment, rating: str | int | None = None, status: str | None = None
-) -> list[HazardLogRow]:
-    """The hazard log page's rows: the filtered log with each hazard's count of live controls, and of
-    those citing the certificate register, in one query (controls joined and counted once, not a
-    subquery per hazard). Who may read the log
-    is decided from the person's memberships already in memory, as `hazards_visible_to` decides it,
-    so the query is on the deployment's own hazards alone. The query is a fixed statement rather
-    than built by the ORM: building and compiling it cost as much as running it (benchmarks/hazard_log.py);
-    every value is a parameter, and the filters are those of `_log_filtered`."""
-    if not safety_permissions.can_view_hazard_log(user, deployment):
-        return []
-    select, group_order, residual_rating, status_column = _hazard_log_summary_sql()
-    sql, params = select, [deployment.pk]
-    if rating == NOT_ASSESSED:
-        sql += f" AND {residual_rating} IS NULL"
-    elif rating not in (None, ""):
-        sql += f" AND {residual_rating} = %s"
-        params.append(int(rating))
-    if status:
-        sql += f" AND {status_column} = %s"
-        params.append(status)
-    with connection.cursor() as cursor:
-        cursor.execute(sql + group_order, params)
-        return list(map(HazardLogRow._make, cursor.fetchall()))
 
 
 def hazard_detail(*, user, pk: int) -> QuerySet[DeploymentHazard]:
