@@ -16,6 +16,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from dashboards import selectors
+from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Deployment, EvidenceLink
@@ -62,6 +63,30 @@ def test_a_review_is_overdue_after_ten_working_days_not_counting_weekends():
 
 
 @pytest.mark.django_db
+def test_expiring_and_overdue_count_the_edges_of_their_windows_exactly(world):
+    # Given deployment A's summary holding dates on either side of each edge (arrangement written
+    # straight to the row, as the measures read nothing else): expiring counts accepted evidence
+    # expiring from today to 30 days on, overdue what was submitted before the cutoff
+    now = timezone.now()
+    today, cutoff = timezone.localdate(now), selectors.overdue_review_cutoff(now)
+    tick = timedelta(microseconds=1)
+    expiries = [today - timedelta(days=1), today, today, today + timedelta(days=30), today + timedelta(days=31)]
+    waiting = [cutoff - timedelta(days=3), cutoff - tick, cutoff, cutoff + tick]
+    DeploymentSummary.objects.filter(deployment=world.deployment_a).update(
+        accepted_expiries=expiries, waiting_since=waiting
+    )
+    DeploymentSummary.objects.filter(deployment=world.deployment_b).update(accepted_expiries=[], waiting_since=[])
+
+    # Then each deployment's measures and the totals count today twice, the last day of the window,
+    # and what came strictly before the cutoff; an empty list counts nothing
+    measures = selectors.measures_by_deployment([world.deployment_a.pk, world.deployment_b.pk], now=now)
+    assert (measures[world.deployment_a.pk].expiring_count, measures[world.deployment_a.pk].overdue_count) == (3, 2)
+    assert (measures[world.deployment_b.pk].expiring_count, measures[world.deployment_b.pk].overdue_count) == (0, 0)
+    for scope in (Deployment.objects.all(), Deployment.objects.filter(pk=world.deployment_a.pk)):
+        summary = selectors.dashboard_summary(scope, areas=[], now=now)
+        assert (summary.expiring, summary.overdue) == (3, 2)
+
+
 def test_area_completion_agrees_with_every_deployments_onboarding_checklist(national_lead):
     seed_scale(12)
 
@@ -242,6 +267,39 @@ def test_the_totals_add_up_the_rows_and_each_number_links_to_its_list(seeded, si
     for rating in (3, "unrated"):
         page = client.get(reverse("dashboards:national-hazards") + f"?hazard_rating={rating}")
         assert f"{rated[rating]} open hazard".encode() in page.content
+
+
+def test_the_totals_of_every_view_add_up_each_deployments_own_measures(seeded):
+    # Given 24 deployments seeded at random, and views of all of them (read without a scope) and
+    # of some (read through one)
+    first = Deployment.objects.order_by("pk").first()
+    some = Deployment.objects.filter(pk__in=Deployment.objects.order_by("pk").values("pk")[:9])
+    for deployments in (Deployment.objects.all(), Deployment.objects.filter(stage=first.stage), some):
+        ids = list(deployments.values_list("pk", flat=True))
+        measures = selectors.measures_by_deployment(ids)
+        progress = selectors.area_progress_by_deployment(ids)
+        areas = selectors.areas_for(Deployment.objects.all())
+
+        # When their totals are read from the packed shares of the summary rows
+        summary = selectors.dashboard_summary(deployments, areas=areas)
+
+        # Then every total is the sum of the deployments' own measures, area by area
+        listed = measures.values()
+        assert summary.total == len(ids) == sum(n for _stage, _label, n in summary.stages)
+        for name, states in (("sign_off", selectors.SignOffState), ("go_live", selectors.GoLiveState)):
+            for state in states.values:
+                assert getattr(summary, name)[state] == sum(getattr(m, f"{name}_state") == state for m in listed)
+        for state in selectors.DsptState.values:
+            assert summary.dspt[state] == sum(m.dspt_state == state for m in listed)
+        assert dict(summary.hazards_by_rating) == {
+            rating: sum(m.hazards[rating] for m in listed) for rating in [*selectors.RATINGS, selectors.UNRATED]
+        }
+        for area in summary.heatmap:
+            shown = [p[area.code] for p in progress.values() if area.code in p]
+            assert (area.accepted, area.total) == (sum(p.accepted for p in shown), sum(p.total for p in shown))
+            for band in selectors.Band.values:
+                assert area.count(band) == sum(p.band == band for p in shown), (area.code, band)
+        assert summary.heatmap and summary.total > 0
 
 
 def test_the_exports_hold_exactly_the_filtered_rows_in_both_formats(seeded, signed_in):
