@@ -19,11 +19,12 @@ Definitions shown on the dashboards:
   anything else is "Not evidenced".
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,6 +39,7 @@ from dashboards.selectors.measures import (
     _fetch,
     measures_by_deployment,
 )
+from dashboards.selectors.rows import dashboard_rows
 from dashboards.selectors.totals import Summary, dashboard_summary
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation
@@ -93,6 +95,8 @@ def attach_row_measures(
     ids = [d.pk for d in deployments]
     measures = measures_by_deployment(ids, now=now)
     certificates = certificates_expiring_by_deployment(deployments, within_days=certificate_days, now=now)
+    detail_url = _url_of_each("onboarding:deployment-detail")  # as Deployment.get_absolute_url
+    checklist_url = _url_of_each("onboarding:deployment-checklist")
     for deployment in deployments:
         deployment.certificates_expiring = certificates.get(deployment.pk, 0)
         found = measures.get(deployment.pk, Measures())
@@ -105,8 +109,8 @@ def attach_row_measures(
         deployment.hazards_by_rating = [(r, n) for r, n in found.hazards.items() if n]
         deployment.open_hazards = sum(found.hazards.values())
         deployment.area_progress = found.areas
-        deployment.detail_url = deployment.get_absolute_url()
-        deployment.checklist_url = reverse("onboarding:deployment-checklist", kwargs={"pk": deployment.pk})
+        deployment.detail_url = detail_url(deployment.pk)
+        deployment.checklist_url = checklist_url(deployment.pk)
         deployment.area_cells = [
             (code, name, deployment.area_progress.get(code), f"{deployment.checklist_url}#area-{code}")
             for code, name in areas
@@ -116,16 +120,26 @@ def attach_row_measures(
         deployment.days_in_stage = (today - timezone.localdate(deployment.stage_changed_at)).days
 
 
+_PLACEHOLDER_PK = 987654321
+
+
+def _url_of_each(name: str) -> Callable[[int], str]:
+    """The URL of `name` for any pk, from one reverse() per page rather than one per row."""
+    pattern = reverse(name, kwargs={"pk": _PLACEHOLDER_PK})
+    before, _, after = pattern.partition(str(_PLACEHOLDER_PK))
+    return lambda pk: f"{before}{int(pk)}{after}"
+
+
 # --- what a page shows besides its rows ---------------------------------------------------------
 
 
 def areas_for(deployments: QuerySet[Deployment]) -> list[tuple[str, str]]:
     """[(code, name)] of the onboarding areas the deployments' frameworks have, in the newest
     framework's order (area codes are stable across framework versions)."""
+    # A semi-join per framework (an index probe each), not a DISTINCT over every deployment.
+    used = deployments.order_by().filter(framework=OuterRef("framework"))
     areas = (
-        Area.objects.filter(framework__in=deployments.order_by().values("framework").distinct())
-        .order_by("-framework__version", "order", "code")
-        .values_list("code", "name")
+        Area.objects.filter(Exists(used)).order_by("-framework__version", "order", "code").values_list("code", "name")
     )
     seen: dict[str, str] = {}
     for code, name in areas:
@@ -165,17 +179,23 @@ class DashboardPage:
 def dashboard_page(
     *, scope: QuerySet[Deployment], filters: DashboardFilters, page_number, now: datetime | None = None
 ) -> DashboardPage:
-    """One page of the filtered deployments with every measure, and the totals of the whole
-    filtered view. A fixed number of queries, whatever the number of deployments."""
+    """One page of the filtered deployments with every measure (`DashboardRow`s), and the totals of
+    the whole filtered view. A fixed number of queries, whatever the number of deployments."""
     now = now or timezone.now()
     areas = areas_for(scope)
     summary = dashboard_summary(filter_deployments(scope, filters, now=now), areas=areas, now=now)
-    paginator = Paginator(dashboard_deployments(scope=scope, filters=filters, now=now), DASHBOARD_PAGE_SIZE)
+    ordered = dashboard_deployments(scope=scope, filters=filters, now=now).values_list("pk", flat=True)
+    paginator = Paginator(ordered, DASHBOARD_PAGE_SIZE)
     paginator.count = summary.total  # the totals counted the same filtered deployments: no COUNT query
     page = paginator.get_page(page_number)
-    rows = list(page.object_list)
-    attach_row_measures(rows, areas=areas, now=now, certificate_days=certificate_days(filters))
-    page.object_list = rows
+    page.object_list = dashboard_rows(
+        list(page.object_list),
+        areas=areas,
+        detail_url=_url_of_each("onboarding:deployment-detail"),  # as Deployment.get_absolute_url
+        checklist_url=_url_of_each("onboarding:deployment-checklist"),
+        now=now,
+        certificate_days=certificate_days(filters),
+    )
     return DashboardPage(page=page, areas=areas, summary=summary)
 
 
