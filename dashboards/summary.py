@@ -13,7 +13,9 @@ transaction, whatever changed. It is called:
   and the `dashboard_summaries --check` command use it).
 
 The national dashboard's cached content is keyed by a fingerprint that includes the newest
-`refreshed_at`, so a refresh also retires every cached copy computed before it.
+`refreshed_at` and the transactions still writing to this table
+(`dashboards.selectors.dashboard_data_version`), so a refresh retires every cached copy computed
+before it once its transaction commits, even when a later refresh committed first.
 """
 
 from collections.abc import Iterable

@@ -207,12 +207,33 @@ def paginate(queryset: QuerySet, page_number, per_page: int = DRILLDOWN_PAGE_SIZ
     return Paginator(queryset, per_page).get_page(page_number)
 
 
+# Transactions that hold a write lock on any of the tables below, in this database (their virtual
+# transaction ids): still in progress, so what they wrote may not be in the newest ids yet.
+_WRITERS_SQL = """
+SELECT coalesce(string_agg(DISTINCT l.virtualtransaction, ',' ORDER BY l.virtualtransaction), '')
+FROM pg_locks l
+WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock'
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.relation = ANY(%s::regclass[])
+"""
+
+
 def dashboard_data_version() -> str:
-    """A fingerprint of everything the dashboards show, in one query of index lookups. Every write
-    goes through a service that records an audit event, so the audit trail's newest entry moves
-    with every change; the newest ids of the dashboards' own tables also catch rows written in
-    bulk (seed data), and the newest summary refresh catches every change to a deployment's
-    measures. Cached dashboard content is keyed by it, so a change shows at once."""
+    """A fingerprint of everything the dashboards show, in one query of index lookups, which
+    changes whenever a write to what they count has committed since it was last read:
+
+    - the newest ids of the counted tables and of the audit trail (every write through a service
+      records an audit event; rows written in bulk, as seed data is, add rows to the tables
+      themselves), and the newest summary refresh (every change to a deployment's measures);
+    - the transactions still writing to any of those tables when it was read. An id is taken when
+      a row is inserted, not when its transaction commits: one that took a lower id and commits
+      after another that took a higher one moves no newest id. It holds a write lock on the table
+      from its first write to its end, so it is listed here while in progress, and the list
+      changes when it ends.
+
+    Cached dashboard content is keyed by it (and stamped with the minute), so a committed change
+    shows on the next request. A transaction listed only makes the key change once more when it
+    ends (an extra recomputation, never a stale copy)."""
 
     tables = [
         AuditEvent,
@@ -227,4 +248,6 @@ def dashboard_data_version() -> str:
     newest = [f"(SELECT max(id) FROM {model._meta.db_table})" for model in tables]  # noqa: S608  model tables
     # Every summary refresh (in the writer's transaction, or after a bulk write) moves this too.
     newest.append(f"(SELECT max(refreshed_at) FROM {DeploymentSummary._meta.db_table})")  # noqa: S608  a model table
-    return "|".join(str(value) for value in _fetch(f"SELECT {', '.join(newest)}", [])[0])
+    newest.append(f"({_WRITERS_SQL})")
+    names = [model._meta.db_table for model in [*tables, DeploymentSummary]]
+    return "|".join(str(value) for value in _fetch(f"SELECT {', '.join(newest)}", [names])[0])

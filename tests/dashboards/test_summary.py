@@ -6,9 +6,11 @@ rollback, and shown by a cached national dashboard on the very next request."""
 import re
 import time
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -276,3 +278,14 @@ def test_a_share_of_the_totals_written_around_the_services_is_found_out_of_step(
     fixed, heat = totals_unpack(row.totals_vector, row.area_layout)
     assert fixed["sign_off:none"] == 1 and fixed["hazards:unrated"] == row.open_unrated > 0
     assert {code: [parts["accepted"], parts["total"]] for code, parts in heat.items()} == row.area_progress
+
+
+def test_the_check_command_fails_on_a_row_out_of_step_until_refreshed(world):
+    DeploymentSummary.objects.filter(deployment=world.deployment_b).update(totals_vector=7)
+
+    with pytest.raises(CommandError, match=f"1 summary rows out of step \\(deployments {world.deployment_b.pk}\\)"):
+        call_command("dashboard_summaries", "--check", stdout=StringIO())
+    call_command("dashboard_summaries", "--refresh", stdout=StringIO())
+    out = StringIO()
+    call_command("dashboard_summaries", "--check", stdout=out)
+    assert "in step" in out.getvalue()
