@@ -69,7 +69,6 @@ class ScopedMixin:
             **super().get_context_data(**kwargs),
             "form": self.form,
             "carried": self.form.carried(),
-            "filter_fields": self.filter_fields,
             "narrowing": self.form.narrowing(),
             "certificate_days": selectors.certificate_days(self.filters),
             "organisation": self.request.active_organisation,

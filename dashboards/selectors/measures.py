@@ -151,6 +151,20 @@ def _scope_sql(deployments: QuerySet[Deployment]) -> tuple[str, tuple]:
     return deployments.order_by().values("pk").query.sql_with_params()
 
 
+def _is_every_deployment(deployments: QuerySet[Deployment]) -> bool:
+    """True when the queryset is the whole table (the national view, unfiltered): a read can then
+    leave out the scope rather than join every id to itself."""
+    return deployments.model is Deployment and not deployments.query.where and not deployments.query.is_sliced
+
+
+def _narrowing(deployments: QuerySet[Deployment], column: str) -> tuple[str, tuple]:
+    """`AND <column> IN (the deployments' ids)`, or nothing for every deployment."""
+    if _is_every_deployment(deployments):
+        return "", ()
+    scope_sql, scope_params = _scope_sql(deployments)
+    return f"AND {column} IN ({scope_sql})", tuple(scope_params)
+
+
 def _ids_scope(ids: list[int]) -> tuple[str, tuple]:
     return "SELECT unnest(%s::bigint[])", ([int(pk) for pk in ids],)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,6 +37,7 @@ from dashboards.selectors.measures import (
     DashboardFilters,
     Measures,
     _fetch,
+    _narrowing,
     measures_by_deployment,
 )
 from dashboards.selectors.rows import dashboard_rows
@@ -44,7 +45,16 @@ from dashboards.selectors.totals import Summary, dashboard_summary
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation
 from nir_portal.audit.models import AuditEvent
-from onboarding.models import Area, Deployment, EvidenceLink, EvidenceRevision, Product, WeeklySnapshot
+from onboarding.models import (
+    Area,
+    Deployment,
+    EvidenceLink,
+    EvidenceRevision,
+    Framework,
+    Product,
+    ProductVersion,
+    WeeklySnapshot,
+)
 from onboarding.selectors import deployments_visible_to
 from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
 
@@ -133,29 +143,52 @@ def _url_of_each(name: str) -> Callable[[int], str]:
 # --- what a page shows besides its rows ---------------------------------------------------------
 
 
+# A semi-join per framework or product (an index probe each), not a DISTINCT over every deployment.
+# Table names come from the models; every value is a parameter.
+_AREAS_SQL = """
+SELECT a.code, a.name FROM {area} a JOIN {framework} f ON f.id = a.framework_id
+WHERE EXISTS (SELECT 1 FROM {deployment} d WHERE d.framework_id = a.framework_id {narrowing})
+ORDER BY f.version DESC, a."order", a.code
+"""
+_CHOICES_SQL = """
+SELECT p.id, p.name, p.supplier_id, su.name FROM {product} p JOIN {organisation} su ON su.id = p.supplier_id
+WHERE EXISTS (
+    SELECT 1 FROM {version} v JOIN {deployment} d ON d.product_version_id = v.id
+    WHERE v.product_id = p.id {narrowing}
+)
+ORDER BY su.name, p.name, p.id
+"""
+
+
 def areas_for(deployments: QuerySet[Deployment]) -> list[tuple[str, str]]:
     """[(code, name)] of the onboarding areas the deployments' frameworks have, in the newest
-    framework's order (area codes are stable across framework versions)."""
-    # A semi-join per framework (an index probe each), not a DISTINCT over every deployment.
-    used = deployments.order_by().filter(framework=OuterRef("framework"))
-    areas = (
-        Area.objects.filter(Exists(used)).order_by("-framework__version", "order", "code").values_list("code", "name")
-    )
+    framework's order (area codes are stable across framework versions). One query."""
+    narrowing, params = _narrowing(deployments, "d.id")
+    tables = {"area": Area, "framework": Framework, "deployment": Deployment}
+    sql = _AREAS_SQL.format(narrowing=narrowing, **{name: model._meta.db_table for name, model in tables.items()})
     seen: dict[str, str] = {}
-    for code, name in areas:
+    for code, name in _fetch(sql, params):
         seen.setdefault(code, name)
     return list(seen.items())
 
 
-def filter_choices(scope: QuerySet[Deployment]) -> list[Product]:
+@dataclass(frozen=True)
+class ProductChoice:
+    """A product the filter form offers, with its supplier."""
+
+    pk: int
+    name: str
+    supplier_id: int
+    supplier_name: str
+
+
+def filter_choices(scope: QuerySet[Deployment]) -> list[ProductChoice]:
     """The products (with their suppliers) that the scope's deployments use: the filter form's
     supplier and product choices, narrowed to what the person can see. One query."""
-    # A semi-join on the products the scope uses: no DISTINCT over a join of every deployment.
-    return list(
-        Product.objects.filter(pk__in=scope.order_by().values("product_version__product"))
-        .select_related("supplier")
-        .order_by("supplier__name", "name")
-    )
+    narrowing, params = _narrowing(scope, "d.id")
+    tables = {"product": Product, "organisation": Organisation, "version": ProductVersion, "deployment": Deployment}
+    sql = _CHOICES_SQL.format(narrowing=narrowing, **{name: model._meta.db_table for name, model in tables.items()})
+    return [ProductChoice(*row) for row in _fetch(sql, params)]
 
 
 def weekly_trend(weeks: int = TREND_WEEKS) -> list[WeeklySnapshot]:

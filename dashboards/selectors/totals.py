@@ -32,6 +32,7 @@ from dashboards.selectors.measures import (
     SignOffState,
     _clock_params,
     _fetch,
+    _is_every_deployment,
     _scope_sql,
 )
 from onboarding.models import Deployment
@@ -96,7 +97,7 @@ SELECT * FROM stages LEFT JOIN layouts ON true
 
 def _scope(deployments: QuerySet[Deployment]) -> tuple[dict[str, str], tuple]:
     """The SQL that narrows both reads to the deployments, or nothing for every deployment."""
-    if deployments.model is Deployment and not deployments.query.where and not deployments.query.is_sliced:
+    if _is_every_deployment(deployments):
         return {"scope": "", "deployment_scope": "", "summary_scope": ""}, ()
     scope_sql, scope_params = _scope_sql(deployments)
     return {
