@@ -21,7 +21,7 @@ Definitions shown on the dashboards:
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -191,9 +191,25 @@ def filter_choices(scope: QuerySet[Deployment]) -> list[ProductChoice]:
     return [ProductChoice(*row) for row in _fetch(sql, params)]
 
 
-def weekly_trend(weeks: int = TREND_WEEKS) -> list[WeeklySnapshot]:
-    """The latest weekly snapshots, oldest first."""
-    return list(reversed(WeeklySnapshot.objects.order_by("-week_start")[:weeks]))
+@dataclass(frozen=True)
+class TrendWeek:
+    """One weekly snapshot as the trend shows it."""
+
+    week_start: date
+    deployment_count: int  # as WeeklySnapshot.deployment_count: every stage's deployments
+    go_live_count: int
+
+
+_TREND_SQL = """
+SELECT w.week_start, (SELECT coalesce(sum(c.value::int), 0) FROM jsonb_each_text(w.counts_by_stage) c), w.go_live_count
+FROM {snapshot} w ORDER BY w.week_start DESC LIMIT %s
+"""
+
+
+def weekly_trend(weeks: int = TREND_WEEKS) -> list[TrendWeek]:
+    """The latest weekly snapshots, oldest first. One query."""
+    sql = _TREND_SQL.format(snapshot=WeeklySnapshot._meta.db_table)
+    return [TrendWeek(*row) for row in reversed(_fetch(sql, [weeks]))]
 
 
 # --- a dashboard page ---------------------------------------------------------------------------
