@@ -7,7 +7,16 @@ national team; the active organisation's own for a trust; its products' for a su
 measures are computed set-based, by aggregate SQL over a scope of deployment ids (each table
 aggregated once, joined per deployment): once for the page's rows, once for the totals of the whole
 filtered view, never per row. So the number of queries never grows with the number of rows, and
-the cost of each grows with the rows it aggregates, not with a subquery run for every row.
+the cost of each grows with the rows it aggregates, not with a subquery run for every row. What
+can be counted at write time is: each deployment's summary row (`dashboards.summary`, refreshed in
+the writer's transaction) holds its measures and its share of every total.
+
+The national dashboard's rendered content is cached, keyed by `dashboard_data_version` (the newest
+ids and summary refresh of what it counts, and the transactions still writing to those tables) and
+the query. A key is not reused once a write to what it counts has committed (every such write
+records an audit event and refreshes its deployments' summaries; bulk writes add rows): a new row
+moves a newest id, a changed measure moves the newest refresh, and a transaction that took its ids
+before a later one's but commits after it was listed as still writing when the key was read.
 
 Definitions shown on the dashboards:
 - Open hazard: an applicable hazard that is not closed (status open or transferred).
