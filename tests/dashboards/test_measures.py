@@ -302,6 +302,50 @@ def test_the_totals_of_every_view_add_up_each_deployments_own_measures(seeded):
         assert summary.heatmap and summary.total > 0
 
 
+def test_a_dashboard_pages_rows_carry_the_same_measures_as_the_lists_and_exports(seeded):
+    # Given 24 deployments seeded at random, the national view's first page (read as plain rows in
+    # one query) and the same deployments as the drill-downs and exports read them (models with
+    # their measures added)
+    filters = selectors.DashboardFilters(sort="overdue")  # most overdue first
+    page = selectors.dashboard_page(scope=Deployment.objects.all(), filters=filters, page_number=1)
+    rows = list(page.page.object_list)
+    models = list(Deployment.objects.filter(pk__in=[row.pk for row in rows]))
+    selectors.attach_row_measures(models, areas=page.areas)
+    by_pk = {deployment.pk: deployment for deployment in models}
+
+    # Then every measure agrees, row by row, in the order asked for
+    fields = [
+        "name",
+        "stage",
+        "sign_off_state",
+        "go_live_state",
+        "dspt_state",
+        "expiring_count",
+        "overdue_count",
+        "highest_rating",
+        "hazards_by_rating",
+        "open_hazards",
+        "area_progress",
+        "mandatory_accepted",
+        "mandatory_total",
+        "days_in_stage",
+        "detail_url",
+        "checklist_url",
+        "certificates_expiring",
+    ]
+    assert len(rows) == 24 and any(row.overdue_count for row in rows)
+    for row in rows:
+        model = by_pk[row.pk]
+        assert {f: getattr(row, f) for f in fields} == {f: getattr(model, f) for f in fields}, row.pk
+        assert [cell[:3] for cell in row.area_cells] == [cell[:3] for cell in model.area_cells]
+        assert (row.organisation_name, row.supplier_name) == (
+            model.organisation.name,
+            model.product_version.product.supplier.name,
+        )
+        assert row.stage_label == model.get_stage_display()
+    assert [row.overdue_count for row in rows] == sorted((row.overdue_count for row in rows), reverse=True)
+
+
 def test_the_exports_hold_exactly_the_filtered_rows_in_both_formats(seeded, signed_in):
     client = signed_in(seeded)
     first = Deployment.objects.select_related("product_version__product").order_by("pk").first()
