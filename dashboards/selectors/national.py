@@ -55,11 +55,9 @@ from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation
 from nir_portal.audit.models import AuditEvent
 from onboarding.models import (
-    Area,
     Deployment,
     EvidenceLink,
     EvidenceRevision,
-    Framework,
     Product,
     ProductVersion,
     WeeklySnapshot,
@@ -152,13 +150,8 @@ def _url_of_each(name: str) -> Callable[[int], str]:
 # --- what a page shows besides its rows ---------------------------------------------------------
 
 
-# A semi-join per framework or product (an index probe each), not a DISTINCT over every deployment.
+# A semi-join per product (an index probe each), not a DISTINCT over every deployment.
 # Table names come from the models; every value is a parameter.
-_AREAS_SQL = """
-SELECT a.code, a.name FROM {area} a JOIN {framework} f ON f.id = a.framework_id
-WHERE EXISTS (SELECT 1 FROM {deployment} d WHERE d.framework_id = a.framework_id {narrowing})
-ORDER BY f.version DESC, a."order", a.code
-"""
 _CHOICES_SQL = """
 SELECT p.id, p.name, p.supplier_id, su.name FROM {product} p JOIN {organisation} su ON su.id = p.supplier_id
 WHERE EXISTS (
@@ -167,18 +160,6 @@ WHERE EXISTS (
 )
 ORDER BY su.name, p.name, p.id
 """
-
-
-def areas_for(deployments: QuerySet[Deployment]) -> list[tuple[str, str]]:
-    """[(code, name)] of the onboarding areas the deployments' frameworks have, in the newest
-    framework's order (area codes are stable across framework versions). One query."""
-    narrowing, params = _narrowing(deployments, "d.id")
-    tables = {"area": Area, "framework": Framework, "deployment": Deployment}
-    sql = _AREAS_SQL.format(narrowing=narrowing, **{name: model._meta.db_table for name, model in tables.items()})
-    seen: dict[str, str] = {}
-    for code, name in _fetch(sql, params):
-        seen.setdefault(code, name)
-    return list(seen.items())
 
 
 @dataclass(frozen=True)
@@ -240,14 +221,15 @@ def dashboard_page(
     """One page of the filtered deployments with every measure (`DashboardRow`s), and the totals of
     the whole filtered view. A fixed number of queries, whatever the number of deployments."""
     now = now or timezone.now()
-    areas = areas_for(scope)
-    summary = dashboard_summary(filter_deployments(scope, filters, now=now), areas=areas, now=now)
+    # The areas are those of the whole scope: a filter never drops a column or a heatmap row.
+    summary = dashboard_summary(filter_deployments(scope, filters, now=now), areas_of=scope, now=now)
+    areas = summary.areas
     ordered = dashboard_deployments(scope=scope, filters=filters, now=now).values_list("pk", flat=True)
     paginator = Paginator(ordered, DASHBOARD_PAGE_SIZE)
     paginator.count = summary.total  # the totals counted the same filtered deployments: no COUNT query
     page = paginator.get_page(page_number)
     page.object_list = dashboard_rows(
-        list(page.object_list),
+        page.object_list,  # the page's slice of the ordered ids, read within the rows' query
         areas=areas,
         detail_url=_url_of_each("onboarding:deployment-detail"),  # as Deployment.get_absolute_url
         checklist_url=_url_of_each("onboarding:deployment-checklist"),

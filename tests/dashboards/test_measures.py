@@ -83,7 +83,7 @@ def test_expiring_and_overdue_count_the_edges_of_their_windows_exactly(world):
     assert (measures[world.deployment_a.pk].expiring_count, measures[world.deployment_a.pk].overdue_count) == (3, 2)
     assert (measures[world.deployment_b.pk].expiring_count, measures[world.deployment_b.pk].overdue_count) == (0, 0)
     for scope in (Deployment.objects.all(), Deployment.objects.filter(pk=world.deployment_a.pk)):
-        summary = selectors.dashboard_summary(scope, areas=[], now=now)
+        summary = selectors.dashboard_summary(scope, now=now)
         assert (summary.expiring, summary.overdue) == (3, 2)
 
 
@@ -236,7 +236,7 @@ def test_sorting_by_time_in_stage_puts_the_longest_waiting_first_and_reverses(se
 
 def test_a_heatmap_cell_lists_exactly_the_deployments_behind_its_number(seeded, signed_in):
     client = signed_in(seeded)
-    summary = selectors.dashboard_summary(Deployment.objects.all(), areas=selectors.areas_for(Deployment.objects.all()))
+    summary = selectors.dashboard_summary(Deployment.objects.all())
     progress = selectors.area_progress_by_deployment(list(Deployment.objects.values_list("pk", flat=True)))
 
     for area in summary.heatmap:
@@ -252,7 +252,7 @@ def test_the_totals_add_up_the_rows_and_each_number_links_to_its_list(seeded, si
     client = signed_in(seeded)
     ids = list(Deployment.objects.values_list("pk", flat=True))
     measures = selectors.measures_by_deployment(ids)
-    summary = selectors.dashboard_summary(Deployment.objects.all(), areas=[])
+    summary = selectors.dashboard_summary(Deployment.objects.all())
 
     assert summary.total == len(ids)
     assert summary.expiring == sum(m.expiring_count for m in measures.values())
@@ -278,10 +278,8 @@ def test_the_totals_of_every_view_add_up_each_deployments_own_measures(seeded):
         ids = list(deployments.values_list("pk", flat=True))
         measures = selectors.measures_by_deployment(ids)
         progress = selectors.area_progress_by_deployment(ids)
-        areas = selectors.areas_for(Deployment.objects.all())
-
-        # When their totals are read from the packed shares of the summary rows
-        summary = selectors.dashboard_summary(deployments, areas=areas)
+        # When their totals are read from the packed shares of the summary rows (the areas of all)
+        summary = selectors.dashboard_summary(deployments, areas_of=Deployment.objects.all())
 
         # Then every total is the sum of the deployments' own measures, area by area
         listed = measures.values()
@@ -300,6 +298,8 @@ def test_the_totals_of_every_view_add_up_each_deployments_own_measures(seeded):
             for band in selectors.Band.values:
                 assert area.count(band) == sum(p.band == band for p in shown), (area.code, band)
         assert summary.heatmap and summary.total > 0
+        assert summary.areas == selectors.areas_for(Deployment.objects.all())
+        assert [area.code for area in summary.heatmap] == [code for code, _name in summary.areas]
 
 
 def test_a_dashboard_pages_rows_carry_the_same_measures_as_the_lists_and_exports(seeded):
