@@ -4,7 +4,8 @@ Reported, for each number of deployments N (the table printed first, then the fi
 - the dashboard's median time as a ratio to a trivial signed-in page, recomputed ("cold": the
   content cache switched off, as a first request after any change finds it) and from the cache
   ("warm": what every later national user gets until the data or the minute moves);
-- the queries of one cold and one warm request, which must not grow with N.
+- the queries of one cold and one warm request, which must not grow with N, and the median time a
+  cold request spends waiting on the database (the rest is Python: the view, the template).
 Then, at the largest N, gunicorn on both cores with 20 concurrent users (10 national team members,
 admins and reviewers, two sessions each): p50, p95 and throughput, the cache starting empty (its
 first requests are counted, never warmed beforehand), beside the trivial page's throughput for
@@ -295,6 +296,7 @@ class Step:
     warm: float
     cold_queries: int
     warm_queries: int
+    cold_database: float = 0.0  # of the cold request's time, waiting on its queries
 
     @property
     def cold_ratio(self) -> float:
@@ -305,9 +307,25 @@ class Step:
         return self.warm / self.trivial
 
 
-def _timed(client, path: str, samples: list[float]) -> None:
+def _timed(client, path: str, samples: list[float], database: list[float] | None = None) -> None:
+    from django.db import connection
+
+    waited = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            waited[0] += time.perf_counter() - started
+
     started = time.perf_counter()
-    response = client.get(path)
+    if database is None:
+        response = client.get(path)
+    else:
+        with connection.execute_wrapper(timed):
+            response = client.get(path)
+        database.append(waited[0])
     samples.append(time.perf_counter() - started)
     if response.status_code != 200:
         raise RuntimeError(f"{path} answered {response.status_code}")
@@ -343,25 +361,36 @@ def _step(deployments: int, seeded: float, cookie: str) -> Step:
         cold_queries = _queries(client, DASHBOARD_PATH)
     client.get(DASHBOARD_PATH)  # a first request fills the cache, as any national user's would
     warm_queries = _queries(client, DASHBOARD_PATH)
-    trivial, cold, warm = [], [], []
+    trivial, cold, warm, cold_database = [], [], [], []
     for _ in range(SEQUENTIAL_ROUNDS):
         _timed(client, TRIVIAL_PATH, trivial)
         with override_settings(DASHBOARD_CACHE_SECONDS=0):
-            _timed(client, DASHBOARD_PATH, cold)
+            _timed(client, DASHBOARD_PATH, cold, cold_database)
         _timed(client, DASHBOARD_PATH, warm)
     median = statistics.median
-    return Step(deployments, seeded, load, median(trivial), median(cold), median(warm), cold_queries, warm_queries)
+    return Step(
+        deployments,
+        seeded,
+        load,
+        median(trivial),
+        median(cold),
+        median(warm),
+        cold_queries,
+        warm_queries,
+        median(cold_database),
+    )
 
 
 def _table(steps: list[Step]) -> None:
     print(
-        f"  {'N':>6} {'load':>5} {'seed s':>7} {'trivial ms':>10} {'cold ms':>8} {'cold x':>7} "
+        f"  {'N':>6} {'load':>5} {'seed s':>7} {'trivial ms':>10} {'cold ms':>8} {'of it db':>8} {'cold x':>7} "
         f"{'warm ms':>8} {'warm x':>7} {'queries cold':>12} {'warm':>5}"
     )
     for s in steps:
         print(
             f"  {s.deployments:>6} {s.load:>5.1f} {s.seeded:>7.1f} {s.trivial * 1000:>10.1f} {s.cold * 1000:>8.1f} "
-            f"{s.cold_ratio:>7.2f} {s.warm * 1000:>8.1f} {s.warm_ratio:>7.2f} {s.cold_queries:>12} {s.warm_queries:>5}"
+            f"{s.cold_database * 1000:>8.1f} {s.cold_ratio:>7.2f} {s.warm * 1000:>8.1f} {s.warm_ratio:>7.2f} "
+            f"{s.cold_queries:>12} {s.warm_queries:>5}"
         )
 
 

@@ -10,8 +10,8 @@ no links of its own).
 
 import math
 from collections.abc import Sequence
+from html import escape  # as django.utils.html.escape, without its lazy-string wrapper
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 640
@@ -34,15 +34,15 @@ def _svg(chart_id: str, title: str, description: str, height: int, body: list[st
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dash-chart" viewBox="0 0 {WIDTH} {height}" '
         f'role="img" focusable="false" aria-labelledby="{chart_id}-title {chart_id}-desc" '
         f'data-testid="{chart_id}">'
-        f'<title id="{chart_id}-title">{escape(title)}</title>'
-        f'<desc id="{chart_id}-desc">{escape(description)}</desc>' + "".join(body) + "</svg>"
+        f'<title id="{chart_id}-title">{escape(str(title))}</title>'
+        f'<desc id="{chart_id}-desc">{escape(str(description))}</desc>' + "".join(body) + "</svg>"
     )
 
 
 def _text(x: float, y: float, text: str, *, anchor: str = "start", css: str = "dash-chart__text", fill=TEXT) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" dominant-baseline="middle" class="{css}" '
-        f'fill="{fill}">{escape(text)}</text>'
+        f'fill="{fill}">{escape(str(text))}</text>'
     )
 
 

@@ -81,14 +81,29 @@ class DashboardFilterForm(forms.Form):
 
     @cached_property
     def products(self) -> list:
+        """`dashboards.selectors.ProductChoice`s."""
         return list(self._products() if callable(self._products) else self._products)
 
-    def _supplier_choices(self) -> list:
-        suppliers = {p.supplier_id: p.supplier.name for p in self.products}
+    # Built once each: a select asks for its choices more than once while it renders.
+    @cached_property
+    def supplier_choice_list(self) -> list:
+        suppliers = {p.supplier_id: p.supplier_name for p in self.products}
         return [("", "All suppliers"), *sorted(suppliers.items(), key=lambda s: s[1])]
 
+    @cached_property
+    def product_choice_list(self) -> list:
+        return [("", "All products"), *[(p.pk, f"{p.name} ({p.supplier_name})") for p in self.products]]
+
+    def _supplier_choices(self) -> list:
+        return self.supplier_choice_list
+
     def _product_choices(self) -> list:
-        return [("", "All products"), *[(p.pk, f"{p.name} ({p.supplier.name})") for p in self.products]]
+        return self.product_choice_list
+
+    @property
+    def shown(self) -> list:
+        """The bound fields of the filters this dashboard offers, in order."""
+        return [self[name] for name in self.active]
 
     def filters(self) -> DashboardFilters:
         """The valid filters; an invalid value (a stale link) is ignored, not an error page."""

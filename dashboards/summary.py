@@ -13,14 +13,24 @@ transaction, whatever changed. It is called:
   and the `dashboard_summaries --check` command use it).
 
 The national dashboard's cached content is keyed by a fingerprint that includes the newest
-`refreshed_at`, so a refresh also retires every cached copy computed before it.
+`refreshed_at` and the transactions still writing to this table
+(`dashboards.selectors.dashboard_data_version`), so a refresh retires every cached copy computed
+before it once its transaction commits, even when a later refresh committed first.
 """
 
 from collections.abc import Iterable
 
 from django.db import connection
 
-from dashboards.models import DeploymentSummary
+from dashboards.models import (
+    GO_LIVE_STATES,
+    HEAT_PARTS,
+    PACK_BASE,
+    RATING_KEYS,
+    SIGN_OFF_STATES,
+    TOTALS_SLOTS,
+    DeploymentSummary,
+)
 from nir_portal.accounts.models import Organisation
 from onboarding.models import Area, Deployment, Evidence, EvidenceLink, EvidenceRevision, Requirement
 from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
@@ -89,19 +99,19 @@ progress AS (
            count(*) FILTER (
                WHERE acc.code IS NOT NULL
                AND (req.provided_by <> 'both' OR (acc.by_supplier AND acc.by_deploying))
-           ) AS accepted
+           ) AS accepted,
+           row_number() OVER (PARTITION BY req.deployment_id ORDER BY req.area_code) - 1 AS position
     FROM req LEFT JOIN acc ON acc.deployment_id = req.deployment_id AND acc.code = req.code
     GROUP BY req.deployment_id, req.area_code
 ),
 pj AS (
     SELECT deployment_id, jsonb_object_agg(area_code, jsonb_build_array(accepted, total)) AS areas,
            sum(accepted) AS accepted, sum(total) AS total,
-           array_agg(area_code ORDER BY area_code)::varchar[] AS codes,
-           array_agg(accepted ORDER BY area_code)::int[] AS accepted_by_area,
-           array_agg(total ORDER BY area_code)::int[] AS total_by_area
+           string_agg(area_code, ' ' ORDER BY area_code) AS layout,
+           sum({heat}) AS heat
     FROM progress GROUP BY deployment_id
 ),
-computed AS (
+measured AS (
     SELECT d.id AS deployment_id,
         CASE WHEN so.current THEN 'current' WHEN so.deployment_id IS NOT NULL THEN 'superseded' ELSE 'none' END
             AS sign_off_state,
@@ -118,9 +128,8 @@ computed AS (
         coalesce(pj.areas, '{{}}'::jsonb) AS area_progress,
         coalesce(pj.accepted, 0) AS mandatory_accepted,
         coalesce(pj.total, 0) AS mandatory_total,
-        coalesce(pj.codes, '{{}}') AS area_codes,
-        coalesce(pj.accepted_by_area, '{{}}') AS area_accepted,
-        coalesce(pj.total_by_area, '{{}}') AS area_totals
+        coalesce(pj.layout, '') AS area_layout,
+        coalesce(pj.heat, 0) AS area_heat
     FROM {deployment} d
     LEFT JOIN so ON so.deployment_id = d.id
     LEFT JOIN gl ON gl.deployment_id = d.id
@@ -128,6 +137,9 @@ computed AS (
     LEFT JOIN hz ON hz.deployment_id = d.id
     LEFT JOIN pj ON pj.deployment_id = d.id
     WHERE d.id IN (SELECT id FROM scope)
+),
+computed AS (
+    SELECT m.*, m.area_heat + {vector} AS totals_vector FROM measured m
 )
 """
 
@@ -146,10 +158,42 @@ COLUMNS = [
     "area_progress",
     "mandatory_accepted",
     "mandatory_total",
-    "area_codes",
-    "area_accepted",
-    "area_totals",
+    "area_layout",
+    "totals_vector",
 ]
+
+
+def _digit(slot: int) -> str:
+    return str(PACK_BASE**slot)  # an integer literal: PostgreSQL reads it as an exact numeric
+
+
+def _digit_sql(slot_sql: str) -> str:
+    """PACK_BASE to the power of a slot computed in SQL, exactly (a numeric of scale 0)."""
+    zeros = len(str(PACK_BASE)) - 1
+    return f"('1' || repeat('0', ({zeros} * ({slot_sql}))::int))::numeric"
+
+
+def _vector_sql() -> str:
+    """A measured row's slots of `totals_vector` (its areas' are added from `pj.heat`)."""
+    slot = {name: index for index, name in enumerate(TOTALS_SLOTS)}
+    terms = []
+    for prefix, states in (("sign_off", SIGN_OFF_STATES), ("go_live", GO_LIVE_STATES)):
+        cases = " ".join(f"WHEN '{state}' THEN {_digit(slot[f'{prefix}:{state}'])}" for state in states)
+        terms.append(f"CASE m.{prefix}_state {cases} ELSE 0 END")
+    terms += [f"m.open_{key} * {_digit(slot[f'hazards:{key}'])}" for key in RATING_KEYS]
+    return " + ".join(terms)
+
+
+def _heat_sql() -> str:
+    """One area's slots of `totals_vector`, from its row of `progress` (HEAT_PARTS in order)."""
+    values = {
+        "not_started": "CASE WHEN accepted = 0 THEN 1 ELSE 0 END",
+        "complete": "CASE WHEN accepted = total THEN 1 ELSE 0 END",
+        "accepted": "accepted",
+        "total": "total",
+    }
+    first = f"{len(TOTALS_SLOTS)} + {len(HEAT_PARTS)} * position"
+    return " + ".join(f"{values[part]} * {_digit_sql(f'{first} + {index}')}" for index, part in enumerate(HEAT_PARTS))
 
 
 def _computed_sql(scope: str) -> str:
@@ -174,7 +218,14 @@ def _computed_sql(scope: str) -> str:
         + ["coalesce(hz.unrated, 0) AS open_unrated"]
     )
     tables = {name: model._meta.db_table for name, model in models.items()}
-    return _SUMMARY_SQL.format(scope=scope, rating_counts=rating_counts, rating_columns=rating_columns, **tables)
+    return _SUMMARY_SQL.format(
+        scope=scope,
+        rating_counts=rating_counts,
+        rating_columns=rating_columns,
+        heat=_heat_sql(),
+        vector=_vector_sql(),
+        **tables,
+    )
 
 
 def _scope(deployment_ids: Iterable[int] | None) -> tuple[str, dict]:

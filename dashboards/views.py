@@ -7,11 +7,13 @@ view, drill-down and export has a URL of its own.
 
 The national dashboard's content is the same for every national user, so its template caches it
 (setting DASHBOARD_CACHE_SECONDS, default 60; 0 turns the cache off) keyed by the data's
-fingerprint (`dashboards.selectors.dashboard_data_version`: the audit trail's newest entry moves
-with every write) and the query, and stamped with the minute it was computed in (the overdue and
-days-in-stage measures move with time). A change made anywhere therefore shows on the next
-request; only what time alone changes can be up to a minute old (a copy of an earlier minute is
-served while one request recomputes it).
+fingerprint (`dashboards.selectors.dashboard_data_version`: the newest ids of what it counts and of
+the audit trail, the newest summary refresh, and the transactions still writing to those tables)
+and the query, and stamped with the minute it was computed in (the overdue and days-in-stage
+measures move with time). A change committed anywhere therefore shows on the next request, even
+one whose transaction took its ids before another's and committed after it; only what time alone
+changes can be up to a minute old (a copy of an earlier minute is served while one request
+recomputes it).
 """
 
 import uuid
@@ -67,7 +69,6 @@ class ScopedMixin:
             **super().get_context_data(**kwargs),
             "form": self.form,
             "carried": self.form.carried(),
-            "filter_fields": self.filter_fields,
             "narrowing": self.form.narrowing(),
             "certificate_days": selectors.certificate_days(self.filters),
             "organisation": self.request.active_organisation,

@@ -12,6 +12,11 @@ from django.utils.safestring import mark_safe
 
 SELECT_TEMPLATE = "django/forms/widgets/select.html"
 OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
+# Django's templates of these input types are each `{% include "django/forms/widgets/input.html" %}`.
+INPUT_TEMPLATES = frozenset(
+    f"django/forms/widgets/{kind}.html"
+    for kind in ("text", "number", "email", "url", "password", "hidden", "search", "tel", "date", "datetime", "time")
+)
 
 
 def _attrs(attrs: dict) -> str:
@@ -45,6 +50,14 @@ def _select(widget: dict) -> str | None:
     return "".join(parts)
 
 
+def _input(widget: dict) -> str:
+    """Django's input.html (with attrs.html), character for character: two template renders less
+    per text, number or hidden input."""
+    value = "" if widget["value"] is None else f' value="{conditional_escape(str(widget["value"]))}"'
+    name = conditional_escape(widget["name"])
+    return f'<input type="{conditional_escape(widget["type"])}" name="{name}"{value}{_attrs(widget["attrs"])}>'
+
+
 class PortalFormRenderer(TemplatesSetting):
     form_template_name = "components/form.html"
     field_template_name = "components/field.html"
@@ -52,6 +65,8 @@ class PortalFormRenderer(TemplatesSetting):
     def render(self, template_name, context, request=None):
         if template_name == SELECT_TEMPLATE and (html := _select(context["widget"])) is not None:
             return mark_safe(html)  # noqa: S308  every value was escaped as the template would
+        if template_name in INPUT_TEMPLATES:
+            return mark_safe(_input(context["widget"]))  # noqa: S308  as above
         return super().render(template_name, context, request=request)
 
 

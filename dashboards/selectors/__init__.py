@@ -38,7 +38,6 @@ from dashboards.selectors.national import (
     DASHBOARD_PAGE_SIZE,
     DRILLDOWN_PAGE_SIZE,
     DashboardPage,
-    areas_for,
     attach_row_measures,
     certificate_days,
     dashboard_data_version,
@@ -58,7 +57,7 @@ from dashboards.selectors.supplier import (
     supplier_hazard_decisions,
     supplier_totals,
 )
-from dashboards.selectors.totals import HeatmapArea, Summary, dashboard_summary
+from dashboards.selectors.totals import HeatmapArea, Summary, areas_for, dashboard_summary
 from dashboards.selectors.trust import WAITING_SHOWN, Waiting, trust_waiting
 from onboarding.models import Deployment
 

@@ -153,4 +153,6 @@ def dashboard_deployments(
     expressions = list(column.orm)
     if descending and key == column.key:
         expressions = [_reversed(e) for e in expressions]
-    return deployments.annotate(stage_position=_stage_position()).order_by(*expressions, "pk")
+    if column.key == "stage":
+        deployments = deployments.annotate(stage_position=_stage_position())
+    return deployments.order_by(*expressions, "pk")

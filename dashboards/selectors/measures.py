@@ -151,6 +151,20 @@ def _scope_sql(deployments: QuerySet[Deployment]) -> tuple[str, tuple]:
     return deployments.order_by().values("pk").query.sql_with_params()
 
 
+def _is_every_deployment(deployments: QuerySet[Deployment]) -> bool:
+    """True when the queryset is the whole table (the national view, unfiltered): a read can then
+    leave out the scope rather than join every id to itself."""
+    return deployments.model is Deployment and not deployments.query.where and not deployments.query.is_sliced
+
+
+def _narrowing(deployments: QuerySet[Deployment], column: str) -> tuple[str, tuple]:
+    """`AND <column> IN (the deployments' ids)`, or nothing for every deployment."""
+    if _is_every_deployment(deployments):
+        return "", ()
+    scope_sql, scope_params = _scope_sql(deployments)
+    return f"AND {column} IN ({scope_sql})", tuple(scope_params)
+
+
 def _ids_scope(ids: list[int]) -> tuple[str, tuple]:
     return "SELECT unnest(%s::bigint[])", ([int(pk) for pk in ids],)
 
@@ -186,6 +200,28 @@ class ArrayPosition(Func):
 
 # --- per-deployment measures: one query over the summary rows of any set of deployments ---------
 
+# What moves with the clock, from the dates a summary row (`s`) keeps, in the order of
+# `_clock_params`. The arrays are sorted, and `width_bucket(x, sorted array)` is how many of its
+# elements are <= x (a binary search): so expiring between today and the window's end is
+# "<= end" less "<= yesterday", and submitted before the cutoff is "<= the microsecond before it".
+_CLOCK_COLUMNS = """
+        CASE WHEN s.dspt_open_ended OR s.dspt_latest_expiry >= %s THEN 'met'
+             WHEN s.dspt_expired OR s.dspt_earliest_expiry < %s THEN 'lapsed' ELSE 'none' END AS dspt_state,
+        width_bucket(%s::date, s.accepted_expiries) - width_bucket(%s::date, s.accepted_expiries) AS expiring_count,
+        width_bucket(%s::timestamptz, s.waiting_since) AS overdue_count"""
+
+
+def _clock_params(now: datetime) -> list:
+    today = timezone.localdate(now)
+    return [
+        today,
+        today,
+        today + timedelta(days=EXPIRING_WITHIN_DAYS),
+        today - timedelta(days=1),
+        overdue_review_cutoff(now) - timedelta(microseconds=1),
+    ]
+
+
 # Each deployment's summary row (`DeploymentSummary`, kept in step at write time by
 # `dashboards.summary`) holds what its measures count; only what moves with the clock (expiring,
 # overdue, DSPT lapsing) is worked out here, from the dates the row keeps. `m` has one row per
@@ -195,10 +231,7 @@ WITH scope(id) AS ({scope}),
 m AS (
     SELECT d.id AS deployment_id, d.stage, s.sign_off_state, s.go_live_state,
         (d.stage = 'live' AND d.safety_case_out_of_date_since IS NOT NULL) AS case_out_of_date,
-        CASE WHEN s.dspt_open_ended OR s.dspt_latest_expiry >= %s THEN 'met'
-             WHEN s.dspt_expired OR s.dspt_earliest_expiry < %s THEN 'lapsed' ELSE 'none' END AS dspt_state,
-        (SELECT count(*) FROM unnest(s.accepted_expiries) x WHERE x BETWEEN %s AND %s) AS expiring_count,
-        (SELECT count(*) FROM unnest(s.waiting_since) x WHERE x < %s) AS overdue_count,
+        {clock},
         s.highest_rating, s.area_progress,
         {rating_columns}
     FROM {deployment} d
@@ -211,20 +244,11 @@ _RATING_KEYS = [*(f"r{rating}" for rating in RATINGS), UNRATED]
 
 def _measures_sql(scope: tuple[str, tuple], *, now: datetime) -> tuple[str, list]:
     scope_sql, scope_params = scope
-    today = timezone.localdate(now)
     rating_columns = ", ".join(
         [f"s.open_r{rating} AS r{rating}" for rating in RATINGS] + [f"s.open_unrated AS {UNRATED}"]
     )
-    sql = _MEASURES_SQL.format(scope=scope_sql, rating_columns=rating_columns, **_tables())
-    params = [
-        *scope_params,
-        today,
-        today,
-        today,
-        today + timedelta(days=EXPIRING_WITHIN_DAYS),
-        overdue_review_cutoff(now),
-    ]
-    return sql, params
+    sql = _MEASURES_SQL.format(scope=scope_sql, clock=_CLOCK_COLUMNS, rating_columns=rating_columns, **_tables())
+    return sql, [*scope_params, *_clock_params(now)]
 
 
 def _fetch(sql: str, params) -> list[tuple]:

@@ -7,7 +7,16 @@ national team; the active organisation's own for a trust; its products' for a su
 measures are computed set-based, by aggregate SQL over a scope of deployment ids (each table
 aggregated once, joined per deployment): once for the page's rows, once for the totals of the whole
 filtered view, never per row. So the number of queries never grows with the number of rows, and
-the cost of each grows with the rows it aggregates, not with a subquery run for every row.
+the cost of each grows with the rows it aggregates, not with a subquery run for every row. What
+can be counted at write time is: each deployment's summary row (`dashboards.summary`, refreshed in
+the writer's transaction) holds its measures and its share of every total.
+
+The national dashboard's rendered content is cached, keyed by `dashboard_data_version` (the newest
+ids and summary refresh of what it counts, and the transactions still writing to those tables) and
+the query. A key is not reused once a write to what it counts has committed (every such write
+records an audit event and refreshes its deployments' summaries; bulk writes add rows): a new row
+moves a newest id, a changed measure moves the newest refresh, and a transaction that took its ids
+before a later one's but commits after it was listed as still writing when the key was read.
 
 Definitions shown on the dashboards:
 - Open hazard: an applicable hazard that is not closed (status open or transferred).
@@ -19,8 +28,9 @@ Definitions shown on the dashboards:
   anything else is "Not evidenced".
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -36,13 +46,22 @@ from dashboards.selectors.measures import (
     DashboardFilters,
     Measures,
     _fetch,
+    _narrowing,
     measures_by_deployment,
 )
+from dashboards.selectors.rows import dashboard_rows
 from dashboards.selectors.totals import Summary, dashboard_summary
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Organisation
 from nir_portal.audit.models import AuditEvent
-from onboarding.models import Area, Deployment, EvidenceLink, EvidenceRevision, Product, WeeklySnapshot
+from onboarding.models import (
+    Deployment,
+    EvidenceLink,
+    EvidenceRevision,
+    Product,
+    ProductVersion,
+    WeeklySnapshot,
+)
 from onboarding.selectors import deployments_visible_to
 from safety.models import DeploymentHazard, GoLiveAuthorisation, SignOff
 
@@ -93,6 +112,8 @@ def attach_row_measures(
     ids = [d.pk for d in deployments]
     measures = measures_by_deployment(ids, now=now)
     certificates = certificates_expiring_by_deployment(deployments, within_days=certificate_days, now=now)
+    detail_url = _url_of_each("onboarding:deployment-detail")  # as Deployment.get_absolute_url
+    checklist_url = _url_of_each("onboarding:deployment-checklist")
     for deployment in deployments:
         deployment.certificates_expiring = certificates.get(deployment.pk, 0)
         found = measures.get(deployment.pk, Measures())
@@ -105,8 +126,8 @@ def attach_row_measures(
         deployment.hazards_by_rating = [(r, n) for r, n in found.hazards.items() if n]
         deployment.open_hazards = sum(found.hazards.values())
         deployment.area_progress = found.areas
-        deployment.detail_url = deployment.get_absolute_url()
-        deployment.checklist_url = reverse("onboarding:deployment-checklist", kwargs={"pk": deployment.pk})
+        deployment.detail_url = detail_url(deployment.pk)
+        deployment.checklist_url = checklist_url(deployment.pk)
         deployment.area_cells = [
             (code, name, deployment.area_progress.get(code), f"{deployment.checklist_url}#area-{code}")
             for code, name in areas
@@ -116,37 +137,69 @@ def attach_row_measures(
         deployment.days_in_stage = (today - timezone.localdate(deployment.stage_changed_at)).days
 
 
+_PLACEHOLDER_PK = 987654321
+
+
+def _url_of_each(name: str) -> Callable[[int], str]:
+    """The URL of `name` for any pk, from one reverse() per page rather than one per row."""
+    pattern = reverse(name, kwargs={"pk": _PLACEHOLDER_PK})
+    before, _, after = pattern.partition(str(_PLACEHOLDER_PK))
+    return lambda pk: f"{before}{int(pk)}{after}"
+
+
 # --- what a page shows besides its rows ---------------------------------------------------------
 
 
-def areas_for(deployments: QuerySet[Deployment]) -> list[tuple[str, str]]:
-    """[(code, name)] of the onboarding areas the deployments' frameworks have, in the newest
-    framework's order (area codes are stable across framework versions)."""
-    areas = (
-        Area.objects.filter(framework__in=deployments.order_by().values("framework").distinct())
-        .order_by("-framework__version", "order", "code")
-        .values_list("code", "name")
-    )
-    seen: dict[str, str] = {}
-    for code, name in areas:
-        seen.setdefault(code, name)
-    return list(seen.items())
+# A semi-join per product (an index probe each), not a DISTINCT over every deployment.
+# Table names come from the models; every value is a parameter.
+_CHOICES_SQL = """
+SELECT p.id, p.name, p.supplier_id, su.name FROM {product} p JOIN {organisation} su ON su.id = p.supplier_id
+WHERE EXISTS (
+    SELECT 1 FROM {version} v JOIN {deployment} d ON d.product_version_id = v.id
+    WHERE v.product_id = p.id {narrowing}
+)
+ORDER BY su.name, p.name, p.id
+"""
 
 
-def filter_choices(scope: QuerySet[Deployment]) -> list[Product]:
+@dataclass(frozen=True)
+class ProductChoice:
+    """A product the filter form offers, with its supplier."""
+
+    pk: int
+    name: str
+    supplier_id: int
+    supplier_name: str
+
+
+def filter_choices(scope: QuerySet[Deployment]) -> list[ProductChoice]:
     """The products (with their suppliers) that the scope's deployments use: the filter form's
     supplier and product choices, narrowed to what the person can see. One query."""
-    # A semi-join on the products the scope uses: no DISTINCT over a join of every deployment.
-    return list(
-        Product.objects.filter(pk__in=scope.order_by().values("product_version__product"))
-        .select_related("supplier")
-        .order_by("supplier__name", "name")
-    )
+    narrowing, params = _narrowing(scope, "d.id")
+    tables = {"product": Product, "organisation": Organisation, "version": ProductVersion, "deployment": Deployment}
+    sql = _CHOICES_SQL.format(narrowing=narrowing, **{name: model._meta.db_table for name, model in tables.items()})
+    return [ProductChoice(*row) for row in _fetch(sql, params)]
 
 
-def weekly_trend(weeks: int = TREND_WEEKS) -> list[WeeklySnapshot]:
-    """The latest weekly snapshots, oldest first."""
-    return list(reversed(WeeklySnapshot.objects.order_by("-week_start")[:weeks]))
+@dataclass(frozen=True)
+class TrendWeek:
+    """One weekly snapshot as the trend shows it."""
+
+    week_start: date
+    deployment_count: int  # as WeeklySnapshot.deployment_count: every stage's deployments
+    go_live_count: int
+
+
+_TREND_SQL = """
+SELECT w.week_start, (SELECT coalesce(sum(c.value::int), 0) FROM jsonb_each_text(w.counts_by_stage) c), w.go_live_count
+FROM {snapshot} w ORDER BY w.week_start DESC LIMIT %s
+"""
+
+
+def weekly_trend(weeks: int = TREND_WEEKS) -> list[TrendWeek]:
+    """The latest weekly snapshots, oldest first. One query."""
+    sql = _TREND_SQL.format(snapshot=WeeklySnapshot._meta.db_table)
+    return [TrendWeek(*row) for row in reversed(_fetch(sql, [weeks]))]
 
 
 # --- a dashboard page ---------------------------------------------------------------------------
@@ -165,17 +218,24 @@ class DashboardPage:
 def dashboard_page(
     *, scope: QuerySet[Deployment], filters: DashboardFilters, page_number, now: datetime | None = None
 ) -> DashboardPage:
-    """One page of the filtered deployments with every measure, and the totals of the whole
-    filtered view. A fixed number of queries, whatever the number of deployments."""
+    """One page of the filtered deployments with every measure (`DashboardRow`s), and the totals of
+    the whole filtered view. A fixed number of queries, whatever the number of deployments."""
     now = now or timezone.now()
-    areas = areas_for(scope)
-    summary = dashboard_summary(filter_deployments(scope, filters, now=now), areas=areas, now=now)
-    paginator = Paginator(dashboard_deployments(scope=scope, filters=filters, now=now), DASHBOARD_PAGE_SIZE)
+    # The areas are those of the whole scope: a filter never drops a column or a heatmap row.
+    summary = dashboard_summary(filter_deployments(scope, filters, now=now), areas_of=scope, now=now)
+    areas = summary.areas
+    ordered = dashboard_deployments(scope=scope, filters=filters, now=now).values_list("pk", flat=True)
+    paginator = Paginator(ordered, DASHBOARD_PAGE_SIZE)
     paginator.count = summary.total  # the totals counted the same filtered deployments: no COUNT query
     page = paginator.get_page(page_number)
-    rows = list(page.object_list)
-    attach_row_measures(rows, areas=areas, now=now, certificate_days=certificate_days(filters))
-    page.object_list = rows
+    page.object_list = dashboard_rows(
+        page.object_list,  # the page's slice of the ordered ids, read within the rows' query
+        areas=areas,
+        detail_url=_url_of_each("onboarding:deployment-detail"),  # as Deployment.get_absolute_url
+        checklist_url=_url_of_each("onboarding:deployment-checklist"),
+        now=now,
+        certificate_days=certificate_days(filters),
+    )
     return DashboardPage(page=page, areas=areas, summary=summary)
 
 
@@ -187,12 +247,33 @@ def paginate(queryset: QuerySet, page_number, per_page: int = DRILLDOWN_PAGE_SIZ
     return Paginator(queryset, per_page).get_page(page_number)
 
 
+# Transactions that hold a write lock on any of the tables below, in this database (their virtual
+# transaction ids): still in progress, so what they wrote may not be in the newest ids yet.
+_WRITERS_SQL = """
+SELECT coalesce(string_agg(DISTINCT l.virtualtransaction, ',' ORDER BY l.virtualtransaction), '')
+FROM pg_locks l
+WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock'
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.relation = ANY(%s::regclass[])
+"""
+
+
 def dashboard_data_version() -> str:
-    """A fingerprint of everything the dashboards show, in one query of index lookups. Every write
-    goes through a service that records an audit event, so the audit trail's newest entry moves
-    with every change; the newest ids of the dashboards' own tables also catch rows written in
-    bulk (seed data), and the newest summary refresh catches every change to a deployment's
-    measures. Cached dashboard content is keyed by it, so a change shows at once."""
+    """A fingerprint of everything the dashboards show, in one query of index lookups, which
+    changes whenever a write to what they count has committed since it was last read:
+
+    - the newest ids of the counted tables and of the audit trail (every write through a service
+      records an audit event; rows written in bulk, as seed data is, add rows to the tables
+      themselves), and the newest summary refresh (every change to a deployment's measures);
+    - the transactions still writing to any of those tables when it was read. An id is taken when
+      a row is inserted, not when its transaction commits: one that took a lower id and commits
+      after another that took a higher one moves no newest id. It holds a write lock on the table
+      from its first write to its end, so it is listed here while in progress, and the list
+      changes when it ends.
+
+    Cached dashboard content is keyed by it (and stamped with the minute), so a committed change
+    shows on the next request. A transaction listed only makes the key change once more when it
+    ends (an extra recomputation, never a stale copy)."""
 
     tables = [
         AuditEvent,
@@ -207,4 +288,6 @@ def dashboard_data_version() -> str:
     newest = [f"(SELECT max(id) FROM {model._meta.db_table})" for model in tables]  # noqa: S608  model tables
     # Every summary refresh (in the writer's transaction, or after a bulk write) moves this too.
     newest.append(f"(SELECT max(refreshed_at) FROM {DeploymentSummary._meta.db_table})")  # noqa: S608  a model table
-    return "|".join(str(value) for value in _fetch(f"SELECT {', '.join(newest)}", [])[0])
+    newest.append(f"({_WRITERS_SQL})")
+    names = [model._meta.db_table for model in [*tables, DeploymentSummary]]
+    return "|".join(str(value) for value in _fetch(f"SELECT {', '.join(newest)}", [names])[0])

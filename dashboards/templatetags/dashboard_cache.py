@@ -4,7 +4,8 @@
 - each copy is stamped with the context's `cache_minute` (what time alone moves: the overdue and
   days-in-stage measures). A copy of an earlier minute is recomputed by one request while the
   others are served that copy, so the minute turning never stalls every request at once; the
-  key itself holds the data's fingerprint, so after a write no copy of the old data is served;
+  key itself holds the data's fingerprint (`dashboard_data_version`), so once a write has committed
+  no copy of the data before it is served;
 - with no copy at all (a cold start, or the data changed), one request computes the fragment while
   the others asking for the same key wait for its copy (up to WAIT_SECONDS, then compute it
   themselves), so it is computed once, not once per concurrent request."""

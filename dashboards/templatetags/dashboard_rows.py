@@ -1,18 +1,23 @@
-"""The dashboards' deployment table and area-progress table rows, built in Python: a page of rows
-renders in a fraction of the template engine's per-variable cost (see benchmarks/dashboard.py).
+"""The rows of the dashboards' tables, built in Python: the deployment table, the area-progress
+table, and the data tables beside the national dashboard's charts (funnel, heatmap, trend). A page
+of rows renders in a fraction of the template engine's per-variable cost (see
+benchmarks/dashboard.py); each tag's markup is what its template loop used to write.
 
 Each column of the deployment table is one function in `DEPLOYMENT_CELLS`, in column order, that
-returns the inner HTML of its cell; its header stays in `_deployment_rows.html`. A new column is
-a header there and a function here. Every text is escaped with Django's `escape`; counts are ints.
+returns the inner HTML of its cell from a row (`dashboards.selectors.rows.DashboardRow`); its header
+stays in `_deployment_rows.html`. A new column is a header there and a function here. Every text is
+escaped with `escape` (the standard library's, which Django's own `escape` wraps: the same
+characters, without the lazy-string wrapper's cost on some two thousand calls a page); counts are
+ints.
 """
 
 from dataclasses import dataclass
+from html import escape
 
 from django import template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
-from django.utils.html import escape
+from django.utils.dates import MONTHS, MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboards.selectors import CERTIFICATE_DAYS
@@ -40,19 +45,28 @@ def _plural(count: int) -> str:
     return "" if count == 1 else "s"
 
 
+def _short_date(day) -> str:
+    """Django's date format "j M Y" (1 Jun 2026), without parsing the format for every row."""
+    return f"{day.day} {MONTHS_3[day.month].title()} {day.year:04d}"
+
+
+def _long_date(day) -> str:
+    """Django's date format "j F Y" (1 June 2026)."""
+    return f"{day.day} {MONTHS[day.month]} {day.year:04d}"
+
+
 def _deployment(d, c: RowContext) -> str:
-    organisation, version = d.organisation, d.product_version
-    region = f", {escape(organisation.get_region_display())}" if organisation.region else ""
+    region = f", {escape(d.region_label)}" if d.region else ""
     return (
         f'<a href="{escape(d.detail_url)}">{escape(d.name)}</a>'
-        f'<span class="dash-secondary">{escape(organisation.name)} ({escape(organisation.ods_code)}){region}</span>'
-        f'<span class="dash-secondary">{escape(version.product.name)} {escape(version.version)}, '
-        f"{escape(version.product.supplier.name)}</span>"
+        f'<span class="dash-secondary">{escape(d.organisation_name)} ({escape(d.ods_code)}){region}</span>'
+        f'<span class="dash-secondary">{escape(d.product_name)} {escape(d.version)}, '
+        f"{escape(d.supplier_name)}</span>"
     )
 
 
 def _stage(d, c: RowContext) -> str:
-    stage = f'<strong class="nhsuk-tag {status_tag_class(d.stage)}">{escape(d.get_stage_display())}</strong>'
+    stage = f'<strong class="nhsuk-tag {status_tag_class(d.stage)}">{escape(d.stage_label)}</strong>'
     if d.stage == "live" and d.safety_case_out_of_date_since:
         stage += (
             f' <strong class="nhsuk-tag nhsuk-tag--red" data-testid="case-out-of-date-{d.pk}">'
@@ -63,7 +77,7 @@ def _stage(d, c: RowContext) -> str:
 
 def _in_stage(d, c: RowContext) -> str:
     days = int(d.days_in_stage)
-    since = date_format(timezone.localtime(d.stage_changed_at), "j M Y")
+    since = _short_date(timezone.localtime(d.stage_changed_at))
     return (
         f'<a href="{escape(d.detail_url)}">{days} day{_plural(days)}'
         f'<span class="nhsuk-u-visually-hidden"> at this stage: {escape(d.name)}</span></a>'
@@ -153,7 +167,7 @@ CELL = '<td role="cell" class="nhsuk-table__cell"><span class="nhsuk-table-respo
 def deployment_rows(
     deployments, hazards_url: str, evidence_url: str, carried: str, certificate_days=CERTIFICATE_DAYS
 ) -> SafeString:
-    """The rows of the dashboards' deployment table, one `<tr>` per deployment."""
+    """The rows of the dashboards' deployment table, one `<tr>` per `DashboardRow`."""
     certificates_url = reverse("certificates:deployment-certificates", args=[_PLACEHOLDER_ID])
     context = RowContext(
         hazards_url=hazards_url,
@@ -173,11 +187,12 @@ def deployment_rows(
 def area_progress_rows(deployments) -> SafeString:
     """The rows of the evidence completion table: each deployment's accepted of mandatory, per area."""
     rows = []
+    names: dict[str, str] = {}  # each area's name, escaped once a page
     for d in deployments:
         name = escape(d.name)
         cells = [CELL.format("Deployment", name)]
         for _code, area_name, progress, url in d.area_cells:
-            area = escape(area_name)
+            area = names.get(area_name) or names.setdefault(area_name, escape(area_name))
             content = (
                 f'<a href="{escape(url)}">{int(progress.accepted)} of {int(progress.total)}'
                 f'<span class="nhsuk-u-visually-hidden"> {area} requirements accepted, {name}</span></a>'
@@ -187,3 +202,52 @@ def area_progress_rows(deployments) -> SafeString:
             cells.append(CELL.format(area, content))
         rows.append(f'<tr role="row" class="nhsuk-table__row">{"".join(cells)}</tr>')
     return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above
+
+
+# --- the data tables beside the national dashboard's charts --------------------------------------
+
+
+@register.simple_tag
+def funnel_rows(stages, deployments_url: str, carried: str) -> SafeString:
+    """The funnel's data: deployments at each stage, each number the list behind it."""
+    rows = []
+    for stage, label, count in stages:
+        url = escape(f"{deployments_url}?{carried}stage={stage}")
+        rows.append(
+            f'<tr><th scope="row">{escape(str(label))}</th><td><a href="{url}">{int(count)}'
+            f'<span class="nhsuk-u-visually-hidden"> deployments at {escape(str(label).lower())}</span></a></td></tr>'
+        )
+    return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above
+
+
+@register.simple_tag
+def heatmap_rows(heat_levels, deployments_url: str, carried: str) -> SafeString:
+    """The heatmap's data: for each area, the deployments in each band (shaded as in the chart,
+    each number the list behind it), and the area's requirements accepted overall."""
+    rows = []
+    for area, cells in heat_levels:
+        code, name = escape(area.code), escape(str(area.name))
+        row = [f'<tr data-testid="heatmap-row-{code}"><th scope="row">{name}</th>']
+        for band, label, count, level in cells:
+            url = escape(f"{deployments_url}?{carried}area={area.code}&band={band}")
+            testid = f"heatmap-cell-{code}-{escape(band)}"
+            row.append(
+                f'<td class="dash-heat-cell--{int(level)}"><a href="{url}" data-testid="{testid}">'
+                f'{int(count)}<span class="nhsuk-u-visually-hidden"> deployments with {escape(str(label).lower())} in '
+                f"{name}</span></a></td>"
+            )
+        row.append(f"<td>{int(area.accepted)} of {int(area.total)}</td></tr>")
+        rows.append("\n".join(row))
+    return mark_safe("\n".join(rows))  # noqa: S308  every interpolated text was escaped above
+
+
+@register.simple_tag
+def trend_rows(snapshots) -> SafeString:
+    """The trend's data, week by week."""
+    return mark_safe(  # noqa: S308  dates and counts only
+        "".join(
+            f'<tr><th scope="row">{escape(_long_date(s.week_start))}</th><td>{int(s.deployment_count)}</td>'
+            f"<td>{int(s.go_live_count)}</td></tr>"
+            for s in snapshots
+        )
+    )

@@ -16,6 +16,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from dashboards import selectors
+from dashboards.models import DeploymentSummary
 from dashboards.summary import summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Deployment, EvidenceLink
@@ -62,6 +63,30 @@ def test_a_review_is_overdue_after_ten_working_days_not_counting_weekends():
 
 
 @pytest.mark.django_db
+def test_expiring_and_overdue_count_the_edges_of_their_windows_exactly(world):
+    # Given deployment A's summary holding dates on either side of each edge (arrangement written
+    # straight to the row, as the measures read nothing else): expiring counts accepted evidence
+    # expiring from today to 30 days on, overdue what was submitted before the cutoff
+    now = timezone.now()
+    today, cutoff = timezone.localdate(now), selectors.overdue_review_cutoff(now)
+    tick = timedelta(microseconds=1)
+    expiries = [today - timedelta(days=1), today, today, today + timedelta(days=30), today + timedelta(days=31)]
+    waiting = [cutoff - timedelta(days=3), cutoff - tick, cutoff, cutoff + tick]
+    DeploymentSummary.objects.filter(deployment=world.deployment_a).update(
+        accepted_expiries=expiries, waiting_since=waiting
+    )
+    DeploymentSummary.objects.filter(deployment=world.deployment_b).update(accepted_expiries=[], waiting_since=[])
+
+    # Then each deployment's measures and the totals count today twice, the last day of the window,
+    # and what came strictly before the cutoff; an empty list counts nothing
+    measures = selectors.measures_by_deployment([world.deployment_a.pk, world.deployment_b.pk], now=now)
+    assert (measures[world.deployment_a.pk].expiring_count, measures[world.deployment_a.pk].overdue_count) == (3, 2)
+    assert (measures[world.deployment_b.pk].expiring_count, measures[world.deployment_b.pk].overdue_count) == (0, 0)
+    for scope in (Deployment.objects.all(), Deployment.objects.filter(pk=world.deployment_a.pk)):
+        summary = selectors.dashboard_summary(scope, now=now)
+        assert (summary.expiring, summary.overdue) == (3, 2)
+
+
 def test_area_completion_agrees_with_every_deployments_onboarding_checklist(national_lead):
     seed_scale(12)
 
@@ -211,7 +236,7 @@ def test_sorting_by_time_in_stage_puts_the_longest_waiting_first_and_reverses(se
 
 def test_a_heatmap_cell_lists_exactly_the_deployments_behind_its_number(seeded, signed_in):
     client = signed_in(seeded)
-    summary = selectors.dashboard_summary(Deployment.objects.all(), areas=selectors.areas_for(Deployment.objects.all()))
+    summary = selectors.dashboard_summary(Deployment.objects.all())
     progress = selectors.area_progress_by_deployment(list(Deployment.objects.values_list("pk", flat=True)))
 
     for area in summary.heatmap:
@@ -227,7 +252,7 @@ def test_the_totals_add_up_the_rows_and_each_number_links_to_its_list(seeded, si
     client = signed_in(seeded)
     ids = list(Deployment.objects.values_list("pk", flat=True))
     measures = selectors.measures_by_deployment(ids)
-    summary = selectors.dashboard_summary(Deployment.objects.all(), areas=[])
+    summary = selectors.dashboard_summary(Deployment.objects.all())
 
     assert summary.total == len(ids)
     assert summary.expiring == sum(m.expiring_count for m in measures.values())
@@ -242,6 +267,83 @@ def test_the_totals_add_up_the_rows_and_each_number_links_to_its_list(seeded, si
     for rating in (3, "unrated"):
         page = client.get(reverse("dashboards:national-hazards") + f"?hazard_rating={rating}")
         assert f"{rated[rating]} open hazard".encode() in page.content
+
+
+def test_the_totals_of_every_view_add_up_each_deployments_own_measures(seeded):
+    # Given 24 deployments seeded at random, and views of all of them (read without a scope) and
+    # of some (read through one)
+    first = Deployment.objects.order_by("pk").first()
+    some = Deployment.objects.filter(pk__in=Deployment.objects.order_by("pk").values("pk")[:9])
+    for deployments in (Deployment.objects.all(), Deployment.objects.filter(stage=first.stage), some):
+        ids = list(deployments.values_list("pk", flat=True))
+        measures = selectors.measures_by_deployment(ids)
+        progress = selectors.area_progress_by_deployment(ids)
+        # When their totals are read from the packed shares of the summary rows (the areas of all)
+        summary = selectors.dashboard_summary(deployments, areas_of=Deployment.objects.all())
+
+        # Then every total is the sum of the deployments' own measures, area by area
+        listed = measures.values()
+        assert summary.total == len(ids) == sum(n for _stage, _label, n in summary.stages)
+        for name, states in (("sign_off", selectors.SignOffState), ("go_live", selectors.GoLiveState)):
+            for state in states.values:
+                assert getattr(summary, name)[state] == sum(getattr(m, f"{name}_state") == state for m in listed)
+        for state in selectors.DsptState.values:
+            assert summary.dspt[state] == sum(m.dspt_state == state for m in listed)
+        assert dict(summary.hazards_by_rating) == {
+            rating: sum(m.hazards[rating] for m in listed) for rating in [*selectors.RATINGS, selectors.UNRATED]
+        }
+        for area in summary.heatmap:
+            shown = [p[area.code] for p in progress.values() if area.code in p]
+            assert (area.accepted, area.total) == (sum(p.accepted for p in shown), sum(p.total for p in shown))
+            for band in selectors.Band.values:
+                assert area.count(band) == sum(p.band == band for p in shown), (area.code, band)
+        assert summary.heatmap and summary.total > 0
+        assert summary.areas == selectors.areas_for(Deployment.objects.all())
+        assert [area.code for area in summary.heatmap] == [code for code, _name in summary.areas]
+
+
+def test_a_dashboard_pages_rows_carry_the_same_measures_as_the_lists_and_exports(seeded):
+    # Given 24 deployments seeded at random, the national view's first page (read as plain rows in
+    # one query) and the same deployments as the drill-downs and exports read them (models with
+    # their measures added)
+    filters = selectors.DashboardFilters(sort="overdue")  # most overdue first
+    page = selectors.dashboard_page(scope=Deployment.objects.all(), filters=filters, page_number=1)
+    rows = list(page.page.object_list)
+    models = list(Deployment.objects.filter(pk__in=[row.pk for row in rows]))
+    selectors.attach_row_measures(models, areas=page.areas)
+    by_pk = {deployment.pk: deployment for deployment in models}
+
+    # Then every measure agrees, row by row, in the order asked for
+    fields = [
+        "name",
+        "stage",
+        "sign_off_state",
+        "go_live_state",
+        "dspt_state",
+        "expiring_count",
+        "overdue_count",
+        "highest_rating",
+        "hazards_by_rating",
+        "open_hazards",
+        "area_progress",
+        "mandatory_accepted",
+        "mandatory_total",
+        "days_in_stage",
+        "detail_url",
+        "checklist_url",
+        "certificates_expiring",
+    ]
+    assert len(rows) == 24 and any(row.overdue_count for row in rows)
+    for row in rows:
+        model = by_pk[row.pk]
+        assert {f: getattr(row, f) for f in fields} == {f: getattr(model, f) for f in fields}, row.pk
+        assert [cell[:3] for cell in row.area_cells] == [cell[:3] for cell in model.area_cells]
+        assert (row.organisation_name, row.supplier_name) == (
+            model.organisation.name,
+            model.product_version.product.supplier.name,
+        )
+        assert row.stage_label == model.get_stage_display()
+    assert [row.overdue_count for row in rows] == sorted((row.overdue_count for row in rows), reverse=True)
 
 
 def test_the_exports_hold_exactly_the_filtered_rows_in_both_formats(seeded, signed_in):

@@ -6,16 +6,18 @@ rollback, and shown by a cached national dashboard on the very next request."""
 import re
 import time
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboards import selectors
-from dashboards.models import DeploymentSummary
+from dashboards.models import DeploymentSummary, totals_unpack
 from dashboards.summary import summaries_out_of_step, summaries_refresh
 from nir_portal.accounts.models import CSOProfile, Role
 from onboarding.models import Requirement
@@ -254,12 +256,13 @@ def test_the_heatmap_kept_in_the_summary_rows_moves_on_the_next_request(world, s
     dspt = fx.trust_evidence(contributor, world.deployment_a, ["GOV-02"], submit=True)
     fx.accepted(reviewer, dspt, world.deployment_a)
 
-    # Then the summary row's per-area arrays hold it, in step with a fresh computation...
+    # Then the summary row's share of the totals holds it, in step with a fresh computation...
     in_step(world.deployment_a, world.deployment_b)
     row = summary(world.deployment_a)
-    position = row.area_codes.index(area)
-    total = row.area_totals[position]
-    assert row.area_accepted[position] == 1 and [1, total] == row.area_progress[area]
+    _fixed, heat = totals_unpack(row.totals_vector, row.area_layout)
+    total = heat[area]["total"]
+    assert (heat[area]["accepted"], heat[area]["not_started"]) == (1, 0)
+    assert heat[area]["complete"] == (1 if total == 1 else 0) and [1, total] == row.area_progress[area]
     # ...and the very next request moves the deployment to its new band in the heatmap
     after = client.get(url).content.decode()
     band = "complete" if total == 1 else "in_progress"
@@ -267,10 +270,25 @@ def test_the_heatmap_kept_in_the_summary_rows_moves_on_the_next_request(world, s
     assert heatmap_cell(after, area, band) == 1
 
 
-def test_summary_area_arrays_written_around_the_services_are_found_out_of_step(world):
-    DeploymentSummary.objects.filter(deployment=world.deployment_a).update(area_accepted=[], area_codes=[])
+def test_a_share_of_the_totals_written_around_the_services_is_found_out_of_step(world):
+    DeploymentSummary.objects.filter(deployment=world.deployment_a).update(totals_vector=0, area_layout="")
 
     assert summaries_out_of_step() == [world.deployment_a.pk]
     summaries_refresh(deployment_ids=[world.deployment_a.pk])
     assert summaries_out_of_step() == []
-    assert summary(world.deployment_a).area_codes == sorted(summary(world.deployment_a).area_progress)
+    row = summary(world.deployment_a)
+    assert row.area_layout.split() == sorted(row.area_progress)
+    fixed, heat = totals_unpack(row.totals_vector, row.area_layout)
+    assert fixed["sign_off:none"] == 1 and fixed["hazards:unrated"] == row.open_unrated > 0
+    assert {code: [parts["accepted"], parts["total"]] for code, parts in heat.items()} == row.area_progress
+
+
+def test_the_check_command_fails_on_a_row_out_of_step_until_refreshed(world):
+    DeploymentSummary.objects.filter(deployment=world.deployment_b).update(totals_vector=7)
+
+    with pytest.raises(CommandError, match=f"1 summary rows out of step \\(deployments {world.deployment_b.pk}\\)"):
+        call_command("dashboard_summaries", "--check", stdout=StringIO())
+    call_command("dashboard_summaries", "--refresh", stdout=StringIO())
+    out = StringIO()
+    call_command("dashboard_summaries", "--check", stdout=out)
+    assert "in step" in out.getvalue()
