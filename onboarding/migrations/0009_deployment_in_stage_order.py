@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_enrolment_link'),
-        ('onboarding', '0007_case_versions_and_notices'),
+        ('onboarding', '0008_scan_over_limit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
