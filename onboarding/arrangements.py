@@ -12,7 +12,7 @@ from pathlib import Path
 from django.utils import timezone
 
 from nir_portal.accounts.models import Organisation
-from onboarding import permissions, scanning, uploads
+from onboarding import permissions, uploads
 from onboarding.models import Deployment, EvidenceFile, EvidenceLink, Requirement
 from onboarding.models.deployments import STAGE_ORDER
 from onboarding.services import pars
@@ -20,7 +20,7 @@ from onboarding.services.deployments import deployment_stage_change
 from onboarding.services.evidence.contributions import evidence_create
 from onboarding.services.evidence.review import evidence_review
 from onboarding.services.evidence.rules import StoredUpload
-from onboarding.services.evidence.scans import evidence_file_record_scan
+from onboarding.tasks import evidence_file_scan
 
 PARS_SAMPLES = Path(__file__).resolve().parent / "data" / "pars_examples" / "conformant.ndjson"
 STATEMENT = "Described in the attached procedure, approved by the organisation's governance board."
@@ -74,21 +74,20 @@ def _state(actor, owner: Organisation, codes: list[str], **scope) -> None:
         requirement_codes=codes,
         statement=STATEMENT,
         effective_date=timezone.localdate(),
-        files=[_stored(PARS_SAMPLES)] if needs_samples else [],
+        files=[stored_upload(PARS_SAMPLES.read_bytes(), PARS_SAMPLES.name)] if needs_samples else [],
         **scope,
     )
     for file in EvidenceFile.objects.filter(revision__evidence=evidence):
-        result = scanning.scan_storage_file(file.storage_name)
-        if result.status != EvidenceFile.ScanStatus.CLEAN:
-            raise RuntimeError(f"The malware scan of {file.original_name} did not pass: {result.detail}")
-        evidence_file_record_scan(file=file, status=result.status, detail=result.detail)
+        # The worker's scan, run here: one attempt, its result recorded as the worker records it.
+        status = evidence_file_scan.run(file.pk, retry=False)
+        if status != EvidenceFile.ScanStatus.CLEAN:
+            raise RuntimeError(f"The malware scan of {file.original_name} did not pass ({status}).")
         pars.pars_report_record(file_id=file.pk)
 
 
-def _stored(path: Path) -> StoredUpload:
-    """The file through the upload path's own inspection and storage."""
-    content = path.read_bytes()
-    upload = uploads.HashedTemporaryUploadedFile(path.name, "application/octet-stream", None)
+def stored_upload(content: bytes, name: str) -> StoredUpload:
+    """The bytes through the upload path's own inspection and storage, as an uploaded file is."""
+    upload = uploads.HashedTemporaryUploadedFile(name, "application/octet-stream", None)
     upload.write(content)
     upload.seek(0)
     upload.sha256, upload.size = hashlib.sha256(content).hexdigest(), len(content)

@@ -9,6 +9,7 @@ from nir_portal.forms import NHSDateField
 from onboarding.models import EvidenceRevision
 from safety.models import DeploymentHazard, HazardControl, Likelihood, RiskMatrix, Severity
 from safety.selectors import NOT_ASSESSED
+from safety.services.hazards import HAZARD_FIELDS
 
 TEXT_MAX_LENGTH = 4000
 SIGN_OFF_CONDITIONS = 3
@@ -97,22 +98,7 @@ class HazardEditForm(forms.Form):
     status = forms.ChoiceField(label="Status", choices=DeploymentHazard.Status.choices, widget=forms.RadioSelect)
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
-    field_order = [
-        "name",
-        "description",
-        "clinical_impact",
-        "causes",
-        "existing_controls",
-        "is_applicable",
-        "applicability_justification",
-        "initial_severity",
-        "initial_likelihood",
-        "residual_severity",
-        "residual_likelihood",
-        "residual_justification",
-        "operating_limits",
-        "status",
-    ]
+    field_order = list(HAZARD_FIELDS)
 
     def __init__(self, *args, matrix: RiskMatrix, **kwargs):
         super().__init__(*args, **kwargs)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nir_portal.audit.models import AuditEvent
-from onboarding import uploads
+from onboarding.arrangements import stored_upload as _stored
 from onboarding.models import EvidenceFile
 from onboarding.services.evidence.contributions import evidence_create
 from onboarding.services.evidence.rules import StoredUpload
@@ -31,21 +31,6 @@ from tests.onboarding.test_evidence_views import PDF, _as
 from tests.onboarding.test_scanning import _nested_zip
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-
-
-def _stored(content: bytes, name: str) -> StoredUpload:
-    upload = uploads.HashedTemporaryUploadedFile(name, "application/octet-stream", None)
-    upload.write(content)
-    upload.seek(0)
-    upload.sha256, upload.size = hashlib.sha256(content).hexdigest(), len(content)
-    inspected = uploads.inspect_upload(upload)
-    return StoredUpload(
-        original_name=inspected.safe_name,
-        storage_name=uploads.store_upload(upload, inspected),
-        sha256=inspected.sha256,
-        size=inspected.size,
-        detected_type=inspected.detected_type,
-    )
 
 
 def _evidence_with(world, people, content: bytes, name: str):
