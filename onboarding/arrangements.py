@@ -78,10 +78,14 @@ def _state(actor, owner: Organisation, codes: list[str], **scope) -> None:
         **scope,
     )
     for file in EvidenceFile.objects.filter(revision__evidence=evidence):
-        # The worker's scan, run here: one attempt, its result recorded as the worker records it.
-        status = evidence_file_scan.run(file.pk, retry=False)
-        if status != EvidenceFile.ScanStatus.CLEAN:
-            raise RuntimeError(f"The malware scan of {file.original_name} did not pass ({status}).")
+        # The worker's scan, run here: one attempt, its result recorded as the worker records it
+        # (a file a worker already scanned is skipped, its result standing).
+        evidence_file_scan.run(file.pk, retry=False)
+        file.refresh_from_db()
+        if file.scan_status != EvidenceFile.ScanStatus.CLEAN:
+            raise RuntimeError(
+                f"The malware scan of {file.original_name} did not pass: {file.get_scan_status_display()}."
+            )
         pars.pars_report_record(file_id=file.pk)
 
 
