@@ -1,22 +1,21 @@
 """The stages of an evidence upload, each timed on its own in this process on the same file, in CPU
 seconds of this thread (time.thread_time: on a shared machine, wall time here is mostly waiting):
-receive (Django's multipart parser reading the body from memory), write (to the temporary file),
-hash, type detection, inspection and storage. Receive, write and hash are told apart by running
-the parser with handlers that do less: one that drops the data, one that only writes it, and the
-real one. What the request takes beyond these is the HTTP side: gunicorn reading the body from
-the socket, the session, the form, the database and the response.
+receive (the upload handler's multipart reader reading the body from memory, through Django's
+MultiPartParser as a request does), write (to the temporary file), hash, type detection,
+inspection and storage. Receive, write and hash are told apart by running the reader with
+handlers that do less: one that drops the data, one that only writes it, and the real one. What
+the request takes beyond these is the HTTP side: gunicorn reading the body from the socket, the
+session, the form, the database and the response.
 
 Inspection's reads are counted from /proc/self/io (rchar: bytes returned by read calls, whatever
 reads them, qpdf included), so the figure covers everything inspection reads from the file.
 """
 
 import io
-import tempfile
 import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.uploadhandler import FileUploadHandler
 from django.http.multipartparser import MultiPartParser
 from django.test import override_settings
 
@@ -29,30 +28,24 @@ from onboarding.uploads.zips import ZipBudget
 STAGES = ("receive", "write", "hash", "type detection", "inspection", "storage")
 
 
-class _DroppingHandler(FileUploadHandler):
-    """Takes every chunk and keeps nothing: what the parser alone costs."""
+class _DroppingHandler(uploads.HashingUploadHandler):
+    """Reads the body as the real handler does and keeps nothing: what reading it alone costs."""
 
-    chunk_size = uploads.CHUNK_BYTES
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+    def receive_data_chunk(self, raw_data: bytes | memoryview, start: int) -> None:
         return None
 
     def file_complete(self, file_size: int) -> None:
+        self.upload_interrupted()  # deletes the (empty) temporary file
         return None
 
 
 class _WritingHandler(_DroppingHandler):
-    """Writes every chunk to a temporary file, as the real handler does, without hashing."""
+    """Writes every piece to the temporary file, as the real handler does, without hashing."""
 
-    def new_file(self, *args, **kwargs) -> None:
-        super().new_file(*args, **kwargs)
-        self._file = tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115  closed in file_complete
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        self._file.write(raw_data)
-
-    def file_complete(self, file_size: int) -> None:
-        self._file.close()
+    def receive_data_chunk(self, raw_data: bytes | memoryview, start: int) -> None:
+        self._received += len(raw_data)
+        self.file.reserve(self._received)
+        self.file.write(raw_data)
 
 
 class _DiskBody:
@@ -71,7 +64,7 @@ class _DiskBody:
         return b""
 
 
-def _parse(handler: FileUploadHandler, prefix: bytes, source: Path, suffix: bytes, boundary: str):
+def _parse(handler: uploads.HashingUploadHandler, prefix: bytes, source: Path, suffix: bytes, boundary: str):
     body = _DiskBody(prefix, source, suffix)
     meta = {"CONTENT_TYPE": f"multipart/form-data; boundary={boundary}", "CONTENT_LENGTH": str(body.length)}
     started = time.thread_time()

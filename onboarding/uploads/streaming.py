@@ -1,7 +1,12 @@
 """Receiving an upload: the request body is streamed to a temporary file and hashed on the way,
 and stopped as soon as it is known to be too large."""
 
+import ctypes
+import ctypes.util
+import errno
 import hashlib
+import logging
+import os
 import tempfile
 from typing import Any
 
@@ -11,11 +16,34 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.utils.translation import gettext as _
 
+from onboarding.uploads.multipart import FormReader
+
 # Received, hashed and scanned in 1 MiB pieces: gunicorn reads a request body from the socket up
 # to 1 MiB at a time and copies whatever a read leaves over into a new buffer on every read, so
 # 256 KiB reads copied each byte about three more times. Over HTTP a 200 MB upload took about
 # half as long with 1 MiB pieces as with 256 KiB ones, and twice as long again with 2 MiB ones.
 CHUNK_BYTES = 1024 * 1024
+# The temporary file's disk space is reserved this far ahead of what has been received (see
+# HashedTemporaryUploadedFile.reserve): never for bytes not yet sent, whatever Content-Length says.
+RESERVE_AHEAD_BYTES = 8 * 1024 * 1024
+
+logger = logging.getLogger(__name__)
+
+
+def _load_fallocate():
+    """fallocate(2) from the C library (Linux), or None. Not os.posix_fallocate: where a file system
+    cannot reserve space, glibc's posix_fallocate writes a byte into every block instead."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fallocate = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fallocate.restype = ctypes.c_int
+    return fallocate
+
+
+_fallocate = _load_fallocate()
 
 
 def format_limit(limit_bytes: int) -> str:
@@ -43,6 +71,31 @@ class HashedTemporaryUploadedFile(TemporaryUploadedFile):
         file = tempfile.NamedTemporaryFile(suffix=".upload", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115  closed with the upload
         UploadedFile.__init__(self, file, name, content_type, 0, charset, content_type_extra)
         self.sha256 = ""
+        self.reserved = 0
+        self._can_reserve = _fallocate is not None
+
+    def reserve(self, received: int) -> None:
+        """Reserve the file's disk space RESERVE_AHEAD_BYTES beyond `received` bytes, once what was
+        reserved runs out. On ext4 (and XFS, btrfs) the space is then allocated in one extent for
+        every few MB instead of block by block as pages are written: the write into the page
+        cache takes about a third less CPU, and the stored file is not fragmented. The file's
+        size grows with the reservation; `trim` cuts it back to what was received."""
+        if not self._can_reserve or received <= self.reserved:
+            return
+        end = received + RESERVE_AHEAD_BYTES
+        if _fallocate(self.fileno(), 0, self.reserved, end - self.reserved) != 0:
+            error = ctypes.get_errno()
+            self._can_reserve = False  # unsupported here, or no space: the writes will say so
+            if error not in (errno.EOPNOTSUPP, errno.ENOSYS):
+                logger.warning("Could not reserve space for an upload: %s", os.strerror(error))
+            return
+        self.reserved = end
+
+    def trim(self, size: int) -> None:
+        """Cut the file back to `size` bytes, giving back what was reserved beyond them."""
+        if self.reserved:
+            self.flush()
+            os.ftruncate(self.fileno(), size)
 
 
 class HashingUploadHandler(FileUploadHandler):
@@ -64,16 +117,16 @@ class HashingUploadHandler(FileUploadHandler):
     a view shows them against the file field. The size limit is
     settings.EVIDENCE_MAX_FILE_BYTES per file; a request whose Content-Length is larger than
     that plus `form_allowance_bytes` is refused at the first file part, before its bytes are
-    read. The parse stops with StopUpload(connection_reset=True) inside the multipart parser, so
-    the form fields before the file (the CSRF token among them) are still available. (Raising
-    StopUpload from handle_raw_input itself would escape the parser: request.POST would raise in
-    csrf_protect and the person would see a server error instead of the message.)
+    read. The body is read by `onboarding.uploads.multipart.FormReader` (from handle_raw_input,
+    in place of Django's parser): a refusal raises StopUpload(connection_reset=True) inside it,
+    which stops reading the body and keeps the form fields read before the file (the CSRF token
+    among them), so the view can show the message.
     """
 
     chunk_size = CHUNK_BYTES
     form_allowance_bytes = 1024 * 1024
-    # Set only while a file is being received: MultiPartParser closes `handler.file` when it
-    # stops, so a finished (returned) file must not stay here.
+    # Set only while a file is being received: the reader closes `handler.file` when it stops,
+    # so a finished (returned) file must not stay here.
     file: HashedTemporaryUploadedFile
 
     def __init__(self, request: Any = None, *, max_bytes: int | None = None) -> None:
@@ -96,10 +149,12 @@ class HashingUploadHandler(FileUploadHandler):
         if file is not None:
             file.close()  # NamedTemporaryFile deletes itself on close
 
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        """Reads the whole body (see `onboarding.uploads.multipart`): (POST, FILES)."""
         if content_length is not None and content_length > self.max_bytes + self.form_allowance_bytes:
-            self._refuse(whole_request=True)
-        return None  # let the parser read the form fields; new_file stops at the first file
+            self._refuse(whole_request=True)  # the form fields are read; new_file stops at the first file
+        reader = FormReader(self, boundary, encoding or settings.DEFAULT_CHARSET)
+        return reader.read(input_data, self.chunk_size)
 
     def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
         super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
@@ -109,12 +164,13 @@ class HashingUploadHandler(FileUploadHandler):
         self._received = 0
         self.file = HashedTemporaryUploadedFile(file_name, content_type, charset, content_type_extra)
 
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+    def receive_data_chunk(self, raw_data: bytes | memoryview, start: int) -> None:
         self._received += len(raw_data)
         if self._received > self.max_bytes:
             self._discard()
             self._refuse()
             raise StopUpload(connection_reset=True)
+        self.file.reserve(self._received)
         self._hasher.update(raw_data)
         self.file.write(raw_data)
         return None  # consumed: later handlers get nothing
@@ -123,6 +179,7 @@ class HashingUploadHandler(FileUploadHandler):
         file = self.__dict__.pop("file", None)
         if file is None:
             return None
+        file.trim(file_size)
         file.seek(0)
         file.size = file_size
         file.sha256 = self._hasher.hexdigest()

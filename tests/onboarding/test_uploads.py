@@ -1,9 +1,12 @@
 """Receiving, checking and storing evidence files (onboarding.uploads): every bad upload is
 refused with its own message; good files are accepted with their real type and hash."""
 
+import ctypes
+import errno
 import hashlib
 import io
 import json
+import os
 import platform
 import random
 import re
@@ -33,6 +36,7 @@ from onboarding.uploads import (
     sanitize_filename,
     store_upload,
     storing,
+    streaming,
 )
 
 MiB = 1024 * 1024
@@ -309,6 +313,51 @@ def test_the_handler_hashes_the_file_as_it_streams_it_to_a_temporary_file(settin
     assert received.temporary_file_path().startswith(str(tmp_path))
     assert not received.temporary_file_path().endswith(".txt")  # the sender's extension is not used
     assert inspect_upload(received).sha256 == received.sha256
+
+
+def test_the_temporary_file_is_reserved_a_little_ahead_and_trimmed_to_what_was_received(settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    size = 20 * MiB + 17
+    body = multipart_body("data.txt", size)
+    handler = HashingUploadHandler()
+    reserved_ahead = []
+    reserve = uploads.HashedTemporaryUploadedFile.reserve
+
+    def watched(self, received):
+        reserve(self, received)
+        reserved_ahead.append(self.reserved - received)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uploads.HashedTemporaryUploadedFile, "reserve", watched)
+        _post, files = parse(body, handler)
+
+    received = files["files"]
+    stat = os.fstat(received.file.fileno())
+    assert stat.st_size == received.size == size
+    # Never more than RESERVE_AHEAD_BYTES beyond what had arrived, and nothing left over at the end.
+    assert max(reserved_ahead) <= streaming.RESERVE_AHEAD_BYTES
+    assert stat.st_blocks * 512 < size + 64 * 1024
+    if streaming._fallocate is not None and received.reserved:
+        assert min(reserved_ahead) >= 0  # every piece is written into space already reserved
+    assert received.sha256 == hashlib.sha256(b"x" * size).hexdigest()
+
+
+def test_an_upload_is_received_whole_where_space_cannot_be_reserved(settings, tmp_path, monkeypatch):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    calls = []
+
+    def unsupported(fd, mode, offset, length):
+        calls.append(length)
+        ctypes.set_errno(errno.EOPNOTSUPP)
+        return -1
+
+    monkeypatch.setattr(streaming, "_fallocate", unsupported)
+    _post, files = parse(multipart_body("data.txt", 3 * MiB + 5), HashingUploadHandler())
+
+    received = files["files"]
+    assert len(calls) == 1  # tried once, then not again for this file
+    assert os.fstat(received.file.fileno()).st_size == received.size == 3 * MiB + 5
+    assert received.read() == b"x" * (3 * MiB + 5)
 
 
 @csrf_exempt
