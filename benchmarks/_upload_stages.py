@@ -39,8 +39,9 @@ class _DroppingHandler(uploads.HashingUploadHandler):
         return None
 
 
-class _WritingHandler(_DroppingHandler):
-    """Writes every piece to the temporary file, as the real handler does, without hashing."""
+class _WritingHandler(uploads.HashingUploadHandler):
+    """Writes every piece to the temporary file, as the real handler does, without hashing; the
+    file is returned, as the real one is, and deleted after the timing."""
 
     def receive_data_chunk(self, raw_data: bytes | memoryview, start: int) -> None:
         self._received += len(raw_data)
@@ -85,7 +86,8 @@ def measure(prefix: bytes, source: Path, suffix: bytes, boundary: str, work: Pat
     evidence = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": store}}
     with override_settings(FILE_UPLOAD_TEMP_DIR=str(work), STORAGES={**settings.STORAGES, "evidence": evidence}):
         dropping, _files = _parse(_DroppingHandler(), prefix, source, suffix, boundary)
-        writing, _files = _parse(_WritingHandler(), prefix, source, suffix, boundary)
+        writing, written = _parse(_WritingHandler(), prefix, source, suffix, boundary)
+        written["files"].close()
         handler = uploads.HashingUploadHandler()
         hashing, files = _parse(handler, prefix, source, suffix, boundary)
         if handler.errors:
