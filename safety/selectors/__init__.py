@@ -3,10 +3,10 @@ the person may not see is simply not found (a 404 in the views). The hazard log 
 are in `safety.selectors.hazard_log_page`; callers import them from there."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Field, Prefetch, Q, QuerySet
 
 from nir_portal.accounts import permissions as account_permissions
 from nir_portal.accounts.models import Role
@@ -47,7 +47,7 @@ def deployments_with_hazard_log_visible_to(user) -> QuerySet[Deployment]:
     return (
         queryset.select_related("organisation", "product_version__product__supplier", "risk_plan__risk_matrix")
         .defer(*(f"risk_plan__risk_matrix__{f}" for f in ("severities", "likelihoods", "ratings", "acceptability")))
-        .order_by(*Deployment._meta.ordering)
+        .order_by(*(Deployment._meta.ordering or ()))
     )
 
 
@@ -129,7 +129,7 @@ def _display(value: Any, labels: dict[str, str]) -> str:
 
 def _field_label(name: str) -> str:
     try:
-        label = str(DeploymentHazard._meta.get_field(name).verbose_name)
+        label = str(cast(Field, DeploymentHazard._meta.get_field(name)).verbose_name)
     except FieldDoesNotExist:  # a change to a control or an action: "evidence", "due_on"...
         label = name.replace("_", " ")
     return label[:1].upper() + label[1:]
@@ -279,7 +279,7 @@ def incidents_for_deployment(*, user, deployment: Deployment) -> QuerySet[Safety
         incidents_visible_to(user)
         .filter(deployment=deployment)
         .annotate(hazard_count=Count("hazards", distinct=True))
-        .order_by(*SafetyIncident._meta.ordering)
+        .order_by(*(SafetyIncident._meta.ordering or ()))
     )
 
 

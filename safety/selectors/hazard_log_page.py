@@ -7,7 +7,7 @@ columns once per process, every value is a parameter, and who may read the log i
 `deployments_with_hazard_log_visible_to` and `hazards_visible_to` decide it."""
 
 from functools import cache
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -74,7 +74,7 @@ def _latest_sign_off_sql(field_name: str) -> str:
     sign_off, deployment = SignOff._meta, Deployment._meta
 
     def s(name: str) -> str:
-        return f"s.{(sign_off.pk if name == 'pk' else sign_off.get_field(name)).column}"
+        return f"s.{_column(SignOff, name)}"
 
     return (
         f"SELECT {s(field_name)} FROM {sign_off.db_table} s "  # noqa: S608  model tables and columns
@@ -85,7 +85,10 @@ def _latest_sign_off_sql(field_name: str) -> str:
 
 def _column(model: type[Model], name: str) -> str:
     meta = model._meta
-    return (meta.pk if name == "pk" else meta.get_field(name)).column
+    column = cast(Field, meta.pk if name == "pk" else meta.get_field(name)).column
+    if column is None:
+        raise ValueError(f"{model.__name__}.{name} has no column of its own")
+    return column
 
 
 @cache
@@ -129,18 +132,22 @@ def hazard_log_page_deployment(user, *, pk: int) -> Deployment | None:
     if row is None:
         return None
     values = iter(row)
-    deployment, organisation, version, product, plan, matrix = (
+    loaded = [
         model.from_db(connection.alias, [f.attname for f in fields], [next(values) for _ in fields])
         for model, fields in _page_deployment_fields()
-    )
-    version.product = product
-    deployment.organisation, deployment.product_version = organisation, version
+    ]
+    deployment, version = cast(Deployment, loaded[0]), cast(ProductVersion, loaded[2])
+    plan = cast(ClinicalRiskManagementPlan, loaded[4])
+    version.product = cast(Product, loaded[3])
+    deployment.organisation, deployment.product_version = cast(Organisation, loaded[1]), version
     if plan.pk is None:
         Deployment.risk_plan.related.set_cached_value(deployment, None)  # no plan: known, not to be queried
     else:
-        plan.risk_matrix = matrix
+        plan.risk_matrix = cast(RiskMatrix, loaded[5])
         deployment.risk_plan = plan
-    deployment.latest_sign_off_status, deployment.latest_sign_off_needs_re_review = values
+    # What `hazard_log_page_sign_off` reads: attributes of this page's deployment, not of the model.
+    status, needs_re_review = values
+    deployment.__dict__.update(latest_sign_off_status=status, latest_sign_off_needs_re_review=needs_re_review)
     return deployment
 
 
@@ -151,7 +158,8 @@ def hazard_log_page_sign_off(deployment: Deployment) -> SignOff | None:
     status = getattr(deployment, "latest_sign_off_status", None)
     if status is None:
         return None
-    return SignOff(deployment=deployment, status=status, needs_re_review=deployment.latest_sign_off_needs_re_review)
+    needs_re_review = getattr(deployment, "latest_sign_off_needs_re_review", False)
+    return SignOff(deployment=deployment, status=status, needs_re_review=needs_re_review)
 
 
 # --- the rows -----------------------------------------------------------------------------------------
@@ -163,10 +171,10 @@ def _hazard_log_summary_sql() -> tuple[str, str, str, str]:
     hazard, control = DeploymentHazard._meta, HazardControl._meta
 
     def h(name: str) -> str:
-        return f"h.{(hazard.pk if name == 'pk' else hazard.get_field(name)).column}"
+        return f"h.{_column(DeploymentHazard, name)}"
 
     def c(name: str) -> str:
-        return f"c.{control.get_field(name).column}"
+        return f"c.{_column(HazardControl, name)}"
 
     live = f"NOT {c('is_withdrawn')}"
     register = f"{live} AND {c('cites_certificate_register')}"
@@ -194,7 +202,8 @@ def hazard_log_summary(
     if not safety_permissions.can_view_hazard_log(user, deployment):
         return []
     select, order, residual_rating, status_column = _hazard_log_summary_sql()
-    sql, params = select, [deployment.pk]
+    sql = select
+    params: list[int | str] = [deployment.pk]
     if rating == NOT_ASSESSED:
         sql += f" AND {residual_rating} IS NULL"
     elif rating not in (None, ""):
