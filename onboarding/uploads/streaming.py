@@ -78,7 +78,7 @@ class HashedTemporaryUploadedFile(TemporaryUploadedFile):
         """Reserve the file's disk space RESERVE_AHEAD_BYTES beyond `received` bytes, once what was
         reserved runs out. On ext4 (and XFS, btrfs) the space is then allocated in one extent for
         every few MB instead of block by block as pages are written: the write into the page
-        cache takes about a third less CPU, and the stored file is not fragmented. The file's
+        cache takes about a quarter less CPU, and the stored file is not fragmented. The file's
         size grows with the reservation; `trim` cuts it back to what was received."""
         if not self._can_reserve or received <= self.reserved:
             return
