@@ -142,6 +142,19 @@ def _stage_before(deployment: Deployment) -> str:
     return last_entry or ""
 
 
+def _move_stage(*, actor, deployment: Deployment, to_stage: str, reason: str) -> str:
+    """Put a locked deployment at `to_stage` and add the move to its stage history; the stage it
+    left is returned for the caller's audit record. Callers check the move first."""
+    from_stage = deployment.stage
+    deployment.stage = to_stage
+    deployment.stage_changed_at = timezone.now()
+    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    DeploymentStageChange.objects.create(
+        deployment=deployment, from_stage=from_stage, to_stage=to_stage, changed_by=actor, reason=reason
+    )
+    return from_stage
+
+
 @transaction.atomic
 def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, reason: str = "") -> Deployment:
     """Move a deployment to another stage. Forward moves go one stage at a time; suspension and
@@ -186,17 +199,11 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
                 "The deployment can return only to the stage it was at before, or an earlier one.",
                 "past_previous_stage",
             )
-    from_stage = deployment.stage
-    deployment.stage = to_stage
-    deployment.stage_changed_at = timezone.now()
-    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    from_stage = _move_stage(actor=actor, deployment=deployment, to_stage=to_stage, reason=reason)
     if to_stage == Deployment.Stage.LIVE:
         case_version_mark_live(deployment=deployment)
     elif to_stage == Deployment.Stage.DECOMMISSIONED:
         case_version_retire_all(deployment=deployment)
-    DeploymentStageChange.objects.create(
-        deployment=deployment, from_stage=from_stage, to_stage=to_stage, changed_by=actor, reason=reason
-    )
     audit_event_record(
         action="deployment.stage_change",
         actor=actor,
@@ -221,15 +228,10 @@ def deployment_enter_go_live_authorised(*, actor, deployment: Deployment, author
         raise ValidationError([ValidationError(blocker, code="onboarding_incomplete") for blocker in blockers])
     if deployment.stage != Deployment.Stage.SAFETY_SIGN_OFF:
         return deployment  # authorised again before going live, or live: the stage stays
-    from_stage = deployment.stage
-    deployment.stage = Deployment.Stage.GO_LIVE_AUTHORISED
-    deployment.stage_changed_at = timezone.now()
-    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    DeploymentStageChange.objects.create(
+    from_stage = _move_stage(
+        actor=actor,
         deployment=deployment,
-        from_stage=from_stage,
-        to_stage=deployment.stage,
-        changed_by=actor,
+        to_stage=Deployment.Stage.GO_LIVE_AUTHORISED,
         reason="Go-live authorised; residual risk accepted",
     )
     audit_event_record(
@@ -258,18 +260,9 @@ def deployment_mark_live(*, actor, deployment: Deployment, went_live_on: date, a
             f"{deployment.get_stage_display().lower()}.",
             "not_authorised_stage",
         )
-    from_stage = deployment.stage
-    deployment.stage = Deployment.Stage.LIVE
-    deployment.stage_changed_at = timezone.now()
-    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    reason = f"Went live on {went_live_on:%-d %B %Y}"
+    from_stage = _move_stage(actor=actor, deployment=deployment, to_stage=Deployment.Stage.LIVE, reason=reason)
     case_version_mark_live(deployment=deployment)
-    DeploymentStageChange.objects.create(
-        deployment=deployment,
-        from_stage=from_stage,
-        to_stage=deployment.stage,
-        changed_by=actor,
-        reason=f"Went live on {went_live_on:%-d %B %Y}",
-    )
     audit_event_record(
         action="deployment.went_live",
         actor=actor,
