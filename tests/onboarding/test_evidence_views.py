@@ -241,6 +241,41 @@ def test_a_bad_upload_is_refused_with_a_specific_message_and_nothing_is_stored(c
     assert response.context["form"].errors["files"]
 
 
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        pytest.param(b"preamble\r\n", id="preamble"),
+        pytest.param(b"", id="encoded part"),
+    ],
+)
+def test_a_malformed_upload_body_is_a_bad_request_and_nothing_is_stored(client, world, people, prefix):
+    """Bodies no browser sends (see onboarding.uploads.multipart) are refused whole: 400, no
+    evidence, no file, no audit record."""
+    boundary = "----malformed"
+    encoding = b"" if prefix else b"Content-Transfer-Encoding: base64\r\n"
+    body = (
+        prefix
+        + f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nMalformed\r\n'.encode()
+        + f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.pdf"\r\n'.encode()
+        + encoding
+        + b"Content-Type: application/pdf\r\n\r\n"
+        + PDF
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    signed_in = _as(client, people["supplier_lead"])
+    counts = (Evidence.objects.count(), EvidenceFile.objects.count(), AuditEvent.objects.count())
+
+    response = signed_in.generic(
+        "POST",
+        reverse("onboarding:product-version-evidence-create", kwargs={"version_pk": world.product_version.pk}),
+        body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+    assert response.status_code == 400
+    assert (Evidence.objects.count(), EvidenceFile.objects.count(), AuditEvent.objects.count()) == counts
+
+
 def test_a_supplier_cannot_see_a_trusts_own_evidence_and_trusts_cannot_see_each_other(client, world, people):
     own = evidence_create(
         actor=people["lead_a"],
