@@ -71,6 +71,23 @@ def clamd_url(clamd_urls, settings) -> str:
     return clamd_urls[0]
 
 
+@pytest.fixture(scope="session")
+def _no_scanner_answering() -> bool:
+    """Whether nothing answers at CLAMAV_URL although clamd is installed (a plain `make test`)."""
+    from django.conf import settings as django_settings
+
+    return clamav_daemon.clamd_binary() is not None and not clamav_daemon.ping(django_settings.CLAMAV_URL)
+
+
+@pytest.fixture(autouse=True)
+def _scanner(request, _no_scanner_answering) -> None:
+    # Files are scanned as under `make run`: seeding the demo and arranging a deployment's
+    # onboarding store and scan real files, so every test finds a clamd at CLAMAV_URL, started
+    # once per test process when none was running. A test that needs the scanner down says so.
+    if _no_scanner_answering:
+        request.getfixturevalue("clamd_url")
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
     # The database cache is rolled back with each test; Redis keeps state, so rate limits and
