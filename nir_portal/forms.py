@@ -2,12 +2,12 @@
 (see templates/components/field.html and the `nhs_widget` template tag)."""
 
 import datetime
+from html import escape
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.renderers import TemplatesSetting
 from django.utils import timezone
-from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 SELECT_TEMPLATE = "django/forms/widgets/select.html"
@@ -19,11 +19,17 @@ INPUT_TEMPLATES = frozenset(
 )
 
 
+def _escaped(value) -> str:
+    """`conditional_escape`, without its lazy-string wrapper's cost (a select escapes two values
+    an option): what is already HTML as it is, anything else through the standard library's
+    `escape`, which Django's own calls."""
+    html = getattr(value, "__html__", None)
+    return html() if html is not None else escape(str(value))
+
+
 def _attrs(attrs: dict) -> str:
     return "".join(
-        f" {conditional_escape(name)}"
-        if value is True
-        else f' {conditional_escape(name)}="{conditional_escape(str(value))}"'
+        f" {_escaped(name)}" if value is True else f' {_escaped(name)}="{_escaped(str(value))}"'
         for name, value in attrs.items()
         if value is not False
     )
@@ -33,16 +39,16 @@ def _select(widget: dict) -> str | None:
     """Django's select.html and select_option.html, character for character, without the template
     engine's cost per option (a filter form's selects were most of its page's rendering). None
     when an option has a template of its own."""
-    parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+    parts = [f'<select name="{_escaped(widget["name"])}"{_attrs(widget["attrs"])}>']
     for group_name, options, _index in widget["optgroups"]:
         if group_name:
-            parts.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
+            parts.append(f'\n  <optgroup label="{_escaped(group_name)}">')
         for option in options:
             if option["template_name"] != OPTION_TEMPLATE:
                 return None
             parts.append(
-                f'\n  <option value="{conditional_escape(str(option["value"]))}"{_attrs(option["attrs"])}>'
-                f"{conditional_escape(option['label'])}</option>\n"  # the option template's closing newline
+                f'\n  <option value="{_escaped(str(option["value"]))}"{_attrs(option["attrs"])}>'
+                f"{_escaped(option['label'])}</option>\n"  # the option template's closing newline
             )
         if group_name:
             parts.append("\n  </optgroup>")
@@ -53,9 +59,9 @@ def _select(widget: dict) -> str | None:
 def _input(widget: dict) -> str:
     """Django's input.html (with attrs.html), character for character: two template renders less
     per text, number or hidden input."""
-    value = "" if widget["value"] is None else f' value="{conditional_escape(str(widget["value"]))}"'
-    name = conditional_escape(widget["name"])
-    return f'<input type="{conditional_escape(widget["type"])}" name="{name}"{value}{_attrs(widget["attrs"])}>'
+    value = "" if widget["value"] is None else f' value="{_escaped(str(widget["value"]))}"'
+    name = _escaped(widget["name"])
+    return f'<input type="{_escaped(widget["type"])}" name="{name}"{value}{_attrs(widget["attrs"])}>'
 
 
 class PortalFormRenderer(TemplatesSetting):

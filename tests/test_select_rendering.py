@@ -5,6 +5,8 @@ template) render, character for character."""
 import pytest
 from django import forms
 from django.forms.renderers import TemplatesSetting
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 
 from nir_portal.forms import INPUT_TEMPLATES, SELECT_TEMPLATE, PortalFormRenderer
 
@@ -13,12 +15,14 @@ class Choices(forms.Form):
     plain = forms.ChoiceField(choices=[("", "Any"), ("x", "X & <y>"), ("z", 'Say "z"')])
     grouped = forms.ChoiceField(choices=[("a", "A"), ("Group <1>", [("1", "one"), ("2", "two")])])
     typed = forms.TypedChoiceField(choices=[(1, "1"), (None, "none")], required=False, coerce=int)
+    # Already HTML is left as it is; a lazy label is escaped once translated.
+    marked = forms.ChoiceField(choices=[("s", mark_safe("<b>bold</b> &amp; more")), ("l", gettext_lazy("A & B"))])
     flagged = forms.ChoiceField(
         choices=[("", "Any")], widget=forms.Select(attrs={"disabled": True, "data-x": "a&b", "hidden": False})
     )
 
 
-@pytest.mark.parametrize("data", [{}, {"plain": "x", "grouped": "2", "typed": "1", "flagged": ""}])
+@pytest.mark.parametrize("data", [{}, {"plain": "x", "grouped": "2", "typed": "1", "flagged": "", "marked": "l"}])
 def test_a_select_renders_as_the_templates_would(data):
     form = Choices(data)
     renderer = PortalFormRenderer()
