@@ -13,6 +13,7 @@ from allauth.account.internal.flows.login import record_authentication
 from django.core.cache import cache
 from django.test import RequestFactory
 
+from dashboards.templatetags import dashboard_cache
 from nir_portal.accounts.models import Organisation, Role
 from nir_portal.clamav import daemon as clamav_daemon
 from onboarding import services as onboarding_services
@@ -92,12 +93,16 @@ def _scanner(request, _no_scanner_answering) -> None:
 def _clear_cache(settings):
     # The database cache is rolled back with each test; Redis keeps state, so rate limits and
     # other cached values are cleared around every test.
+    # Each process's copies of the dashboards' content go with them (the shared copies are keyed
+    # by the data, but a rolled-back test's data can come back in another's with the same ids).
     uses_redis = "redis" in settings.CACHES["default"]["BACKEND"].lower()
     if uses_redis:
         cache.clear()
+    dashboard_cache.forget_local_copies()
     yield
     if uses_redis:
         cache.clear()
+    dashboard_cache.forget_local_copies()
 
 
 @pytest.fixture(autouse=True)

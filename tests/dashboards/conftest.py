@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
+from dashboards.templatetags import dashboard_cache
 from nir_portal.accounts.models import Organisation, Role
 from onboarding.services.framework import framework_load
 from safety.services.reference import safety_reference_data_load
@@ -51,4 +52,5 @@ def seed_scale(deployments: int, seed: int = 7) -> str:
 def cold(client, url: str):
     """GET with the dashboards' cached content cleared first, so everything is computed."""
     cache.clear()
+    dashboard_cache.forget_local_copies()
     return client.get(url)

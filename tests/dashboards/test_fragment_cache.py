@@ -31,8 +31,10 @@ class Counter:
 @pytest.fixture(autouse=True)
 def empty_cache():
     cache.clear()
+    dashboard_cache.forget_local_copies()
     yield
     cache.clear()
+    dashboard_cache.forget_local_copies()
 
 
 def test_zero_seconds_computes_every_time_and_stores_nothing():
@@ -80,3 +82,58 @@ def test_a_copy_of_an_earlier_minute_is_served_while_another_request_recomputes_
     assert render("1201") == "1" and counter.calls == 1
     cache.delete(lock)
     assert [render("1201"), render("1201")] == ["2", "2"]  # the next request recomputes it, once
+
+
+def render_at(minute: str, counter: Counter, key: str = "k", seconds: int = 60) -> str:
+    return TEMPLATE.render(Context({"seconds": seconds, "key": key, "compute": counter, "cache_minute": minute}))
+
+
+def test_a_copy_served_in_its_minute_is_read_from_memory_and_never_into_another_minute():
+    counter = Counter()
+    assert render_at("1200", counter) == "1"
+    cache.delete(make_template_fragment_key("frag", ["k"]))  # the shared copy gone (evicted)
+
+    assert render_at("1200", counter) == "1" and counter.calls == 1  # this process's copy
+    assert render_at("1201", counter) == "2"  # a new minute: never the memory's copy of 12:00
+    assert render_at("1201", counter) == "2" and counter.calls == 2
+
+
+def test_a_copy_in_memory_expires_with_the_cache_seconds(monkeypatch):
+    counter = Counter()
+    assert render_at("1200", counter, seconds=5) == "1"
+    cache.delete(make_template_fragment_key("frag", ["k"]))
+    later = dashboard_cache.time.monotonic() + 6
+    monkeypatch.setattr(dashboard_cache.time, "monotonic", lambda: later)
+
+    assert render_at("1200", counter, seconds=5) == "2"
+
+
+def test_another_process_copy_for_the_minute_is_read_from_the_shared_cache_once():
+    key = make_template_fragment_key("frag", ["k"])
+    cache.set(key, ("1200", "from another process"), 60)
+    reads = []
+    original_get = cache.get
+
+    def counted_get(*args, **kwargs):
+        reads.append(args[0])
+        return original_get(*args, **kwargs)
+
+    counter = Counter()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cache, "get", counted_get)
+        answers = [render_at("1200", counter) for _ in range(3)]
+
+    assert answers == ["from another process"] * 3 and counter.calls == 0
+    assert reads == [key]
+
+
+def test_memory_keeps_only_the_most_recently_served_copies(monkeypatch):
+    monkeypatch.setattr(dashboard_cache, "LOCAL_COPIES", 2)
+    counter = Counter()
+    for key in ("a", "b", "a", "c"):  # "b" is the least recently served when "c" comes
+        render_at("1200", counter, key=key)
+    assert counter.calls == 3
+    cache.clear()  # only memory can answer now
+
+    assert [render_at("1200", counter, key=key) for key in ("a", "c")] == ["1", "3"]
+    assert render_at("1200", counter, key="b") == "4"
