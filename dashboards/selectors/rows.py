@@ -141,7 +141,8 @@ def dashboard_rows(
         return []
     ids_sql, ids_params = ids
     now = now or timezone.now()
-    today = timezone.localdate(now)
+    local = timezone.get_current_timezone()  # once a page, not once a row
+    today = timezone.localdate(now, local)
     stages = dict(Deployment.Stage.choices)
     regions = dict(Organisation.Region.choices)
     # A certificate relied on: the deployment's own, or its product version's (held by no deployment).
@@ -197,7 +198,7 @@ def dashboard_rows(
                 area_cells=[(code, area, progress.get(code), f"{checklist}#area-{code}") for code, area in areas],
                 mandatory_accepted=sum(a.accepted for a in progress.values()),
                 mandatory_total=sum(a.total for a in progress.values()),
-                days_in_stage=(today - timezone.localdate(changed)).days,
+                days_in_stage=(today - changed.astimezone(local).date()).days,
                 detail_url=detail_url(pk),
                 checklist_url=checklist,
                 certificates_expiring=certificates,

@@ -12,6 +12,7 @@ ints.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from html import escape
 
 from django import template
@@ -39,6 +40,7 @@ class RowContext:
     carried: str
     certificate_days: int = CERTIFICATE_DAYS
     certificates_url: str = ""  # a deployment's register, "{}" standing for its id
+    local: tzinfo = UTC  # the current time zone, looked up once a page
 
 
 def _plural(count: int) -> str:
@@ -77,7 +79,7 @@ def _stage(d, c: RowContext) -> str:
 
 def _in_stage(d, c: RowContext) -> str:
     days = int(d.days_in_stage)
-    since = _short_date(timezone.localtime(d.stage_changed_at))
+    since = _short_date(d.stage_changed_at.astimezone(c.local))
     return (
         f'<a href="{escape(d.detail_url)}">{days} day{_plural(days)}'
         f'<span class="nhsuk-u-visually-hidden"> at this stage: {escape(d.name)}</span></a>'
@@ -175,6 +177,7 @@ def deployment_rows(
         carried=str(carried),
         certificate_days=certificate_days if isinstance(certificate_days, int) else CERTIFICATE_DAYS,
         certificates_url=certificates_url.replace("{", "{{").replace("}", "}}").replace(str(_PLACEHOLDER_ID), "{}"),
+        local=timezone.get_current_timezone(),
     )
     rows = []
     for d in deployments:
