@@ -1,6 +1,8 @@
 """The NHS-styled error pages: each names what happened and offers a way back, and a refusal
 names the role that may act and who holds it."""
 
+from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.test import Client, override_settings
 from django.urls import path
 
@@ -14,7 +16,11 @@ def _fails(request):
     raise RuntimeError("deliberate failure")
 
 
-urlpatterns = [path("fails/", _fails, name="fails"), *portal_urlpatterns]
+def _unreadable(request):
+    raise BadRequest("deliberately unreadable: secret detail")
+
+
+urlpatterns = [path("fails/", _fails, name="fails"), path("unreadable/", _unreadable), *portal_urlpatterns]
 handler403 = "nir_portal.views.permission_denied"
 handler500 = "nir_portal.views.server_error"
 
@@ -38,6 +44,18 @@ def test_a_failure_gets_the_nhs_500_page_without_the_requests_context(world):
     assert response.status_code == 500
     assert "Sorry, there is a problem with the service" in body and 'data-testid="way-back"' in body
     assert "deliberate failure" not in body
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_an_unreadable_request_gets_the_nhs_400_page_saying_nothing_was_saved(world):
+    response = client_for(world.member(world.trust_a, Role.VIEWER)).get("/unreadable/")
+
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "The portal could not read what was sent" in body and "Nothing from it has been saved" in body
+    assert 'data-testid="way-back"' in body and "nhsuk-header" in body
+    assert "secret detail" not in body
+    assert f"<title>The portal could not read what was sent - {settings.PORTAL_SERVICE_NAME} - NHS</title>" in body
 
 
 def test_a_refusal_names_the_role_its_holders_and_the_way_back_and_is_audited(world):

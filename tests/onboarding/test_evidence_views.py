@@ -273,6 +273,7 @@ def test_a_malformed_upload_body_is_a_bad_request_and_nothing_is_stored(client, 
     )
 
     assert response.status_code == 400
+    assert 'data-testid="bad-request"' in response.content.decode()  # the portal's page, saying nothing was saved
     assert (Evidence.objects.count(), EvidenceFile.objects.count(), AuditEvent.objects.count()) == counts
 
 
