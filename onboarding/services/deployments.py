@@ -142,9 +142,11 @@ def _stage_before(deployment: Deployment) -> str:
     return last_entry or ""
 
 
-def _move_stage(*, actor, deployment: Deployment, to_stage: str, reason: str) -> str:
-    """Put a locked deployment at `to_stage` and add the move to its stage history; the stage it
-    left is returned for the caller's audit record. Callers check the move first."""
+def deployment_stage_move(*, actor, deployment: Deployment, to_stage: str, reason: str) -> str:
+    """Put a deployment at `to_stage` and add the move to its stage history; the stage it left is
+    returned for the caller's audit record. The caller holds the deployment's row lock, has checked
+    the move, and records its own audit event in the same transaction: this is the one step every
+    stage move shares (here, go-live, suspension of a live deployment, decommissioning)."""
     from_stage = deployment.stage
     deployment.stage = to_stage
     deployment.stage_changed_at = timezone.now()
@@ -199,7 +201,7 @@ def deployment_stage_change(*, actor, deployment: Deployment, to_stage: str, rea
                 "The deployment can return only to the stage it was at before, or an earlier one.",
                 "past_previous_stage",
             )
-    from_stage = _move_stage(actor=actor, deployment=deployment, to_stage=to_stage, reason=reason)
+    from_stage = deployment_stage_move(actor=actor, deployment=deployment, to_stage=to_stage, reason=reason)
     if to_stage == Deployment.Stage.LIVE:
         case_version_mark_live(deployment=deployment)
     elif to_stage == Deployment.Stage.DECOMMISSIONED:
@@ -228,7 +230,7 @@ def deployment_enter_go_live_authorised(*, actor, deployment: Deployment, author
         raise ValidationError([ValidationError(blocker, code="onboarding_incomplete") for blocker in blockers])
     if deployment.stage != Deployment.Stage.SAFETY_SIGN_OFF:
         return deployment  # authorised again before going live, or live: the stage stays
-    from_stage = _move_stage(
+    from_stage = deployment_stage_move(
         actor=actor,
         deployment=deployment,
         to_stage=Deployment.Stage.GO_LIVE_AUTHORISED,
@@ -261,7 +263,9 @@ def deployment_mark_live(*, actor, deployment: Deployment, went_live_on: date, a
             "not_authorised_stage",
         )
     reason = f"Went live on {went_live_on:%-d %B %Y}"
-    from_stage = _move_stage(actor=actor, deployment=deployment, to_stage=Deployment.Stage.LIVE, reason=reason)
+    from_stage = deployment_stage_move(
+        actor=actor, deployment=deployment, to_stage=Deployment.Stage.LIVE, reason=reason
+    )
     case_version_mark_live(deployment=deployment)
     audit_event_record(
         action="deployment.went_live",

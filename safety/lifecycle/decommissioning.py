@@ -5,7 +5,6 @@ from datetime import date
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from nir_portal import events
 from nir_portal.accounts import reauth
@@ -13,6 +12,7 @@ from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment
 from onboarding.services.cases import case_version_retire_all
+from onboarding.services.deployments import deployment_stage_move
 from safety import permissions
 from safety.events import SafetyCaseChanged
 from safety.lifecycle import permissions as lifecycle_permissions
@@ -140,11 +140,11 @@ def decommissioning_authorise(
     )
     plan.status = DecommissioningPlan.Status.AUTHORISED
     plan.save(update_fields=["status"])
-    from_stage = deployment.stage
-    deployment.stage, deployment.stage_changed_at = Deployment.Stage.DECOMMISSIONED, timezone.now()
-    deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    deployment.stage_changes.create(
-        from_stage=from_stage, to_stage=deployment.stage, changed_by=actor, reason="Decommissioning authorised"
+    deployment_stage_move(
+        actor=actor,
+        deployment=deployment,
+        to_stage=Deployment.Stage.DECOMMISSIONED,
+        reason="Decommissioning authorised",
     )
     case_version_retire_all(deployment=deployment)
     events.publish(SafetyCaseChanged(deployment_id=deployment.pk))

@@ -13,6 +13,7 @@ from nir_portal.accounts.models import Role
 from nir_portal.audit.services import audit_event_record
 from nir_portal.forms import refused
 from onboarding.models import Deployment, DeploymentNotice
+from onboarding.services.deployments import deployment_stage_move
 from safety import permissions
 from safety.events import SafetyCaseChanged
 from safety.lifecycle.mail import notice_queue, people_of
@@ -105,14 +106,10 @@ def live_case_decide(
         decided_by=actor,
     )
     if decision == LiveCaseDecision.Decision.SUSPEND:
-        from_stage = deployment.stage
-        deployment.stage = Deployment.Stage.SUSPENDED
-        deployment.stage_changed_at = timezone.now()
-        deployment.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-        deployment.stage_changes.create(
-            from_stage=from_stage,
-            to_stage=deployment.stage,
-            changed_by=actor,
+        deployment_stage_move(
+            actor=actor,
+            deployment=deployment,
+            to_stage=Deployment.Stage.SUSPENDED,
             reason=f"Safety case out of date: {justification.strip()}"[:500],
         )
     events.publish(SafetyCaseChanged(deployment_id=deployment.pk))
