@@ -57,6 +57,15 @@ class Worker:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_until_ready(self, seconds: float = 120) -> None:
+        """Until the worker says it is ready: starting one (Django, the PDF libraries) takes longer
+        than a scan on a busy machine, and a production worker is running long before an upload."""
+        deadline = time.monotonic() + seconds
+        while " ready." not in self.text():
+            assert self.process.poll() is None, f"the worker exited:\n{self.text()}"
+            assert time.monotonic() < deadline, f"the worker was not ready within {seconds:.0f} s:\n{self.text()}"
+            time.sleep(0.2)
+
 
 @pytest.fixture
 def scan_worker(settings, tmp_path, monkeypatch):
@@ -89,6 +98,7 @@ def scan_worker(settings, tmp_path, monkeypatch):
             process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
         worker = Worker(process, log)
         workers.append(worker)
+        worker.wait_until_ready()
         return worker
 
     yield _start
