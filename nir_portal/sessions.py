@@ -8,13 +8,16 @@ more than SESSION_REFRESH_SECONDS behind the one a save now would give. So a ses
 between SESSION_COOKIE_AGE - SESSION_REFRESH_SECONDS and SESSION_COOKIE_AGE seconds after its last
 request: never later than with a save on every request, at most a minute sooner.
 
-The store is Django's database store (sessions live in PostgreSQL, so ending a person's sessions
-is a DELETE of their rows, seen at once by every process); only the expiry it read is kept.
+The store is Django's database store (sessions live in PostgreSQL, seen at once by every process),
+keeping its rows in `accounts.UserSession`: Django's columns and the person each session is signed
+in as, written from the session's data on every save, so ending a person's sessions is a DELETE of
+their rows. Only the expiry a row had when read is kept besides.
 """
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.utils import timezone
 
@@ -22,9 +25,24 @@ DEFAULT_REFRESH_SECONDS = 60
 
 
 class SessionStore(DatabaseSessionStore):
-    """The database session store, remembering the expiry of the row it loaded."""
+    """The database session store, in `accounts.UserSession` rows that name the person signed in,
+    remembering the expiry of the row it loaded."""
 
     stored_expiry = None
+
+    @classmethod
+    def get_model_class(cls):
+        from nir_portal.accounts.models import UserSession
+
+        return UserSession
+
+    def create_model_instance(self, data):
+        row = super().create_model_instance(data)
+        try:
+            row.user_id = int(data.get(SESSION_KEY))
+        except (TypeError, ValueError):
+            row.user_id = None  # not signed in
+        return row
 
     def _get_session_from_db(self):
         stored = super()._get_session_from_db()

@@ -429,6 +429,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-chain-check": {"task": "nir_portal.tasks.audit_chain_check", "schedule": crontab(hour=3, minute=15)},
     # Hourly: a rewrite of the audit chain is detectable back to the last signed checkpoint.
     "audit-checkpoint": {"task": "nir_portal.tasks.audit_checkpoint_take", "schedule": crontab(minute=5)},
+    # Rows of sessions that have ended (their expiry passed) are removed.
+    "sessions-clear-expired": {
+        "task": "nir_portal.tasks.sessions_clear_expired",
+        "schedule": crontab(hour=3, minute=45),
+    },
     # Before the working day, so reminders about evidence that expired overnight arrive with it.
     "evidence-expiry-and-reminders": {
         "task": "onboarding.tasks.evidence_daily_expiry_and_reminders",

@@ -2,6 +2,8 @@
 
 import logging
 
+from django.utils import timezone
+
 from nir_portal.audit.checkpoints import audit_checkpoint_create
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_chain_extend, audit_chain_stale, audit_chain_verify, audit_event_record
@@ -56,3 +58,14 @@ def audit_chain_sweep() -> int:
 def audit_checkpoint_take(reason: str = "scheduled", **context) -> int:
     """Sign and store the audit chain's head (hourly from beat, and after each CSCR bundle is signed)."""
     return audit_checkpoint_create(reason=reason, context=context).sequence
+
+
+@periodic_task(name="nir_portal.tasks.sessions_clear_expired", ignore_result=True)
+def sessions_clear_expired() -> int:
+    """Delete the stored sessions that have expired (daily, from beat): an idle session ends when
+    its expiry passes, but its row stays until removed. Returns how many were deleted."""
+    from nir_portal.sessions import SessionStore
+
+    model = SessionStore.get_model_class()
+    deleted, _ = model.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -224,3 +225,22 @@ class EnrolmentLink(models.Model):
 
     def __str__(self) -> str:
         return f"Enrolment link for {self.user} ({self.get_reason_display().lower()})"
+
+
+class UserSession(AbstractBaseSession):
+    """A stored session (Django's columns), with the person it is signed in as, so that signing
+    someone out everywhere is a DELETE of their rows instead of decoding every session. Written by
+    `nir_portal.sessions.SessionStore` on every save from the session's own data."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "accounts_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from nir_portal.sessions import SessionStore
+
+        return SessionStore

@@ -7,9 +7,7 @@ from importlib import import_module
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
-from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.contrib.sessions.models import Session
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -23,10 +21,12 @@ from nir_portal.accounts.models import (
     Membership,
     Organisation,
     Role,
+    UserSession,
 )
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_event_record
 from nir_portal.mail import messages as mail
+from nir_portal.sessions import SessionStore as PortalSessionStore
 
 User = get_user_model()
 
@@ -419,14 +419,10 @@ def enrolment_link_for_bootstrap(*, user) -> EnrolmentLink:
 
 def _sessions_end(user) -> int:
     """Sign the person out everywhere: delete every stored session that is theirs."""
-    if not issubclass(import_module(settings.SESSION_ENGINE).SessionStore, DatabaseSessionStore):
-        raise ImproperlyConfigured("Ending a person's sessions needs sessions kept in the database.")
-    ended = []
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
-            ended.append(session.session_key)
-    Session.objects.filter(session_key__in=ended).delete()
-    return len(ended)
+    if not issubclass(import_module(settings.SESSION_ENGINE).SessionStore, PortalSessionStore):
+        raise ImproperlyConfigured("Ending a person's sessions needs the portal's session store (nir_portal.sessions).")
+    ended, _ = UserSession.objects.filter(user=user).delete()
+    return ended
 
 
 def can_reset_authenticator(actor, membership: Membership) -> bool:

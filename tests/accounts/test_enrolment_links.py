@@ -9,7 +9,6 @@ import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.models import Session
 from django.core import mail as django_mail
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from nir_portal.accounts import enrolment, services
 from nir_portal.accounts.models import EnrolmentLink, Membership, Role
+from nir_portal.accounts.models import UserSession as Session
 from nir_portal.audit.models import AuditEvent
 from nir_portal.mail.models import OutgoingMail
 from nir_portal.mail.services import mail_render
@@ -325,6 +325,7 @@ def test_the_lead_resets_a_lost_authenticator_with_a_fresh_code(lost, client):
     assert device.get(reverse("home")).status_code == 302
     assert device.session.get(SESSION_KEY) is None
     assert not [s for s in Session.objects.all() if s.get_decoded().get(SESSION_KEY) == str(person.pk)]
+    assert Session.objects.filter(user=lead).exists()  # only the person's sessions end
     event = AuditEvent.objects.get(action="mfa.authenticator_reset")
     assert event.actor == lead
     assert "totp" in event.changes["removed"]

@@ -10,7 +10,6 @@ from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
-from django.contrib.sessions.models import Session
 from django.core import mail
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from nir_portal.accounts import enrolment, reauth
 from nir_portal.accounts.models import Role
+from nir_portal.accounts.models import UserSession as Session
 from nir_portal.audit.models import AuditEvent
 from tests import factories
 
