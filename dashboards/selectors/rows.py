@@ -79,8 +79,8 @@ class DashboardRow:
 _ROWS_SQL = """
 WITH expiring AS MATERIALIZED ({expiring})
 SELECT d.id, d.name, d.stage, d.stage_changed_at, d.safety_case_out_of_date_since, d.product_version_id,
-    (SELECT json_build_array(o.name, o.ods_code, o.region) FROM {organisation} o WHERE o.id = d.organisation_id),
-    (SELECT json_build_array(p.name, v.version, su.name)
+    (SELECT ARRAY[o.name, o.ods_code, o.region]::text[] FROM {organisation} o WHERE o.id = d.organisation_id),
+    (SELECT ARRAY[p.name, v.version, su.name]::text[]
      FROM {version} v JOIN {product} p ON p.id = v.product_id JOIN {organisation} su ON su.id = p.supplier_id
      WHERE v.id = d.product_version_id),
     s.deployment_id IS NOT NULL, s.sign_off_state, s.go_live_state, s.highest_rating, s.area_progress,
@@ -157,8 +157,8 @@ def dashboard_rows(
         pk, name, stage, changed, out_of_date, version_id, organisation, product, summarised, *rest = row
         sign_off, go_live, highest, progress, *counts = rest
         *hazards, dspt, expiring, overdue, certificates = counts
-        organisation_name, ods_code, region = _json(organisation)
-        product_name, version, supplier_name = _json(product)
+        organisation_name, ods_code, region = organisation  # text[]: read as lists, with no JSON to parse
+        product_name, version, supplier_name = product
         checklist = checklist_url(pk)
         progress = {code: AreaProgress(code, done, total) for code, (done, total) in _json(progress or {}).items()}
         rows.append(
