@@ -200,15 +200,10 @@ def test_a_sign_off_superseded_while_queued_fails_the_job(signed_off, people):
 
 def test_a_job_another_worker_is_building_is_left_to_it(signed_off, people):
     job, _ = _request(signed_off, people)
-    settings_dict = connection.settings_dict
-    with psycopg.connect(
-        host=settings_dict["HOST"] or "localhost",
-        port=settings_dict["PORT"] or 5432,
-        user=settings_dict["USER"],
-        password=settings_dict["PASSWORD"] or None,
-        dbname=settings_dict["NAME"],
-        autocommit=True,
-    ) as other:
+    # Another session on the same server, however the tests reach it (a TCP port, or the embedded
+    # server's socket directory).
+    params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
+    with psycopg.connect(**params, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [cscr_services.BUILD_LOCK_CLASS, job.pk])
 
         outcome = cscr_services.bundle_build(job_id=job.pk)
