@@ -2,8 +2,6 @@
 
 import logging
 
-from django.utils import timezone
-
 from nir_portal.audit.checkpoints import audit_checkpoint_create
 from nir_portal.audit.models import AuditEvent
 from nir_portal.audit.services import audit_chain_extend, audit_chain_stale, audit_chain_verify, audit_event_record
@@ -66,6 +64,4 @@ def sessions_clear_expired() -> int:
     its expiry passes, but its row stays until removed. Returns how many were deleted."""
     from nir_portal.sessions import SessionStore
 
-    model = SessionStore.get_model_class()
-    deleted, _ = model.objects.filter(expire_date__lt=timezone.now()).delete()
-    return deleted
+    return SessionStore.clear_expired()
